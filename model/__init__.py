@@ -1,0 +1,1 @@
+"""The world the spec runs in: machines and kernels, workloads (scenarios), and a scheduler."""

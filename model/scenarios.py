@@ -1,0 +1,129 @@
+"""Workloads: initial states (and scripted environment events) for the questions users ask.
+
+Each builder returns a Scenario: a spec state with every socket's packets and system calls
+scripted, plus triggers for environment events. Packets carry ``length`` bytes of payload
+and a ``truesize`` of 2304 bytes by default (a 1448-byte segment in a 2 KiB buffer plus the
+sk_buff head; any value works, it only scales the accounting).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from model.machines import KERNELS, MACHINES
+from model.scheduler import Trigger
+from spec import Config, CpuOffline, Env, Incoming, PurgeStep, Sock, State, UserOp, boot
+from spec.core import SpecError
+
+TRUESIZE = 2304
+LENGTH = 1448
+ISN = 1_000_000  # initial receive sequence number; tests move it next to 2**32 for wrap-around
+
+
+@attrs.frozen
+class Scenario:
+    name: str
+    doc: str
+    state: State
+    triggers: tuple[Trigger, ...] = ()
+
+
+def kernel(name: str, **overrides: Any) -> tuple[Config, int]:
+    """A named kernel's Config and default skb_defer_max, with Config fields overridden."""
+    if name not in KERNELS:
+        raise SpecError(f"unknown kernel {name!r} (known: {', '.join(KERNELS)})")
+    config, defer_max = KERNELS[name]
+    return attrs.evolve(config, **overrides), defer_max
+
+
+def socket(
+    sk: int,
+    packets: list[Incoming],
+    ops: list[UserOp],
+    *,
+    state: str = "ESTABLISHED",
+    isn: int = ISN,
+    reserved_pages: int = 0,
+    page_size: int = 4096,
+    **fields: object,
+) -> Sock:
+    """A connected socket with its workload; ``reserved_pages`` of SO_RESERVE_MEM."""
+    reserved = reserved_pages * page_size
+    return Sock(
+        id=sk,
+        sk_state=state,  # type: ignore[arg-type]
+        rcv_nxt=isn,
+        copied_seq=isn,
+        sk_reserved_mem=reserved,
+        sk_forward_alloc=reserved,
+        ops=tuple(ops),
+        rx=tuple(packets),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def attack(
+    *,
+    kernel_name: str = "v6.18",
+    machine: str = "2cpu-1node",
+    sockets: int = 4,
+    skbs: int = 40,
+    alloc_cpu: int = 0,
+    close_cpu: int = 1,
+    defer_max: int | None = None,
+    offline_after: int | None = None,
+    config: Config | None = None,
+) -> Scenario:
+    """K sockets x N unread skbs built on ``alloc_cpu``, all closed on ``close_cpu`` (the case
+    b13592d20b21 was written for). ``offline_after``: take ``alloc_cpu`` offline after that
+    many purge steps of socket 0."""
+    cfg, dmax = kernel(kernel_name)
+    cfg = config or cfg
+    cpu_nodes = _machine(machine)
+    socks = [
+        socket(
+            i,
+            [Incoming(cpu=alloc_cpu, length=LENGTH, truesize=TRUESIZE) for _ in range(skbs)],
+            [UserOp("close", close_cpu)],
+            page_size=cfg.page_size,
+        )
+        for i in range(sockets)
+    ]
+    env = Env(offlines=1) if offline_after is not None else Env()
+    state = boot(cfg, cpu_nodes, dmax if defer_max is None else defer_max, socks, env)
+    triggers: tuple[Trigger, ...] = ()
+    if offline_after is not None:
+        triggers = (Trigger(CpuOffline(alloc_cpu), after=PurgeStep(0), count=offline_after),)
+    return Scenario(
+        "attack",
+        f"{sockets} sockets x {skbs} unread skbs built on CPU {alloc_cpu}, closed on CPU {close_cpu}",
+        state,
+        triggers,
+    )
+
+
+def recvmsg_steady(
+    *,
+    kernel_name: str = "v6.18",
+    machine: str = "2cpu-1node",
+    skbs: int = 40,
+    rx_cpu: int = 0,
+    app_cpu: int = 1,
+    config: Config | None = None,
+) -> Scenario:
+    """One socket whose application reads every segment as it arrives, then closes: the steady
+    state in which recvmsg() has deferred frees since 2022, and close finds nothing unread."""
+    cfg, dmax = kernel(kernel_name)
+    cfg = config or cfg
+    ops = [UserOp("recv", app_cpu, LENGTH) for _ in range(skbs)] + [UserOp("close", app_cpu)]
+    sock = socket(0, [Incoming(cpu=rx_cpu, length=LENGTH, truesize=TRUESIZE) for _ in range(skbs)], ops)
+    state = boot(cfg, _machine(machine), dmax, [sock])
+    return Scenario("recvmsg", f"{skbs} segments received on CPU {rx_cpu}, read on CPU {app_cpu}", state)
+
+
+def _machine(name: str) -> tuple[int, ...]:
+    if name not in MACHINES:
+        raise SpecError(f"unknown machine {name!r} (known: {', '.join(MACHINES)})")
+    return MACHINES[name].cpu_nodes

@@ -1,0 +1,1 @@
+"""Named invariants, Hypothesis state machines, the exhaustive explorer and the mutant catalogue."""

@@ -1,0 +1,55 @@
+"""Socket receive-memory accounting: charging a received skb and uncharging it.
+
+Mirrors include/net/sock.h: skb_set_owner_r(), sk_mem_charge(), __sk_rmem_schedule(),
+sk_mem_uncharge(), sk_mem_reclaim(), sk_unused_reserved_mem(); net/core/sock.c: sock_rfree(),
+__sk_mem_schedule(), __sk_mem_reclaim(); net/core/skbuff.c: sock_rmem_free(); v6.18.
+
+Theory of operation. ``sk_rmem_alloc`` counts the truesize of every skb charged to the socket
+(atomic: the error queue charges it without the socket lock). ``sk_forward_alloc`` is memory
+reserved from the protocol's page pool but not yet used; a charge that does not fit reserves whole
+pages first, and every uncharge (since 4890b686f408, v6.0) gives back whole pages above the
+unused SO_RESERVE_MEM part as soon as there is at least one. Pages move through this CPU's
+``per_cpu_fw_alloc`` (see core.per_cpu_fw_alloc_add).
+
+Simplifications: the protocol's memory pressure limits never refuse a charge (the workload is
+small); ``sk_wmem_queued`` is 0 (no send side); ``sk_rcvbuf`` never drops a packet.
+"""
+
+from __future__ import annotations
+
+from spec import core, rules
+from spec.state import State
+
+
+def sk_rmem_schedule_and_charge(state: State, sk: int, cpu: int, truesize: int) -> State:
+    """Make room (reserve pages on ``cpu`` if the forward allocation is short), then
+    skb_set_owner_r()'s accounting: ``sk_rmem_alloc += truesize``, ``sk_forward_alloc -= truesize``."""
+    sock = state.sockets[sk]
+    pages = rules.schedule_pages(sock.sk_forward_alloc, truesize, state.config.page_size)
+    fwd = sock.sk_forward_alloc
+    if pages:
+        fwd += pages * state.config.page_size
+        state = core.per_cpu_fw_alloc_add(state, cpu, pages)
+    return core.set_sock(
+        state, sk, sk_rmem_alloc=sock.sk_rmem_alloc + truesize, sk_forward_alloc=fwd - truesize
+    )
+
+
+def sock_rfree(state: State, sk: int, cpu: int, truesize: int) -> State:
+    """sock_rfree() run on ``cpu``: atomic ``sk_rmem_alloc -= truesize``, then sk_mem_uncharge():
+    ``sk_forward_alloc += truesize`` and reclaim whole pages above the unused reserve."""
+    sock = state.sockets[sk]
+    rmem = sock.sk_rmem_alloc - truesize
+    fwd = sock.sk_forward_alloc + truesize
+    unused = rules.unused_reserved_mem(sock.sk_reserved_mem, 0, rmem)
+    pages = rules.reclaim_pages(fwd, unused, state.config.page_size)
+    if pages:
+        fwd -= pages * state.config.page_size
+        state = core.per_cpu_fw_alloc_add(state, cpu, -pages)
+    return core.set_sock(state, sk, sk_rmem_alloc=rmem, sk_forward_alloc=fwd)
+
+
+def sock_rmem_free(state: State, sk: int, truesize: int) -> State:
+    """sock_rmem_free(), the error-queue destructor: only the atomic ``sk_rmem_alloc`` drops."""
+    sock = state.sockets[sk]
+    return core.set_sock(state, sk, sk_rmem_alloc=sock.sk_rmem_alloc - truesize)

@@ -1,0 +1,144 @@
+"""Closing a socket with unread data: __tcp_close()'s purge loop and decision, both free paths.
+
+Mirrors net/ipv4/tcp.c: __tcp_close() and tcp_eat_recv_skb() (v6.18; close-old is the v6.17
+loop), tcp_close_state(), tcp_disconnect() (the RST rule of tcp_need_reset()); commits
+b13592d20b21 (close-new) and 5f9238530970 (the end_seq unread test), v6.18.
+
+Theory of operation. close() takes the socket lock and marks shutdown; a LISTEN socket skips
+the purge. The purge loop looks at the head skb, *first* tests whether it held data the
+application never read, then frees it:
+- close-old unlinks it and calls __kfree_skb() on the closing CPU: the destructor uncharges the
+  socket, and the memory goes back to the slab there (a remote free when another CPU built it);
+- close-new calls tcp_eat_recv_skb(): unlink, sock_rfree() directly, clear ``destructor`` and
+  ``sk`` (nothing may later uncharge twice or reach a socket that may be gone), and hand the skb
+  to skb_attempt_defer_free() (see spec/defer.py). An skb with another destructor takes
+  __kfree_skb().
+Both do the same socket accounting on the closing CPU and reach the same decision.
+The decision, in order: already CLOSE (reset by the peer) -> nothing; repair -> disconnect, no
+RST; unread data -> TCPABORTONCLOSE once, CLOSE, RST; SO_LINGER with time 0 -> disconnect (RST
+from ESTABLISHED or CLOSE_WAIT), TCPABORTONDATA; else the normal close: FIN.
+
+Simplifications: the backlog processed at release_sock() is not modelled (the workload delivers
+nothing during a close); states after the decision (FIN_WAIT2, TIME_WAIT, orphan limits,
+destruction) are out of scope; the error queue is purged only when the socket is destroyed,
+which is after this model ends.
+"""
+
+from __future__ import annotations
+
+from spec import accounting, core, rules, skbuff
+from spec.actions import CloseDecide, CloseStart, PurgeStep
+from spec.state import DeferCtx, State, Task
+
+# tcp_need_reset(): the states from which a disconnect sends a RST (those we model).
+NEED_RESET = frozenset({"ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT1"})
+
+
+def tcp_eat_recv_skb(state: State, sk: int, skb_id: int) -> State:
+    """tcp_eat_recv_skb(): unlink; uncharge and detach from the socket; hand to the defer path."""
+    ctx = ("task", sk)
+    cpu = core.task_of(state, sk).cpu
+    state = core.unlink(state, sk, skb_id)
+    skb = state.skbs[skb_id]
+    if skb.destructor != "sock_rfree" or skb.sk is None:
+        return skbuff.kfree_skb(state, skb_id, ctx, cpu, "kfree_skb")
+    state = accounting.sock_rfree(state, skb.sk, cpu, skb.truesize)
+    state = core.touch(state, skb_id, ctx, destructor=None, sk=None)
+    return core.set_task(state, sk, defer=DeferCtx(skb=skb_id))
+
+
+def guard_close_start(state: State, a: CloseStart) -> str | None:
+    sock = state.sockets[a.sk]
+    if sock.owner is not None:
+        return "the socket is owned by a task"
+    if not sock.ops or sock.ops[0].op != "close":
+        return "close() is not the socket's next system call"
+    if not state.cpus[sock.ops[0].cpu].online:
+        return f"CPU {sock.ops[0].cpu} is offline"
+    return None
+
+
+def apply_close_start(state: State, a: CloseStart) -> State:
+    sock = state.sockets[a.sk]
+    op = sock.ops[0]
+    if sock.sk_state == "LISTEN":  # a listener has no data: straight to its death
+        task = Task(op="close", cpu=op.cpu, phase="decide")
+        return core.set_sock(state, a.sk, ops=sock.ops[1:], owner=task, shutdown=True, sk_state="CLOSE")
+    task = Task(op="close", cpu=op.cpu, phase="purge")
+    return core.set_sock(state, a.sk, ops=sock.ops[1:], owner=task, shutdown=True)
+
+
+def _closing(state: State, sk: int) -> Task | None:
+    task = state.sockets[sk].owner
+    if task is None or task.op != "close" or task.defer is not None:
+        return None
+    return task
+
+
+def guard_purge_step(state: State, a: PurgeStep) -> str | None:
+    task = _closing(state, a.sk)
+    if task is None or task.phase != "purge":
+        return "no close() of this socket is in its purge loop between skbs"
+    if not state.sockets[a.sk].sk_receive_queue:
+        return "the receive queue is empty"
+    return core.task_blocked(state, a.sk)
+
+
+def apply_purge_step(state: State, a: PurgeStep) -> State:
+    sock = state.sockets[a.sk]
+    task = sock.owner
+    assert task is not None
+    skb = state.skbs[sock.sk_receive_queue[0]]
+    if state.config.unread_test == "end_seq":
+        unread = task.data_was_unread
+        if rules.unread_by_end_seq(skb.end_seq, skb.fin, sock.copied_seq):
+            unread = 1
+    else:
+        unread = rules.unread_len_sum(task.data_was_unread, skb.seq, skb.end_seq, skb.fin)
+    state = core.set_task(state, a.sk, data_was_unread=unread)
+    if state.config.close_path == "close-new":
+        return tcp_eat_recv_skb(state, a.sk, skb.id)
+    state = core.unlink(state, a.sk, skb.id)
+    return skbuff.kfree_skb(state, skb.id, ("task", a.sk), task.cpu, "kfree_skb")
+
+
+def guard_close_decide(state: State, a: CloseDecide) -> str | None:
+    task = _closing(state, a.sk)
+    if task is None:
+        return "no close() of this socket is between skbs"
+    if task.phase == "purge" and state.sockets[a.sk].sk_receive_queue:
+        return "the purge loop has not emptied the receive queue"
+    return core.task_blocked(state, a.sk)
+
+
+def apply_close_decide(state: State, a: CloseDecide) -> State:
+    sock = state.sockets[a.sk]
+    task = sock.owner
+    assert task is not None
+    if sock.sk_state == "CLOSE":  # reset by the peer, or a listener: nothing to send
+        return core.set_sock(state, a.sk, owner=None)
+    if sock.repair:  # tcp_disconnect() in repair mode: no RST
+        return core.set_sock(state, a.sk, owner=None, sk_state="CLOSE")
+    if task.data_was_unread:
+        return core.set_sock(
+            state,
+            a.sk,
+            owner=None,
+            sk_state="CLOSE",
+            TCPABORTONCLOSE=sock.TCPABORTONCLOSE + 1,
+            rst_sent=sock.rst_sent + 1,
+        )
+    if sock.sock_linger and sock.sk_lingertime == 0:
+        return core.set_sock(
+            state,
+            a.sk,
+            owner=None,
+            sk_state="CLOSE",
+            TCPABORTONDATA=sock.TCPABORTONDATA + 1,
+            rst_sent=sock.rst_sent + int(sock.sk_state in NEED_RESET),
+        )
+    # tcp_close_state(): ESTABLISHED -> FIN_WAIT1, CLOSE_WAIT -> LAST_ACK, both send a FIN.
+    nxt = {"ESTABLISHED": "FIN_WAIT1", "CLOSE_WAIT": "LAST_ACK"}.get(sock.sk_state)
+    if nxt is None:
+        return core.set_sock(state, a.sk, owner=None, sk_state="CLOSE")
+    return core.set_sock(state, a.sk, owner=None, sk_state=nxt, fin_sent=sock.fin_sent + 1)

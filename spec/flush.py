@@ -1,0 +1,139 @@
+"""The owning CPU's side: the defer IPI, NET_RX, and skb_defer_free_flush().
+
+Mirrors net/core/dev.c: trigger_rx_softirq() (the IPI handler), net_rx_action() (flushes at the
+top of every iteration, f3412b3879b4) and skb_defer_free_flush() (v6.18: per node slot; v6.17:
+one list under the lock); net/core/skbuff.c: napi_consume_skb() (2db60eed1a95).
+
+Theory of operation. The IPI handler raises NET_RX on its CPU and then clears
+``defer_ipi_scheduled``. When NET_RX runs, the flush visits every node slot of this CPU: an
+empty list is skipped; otherwise (defer-v6) the count is set to 0, *then* the whole list is
+detached with an atomic exchange, then each skb is freed here into the NAPI cache. A producer
+acting between the reset and the detach makes the count an over-estimate; one that counted
+before the reset and pushes after the detach leaves an uncounted skb (FACTS §9). Under defer-v2
+the detach and the reset are one locked step.
+
+Simplifications: the empty test and the reset are one step (the list only grows between them,
+so no interleaving is lost); freeing the detached batch is one step (it is private to this CPU);
+a NET_RX run does no other work (no NAPI polling), so it is one flush pass. Unrelated traffic is
+the environment action RaiseNetRx.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from spec import core, skbuff
+from spec.actions import FlushDetach, FlushFree, FlushReset, IpiDeliver, RaiseNetRx, SoftirqStart
+from spec.state import FlushCtx, State
+
+
+def nr_slots(state: State) -> int:
+    """Slots a flush visits: one per node under defer-v6, the single per-CPU list under v2."""
+    return state.nodes if state.config.defer == "defer-v6" else 1
+
+
+def first_pc(state: State) -> str:
+    return "reset" if state.config.defer == "defer-v6" else "detach"
+
+
+def guard_ipi_deliver(state: State, a: IpiDeliver) -> str | None:
+    cpu = state.cpus[a.cpu]
+    if not cpu.ipi_pending:
+        return f"no IPI is queued for CPU {a.cpu}"
+    if not cpu.online:
+        return f"CPU {a.cpu} is offline"
+    return None
+
+
+def apply_ipi_deliver(state: State, a: IpiDeliver) -> State:
+    return core.set_cpu(state, a.cpu, ipi_pending=False, net_rx_pending=True, defer_ipi_scheduled=False)
+
+
+def guard_softirq_start(state: State, a: SoftirqStart) -> str | None:
+    cpu = state.cpus[a.cpu]
+    if not cpu.net_rx_pending:
+        return f"NET_RX is not pending on CPU {a.cpu}"
+    if not cpu.online:
+        return f"CPU {a.cpu} is offline"
+    if cpu.softirq is not None:
+        return f"NET_RX is already running on CPU {a.cpu}"
+    return None
+
+
+def apply_softirq_start(state: State, a: SoftirqStart) -> State:
+    ctx = FlushCtx(node=0, pc=first_pc(state))  # type: ignore[arg-type]
+    return core.set_cpu(state, a.cpu, net_rx_pending=False, softirq=ctx)
+
+
+def _flush(state: State, cpu: int, pc: str) -> tuple[FlushCtx | None, str | None]:
+    ctx = state.cpus[cpu].softirq
+    if ctx is None or ctx.pc != pc:
+        return None, f"CPU {cpu}'s flush is not at its {pc} step"
+    return ctx, None
+
+
+def _next_slot(state: State, cpu: int, ctx: FlushCtx) -> State:
+    node = ctx.node + 1
+    if node >= nr_slots(state):
+        return core.set_cpu(state, cpu, softirq=None)  # the NET_RX run is over
+    return core.set_cpu(state, cpu, softirq=FlushCtx(node=node, pc=first_pc(state)))  # type: ignore[arg-type]
+
+
+def guard_flush_reset(state: State, a: FlushReset) -> str | None:
+    if state.config.defer != "defer-v6":
+        return "defer-v2 resets the count in the detach step"
+    return _flush(state, a.cpu, "reset")[1]
+
+
+def apply_flush_reset(state: State, a: FlushReset) -> State:
+    ctx = state.cpus[a.cpu].softirq
+    assert ctx is not None
+    slot = core.slot(state, a.cpu, ctx.node)
+    if not slot.defer_list:
+        return _next_slot(state, a.cpu, ctx)
+    state = core.set_slot(state, a.cpu, ctx.node, defer_count=0, epoch=slot.epoch + 1)
+    return core.set_cpu(state, a.cpu, softirq=attrs.evolve(ctx, pc="detach"))
+
+
+def guard_flush_detach(state: State, a: FlushDetach) -> str | None:
+    return _flush(state, a.cpu, "detach")[1]
+
+
+def apply_flush_detach(state: State, a: FlushDetach) -> State:
+    ctx = state.cpus[a.cpu].softirq
+    assert ctx is not None
+    slot = core.slot(state, a.cpu, ctx.node)
+    if state.config.defer == "defer-v2":
+        if not slot.defer_list:
+            return _next_slot(state, a.cpu, ctx)
+        state = core.set_slot(state, a.cpu, ctx.node, defer_count=0, epoch=slot.epoch + 1)
+    state = core.set_slot(state, a.cpu, ctx.node, defer_list=())
+    for skb_id in slot.defer_list:
+        state = core.hand(state, skb_id, ("softirq", a.cpu), ("held", "softirq", a.cpu))
+    return core.set_cpu(state, a.cpu, softirq=attrs.evolve(ctx, pc="free", batch=slot.defer_list))
+
+
+def guard_flush_free(state: State, a: FlushFree) -> str | None:
+    return _flush(state, a.cpu, "free")[1]
+
+
+def apply_flush_free(state: State, a: FlushFree) -> State:
+    ctx = state.cpus[a.cpu].softirq
+    assert ctx is not None
+    for skb_id in ctx.batch:
+        state = skbuff.napi_consume_skb(state, skb_id, ("softirq", a.cpu), a.cpu, "flush")
+    return _next_slot(state, a.cpu, ctx)
+
+
+def guard_raise_net_rx(state: State, a: RaiseNetRx) -> str | None:
+    if state.env.netrx_raises <= 0:
+        return "the workload allows no more unrelated NET_RX activity"
+    cpu = state.cpus[a.cpu]
+    if not cpu.online or cpu.net_rx_pending:
+        return f"CPU {a.cpu} is offline or already has NET_RX pending"
+    return None
+
+
+def apply_raise_net_rx(state: State, a: RaiseNetRx) -> State:
+    state = attrs.evolve(state, env=attrs.evolve(state.env, netrx_raises=state.env.netrx_raises - 1))
+    return core.set_cpu(state, a.cpu, net_rx_pending=True)

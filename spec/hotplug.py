@@ -1,0 +1,89 @@
+"""CPU hotplug as the defer lists see it.
+
+Mirrors kernel/cpu.c: take_cpu_down() (the CPU is marked offline, then its dying callbacks run,
+among them smpcfd_dying_cpu(), which runs the IPIs already queued to it; its tasks are
+migrated away), kernel/smp.c: generic_exec_single() (an IPI to an offline CPU fails with -ENXIO),
+and net/core/dev.c: dev_cpu_dead(), which runs later on a surviving CPU. Up to v7.3
+dev_cpu_dead() leaves the defer slots alone on purpose (68822bdf76f1: the skbs wait until the
+CPU returns); 06e3f54e8b22 "net: flush skb_defer_nodes in dev_cpu_dead()" (Sep 2026) empties
+them.
+
+Assumption (FACTS §10 marks it unconfirmed; we could not read the patch): with the flush,
+dev_cpu_dead() detaches every slot of the dead CPU, resets each count, and frees the skbs on
+the surviving CPU with __kfree_skb() (it runs in process context, outside the NAPI cache). It does
+not touch ``defer_ipi_scheduled``.
+
+Simplifications: the whole take-down is one step and needs the CPU out of softirq; the surviving
+CPU that runs dev_cpu_dead() and takes the tasks is the lowest-numbered online one.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from spec import core, skbuff
+from spec.actions import CpuOffline, CpuOnline, DevCpuDead
+from spec.state import State
+
+
+def survivor(state: State, dead: int) -> int:
+    """The CPU that takes over from ``dead``: the lowest-numbered other online CPU."""
+    return next(c.id for c in state.cpus if c.online and c.id != dead)
+
+
+def guard_cpu_offline(state: State, a: CpuOffline) -> str | None:
+    if state.env.offlines <= 0:
+        return "the workload allows no more CPU offline events"
+    cpu = state.cpus[a.cpu]
+    if not cpu.online:
+        return f"CPU {a.cpu} is already offline"
+    if not any(c.online and c.id != a.cpu for c in state.cpus):
+        return "the last online CPU cannot go offline"
+    if cpu.softirq is not None:
+        return f"CPU {a.cpu} is in softirq"
+    return None
+
+
+def apply_cpu_offline(state: State, a: CpuOffline) -> State:
+    cpu = state.cpus[a.cpu]
+    state = attrs.evolve(state, env=attrs.evolve(state.env, offlines=state.env.offlines - 1))
+    if cpu.ipi_pending:  # smpcfd_dying_cpu(): queued IPIs still run on the dying CPU
+        state = core.set_cpu(state, a.cpu, ipi_pending=False, net_rx_pending=True, defer_ipi_scheduled=False)
+    to = survivor(state, a.cpu)
+    for sock in state.sockets:
+        if sock.owner is not None and sock.owner.cpu == a.cpu:
+            state = core.set_task(state, sock.id, cpu=to)
+    return core.set_cpu(state, a.cpu, online=False, dead_pending=True)
+
+
+def guard_dev_cpu_dead(state: State, a: DevCpuDead) -> str | None:
+    if not state.cpus[a.cpu].dead_pending:
+        return f"CPU {a.cpu} has not just gone offline"
+    return None
+
+
+def apply_dev_cpu_dead(state: State, a: DevCpuDead) -> State:
+    state = core.set_cpu(state, a.cpu, dead_pending=False)
+    if not state.config.hotplug_flush:
+        return state
+    on = survivor(state, a.cpu)
+    ctx = ("hotplug", a.cpu)
+    for node, slot in enumerate(state.cpus[a.cpu].defer_slots):
+        state = core.set_slot(state, a.cpu, node, defer_list=(), defer_count=0, epoch=slot.epoch + 1)
+        for skb_id in slot.defer_list:
+            state = core.hand(state, skb_id, ctx, ("held", "hotplug", a.cpu))
+            state = skbuff.kfree_skb(state, skb_id, ctx, on, "hotplug_flush")
+    return state
+
+
+def guard_cpu_online(state: State, a: CpuOnline) -> str | None:
+    cpu = state.cpus[a.cpu]
+    if cpu.online:
+        return f"CPU {a.cpu} is online"
+    if cpu.dead_pending:
+        return f"dev_cpu_dead() has not run for CPU {a.cpu}"
+    return None
+
+
+def apply_cpu_online(state: State, a: CpuOnline) -> State:
+    return core.set_cpu(state, a.cpu, online=True)

@@ -1,0 +1,154 @@
+"""The receive side: a packet queued on a socket, an error-queue charge, and recvmsg().
+
+Mirrors net/ipv4/tcp_input.c: tcp_data_queue()/tcp_queue_rcv() (in-order data, a FIN moves
+ESTABLISHED to CLOSE_WAIT), net/core/skbuff.c: sock_queue_err_skb(), and net/ipv4/tcp.c:
+tcp_recvmsg_locked(); v6.18.
+
+Theory of operation. A packet is received in NET_RX on its RX CPU: the skb is built there
+(``alloc_cpu``), charged to the socket and appended to the receive queue. When the socket is
+owned by a task the kernel parks the packet on the backlog and processes it at release_sock();
+the spec lets it arrive only while the socket is not owned, which is the same order of events.
+An error-queue skb is charged (sk_rmem_alloc only) without the socket lock, at any time.
+recvmsg() copies bytes from the head skb; an skb read to its end is eaten by
+tcp_eat_recv_skb(), exactly as close-new does, and a FIN consumes one sequence number and
+ends the call.
+
+Simplifications: out-of-order segments are not modelled (they never count as unread at close);
+recvmsg() never blocks (it returns when the queue is empty); no MSG_PEEK.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from spec import accounting, close, core, rules, skbuff
+from spec.actions import ErrQueueCharge, PacketArrives, RecvCopy, RecvEnd, RecvStart
+from spec.state import State, Task
+
+
+def guard_packet_arrives(state: State, a: PacketArrives) -> str | None:
+    sock = state.sockets[a.sk]
+    if not sock.rx or sock.rx[0].errqueue:
+        return "no data packet is next in the socket's workload"
+    if sock.owner is not None:
+        return "the socket is owned by a task (the packet waits in the backlog)"
+    if sock.sk_state not in ("ESTABLISHED",):
+        return f"the socket is in {sock.sk_state} and takes no more data"
+    incoming = sock.rx[0]
+    cpu = state.cpus[incoming.cpu]
+    if not cpu.online or cpu.softirq is not None:
+        return f"CPU {incoming.cpu} is not free to run NET_RX"
+    if incoming.length < 0 or incoming.overlap < 0 or incoming.truesize <= 0:
+        return "the packet's length, overlap or truesize is out of range"
+    if incoming.overlap >= incoming.length + int(incoming.fin):
+        return "the packet carries nothing new (the kernel drops it before queueing)"
+    return None
+
+
+def apply_packet_arrives(state: State, a: PacketArrives) -> State:
+    sock = state.sockets[a.sk]
+    incoming = sock.rx[0]
+    seq = rules.seq_add(sock.rcv_nxt, -incoming.overlap)
+    end_seq = rules.seq_add(seq, incoming.length + int(incoming.fin))
+    ctx = ("rx", incoming.cpu)
+    state, skb_id = skbuff.alloc_skb(state, a.sk, incoming, seq, end_seq, ctx)
+    state = accounting.sk_rmem_schedule_and_charge(state, a.sk, incoming.cpu, incoming.truesize)
+    state = core.touch(state, skb_id, ctx, sk=a.sk, destructor="sock_rfree")
+    state = core.hand(state, skb_id, ctx, ("rcv_queue", a.sk))
+    return core.set_sock(
+        state,
+        a.sk,
+        rx=sock.rx[1:],
+        rcv_nxt=end_seq,
+        sk_receive_queue=(*sock.sk_receive_queue, skb_id),
+        sk_state="CLOSE_WAIT" if incoming.fin else sock.sk_state,
+    )
+
+
+def guard_err_queue_charge(state: State, a: ErrQueueCharge) -> str | None:
+    sock = state.sockets[a.sk]
+    if not sock.rx or not sock.rx[0].errqueue:
+        return "no error-queue skb is next in the socket's workload"
+    if not state.cpus[sock.rx[0].cpu].online:
+        return f"CPU {sock.rx[0].cpu} is offline"
+    return None
+
+
+def apply_err_queue_charge(state: State, a: ErrQueueCharge) -> State:
+    sock = state.sockets[a.sk]
+    incoming = sock.rx[0]
+    ctx = ("rx", incoming.cpu)
+    state, skb_id = skbuff.alloc_skb(state, a.sk, incoming, 0, 0, ctx)
+    state = core.touch(state, skb_id, ctx, sk=a.sk, destructor="sock_rmem_free")
+    state = core.hand(state, skb_id, ctx, ("err_queue", a.sk))
+    sock = state.sockets[a.sk]
+    return core.set_sock(
+        state,
+        a.sk,
+        rx=sock.rx[1:],
+        sk_rmem_alloc=sock.sk_rmem_alloc + incoming.truesize,
+        sk_error_queue=(*sock.sk_error_queue, skb_id),
+    )
+
+
+def guard_recv_start(state: State, a: RecvStart) -> str | None:
+    sock = state.sockets[a.sk]
+    if sock.owner is not None:
+        return "the socket is already owned by a task"
+    if not sock.ops or sock.ops[0].op != "recv":
+        return "recvmsg() is not the socket's next system call"
+    if not state.cpus[sock.ops[0].cpu].online:
+        return f"CPU {sock.ops[0].cpu} is offline"
+    return None
+
+
+def apply_recv_start(state: State, a: RecvStart) -> State:
+    sock = state.sockets[a.sk]
+    op = sock.ops[0]
+    task = Task(op="recv", cpu=op.cpu, phase="copy", recv_left=op.nbytes)
+    return core.set_sock(state, a.sk, ops=sock.ops[1:], owner=task)
+
+
+def guard_recv_copy(state: State, a: RecvCopy) -> str | None:
+    task = state.sockets[a.sk].owner
+    if task is None or task.op != "recv" or task.defer is not None:
+        return "no recvmsg() of this socket is between skbs"
+    if task.recv_left == 0 or not state.sockets[a.sk].sk_receive_queue:
+        return "recvmsg() has nothing more to copy"
+    return core.task_blocked(state, a.sk)
+
+
+def apply_recv_copy(state: State, a: RecvCopy) -> State:
+    sock = state.sockets[a.sk]
+    task = sock.owner
+    assert task is not None
+    skb = state.skbs[sock.sk_receive_queue[0]]
+    offset = (sock.copied_seq - skb.seq) & rules.U32_MASK
+    avail = rules.payload_len(skb.seq, skb.end_seq, skb.fin) - offset
+    used = max(0, min(avail, task.recv_left))
+    copied_seq = rules.seq_add(sock.copied_seq, used)
+    left = task.recv_left - used
+    if used < avail:
+        return core.set_sock(state, a.sk, copied_seq=copied_seq, owner=_left(task, left))
+    if skb.fin:  # found_fin_ok: the FIN takes a sequence number and ends the call
+        copied_seq = rules.seq_add(copied_seq, 1)
+        left = 0
+    state = core.set_sock(state, a.sk, copied_seq=copied_seq, owner=_left(task, left))
+    return close.tcp_eat_recv_skb(state, a.sk, skb.id)
+
+
+def _left(task: Task, left: int) -> Task:
+    return attrs.evolve(task, recv_left=left)
+
+
+def guard_recv_end(state: State, a: RecvEnd) -> str | None:
+    task = state.sockets[a.sk].owner
+    if task is None or task.op != "recv" or task.defer is not None:
+        return "no recvmsg() of this socket is between skbs"
+    if task.recv_left and state.sockets[a.sk].sk_receive_queue:
+        return "recvmsg() still has data to copy"
+    return core.task_blocked(state, a.sk)
+
+
+def apply_recv_end(state: State, a: RecvEnd) -> State:
+    return core.set_sock(state, a.sk, owner=None)

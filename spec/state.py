@@ -1,0 +1,241 @@
+"""The state of the machine the spec describes: skbs, sockets, CPUs and the protocol page count.
+
+Every record is frozen; transitions build new records (attrs.evolve), so a rejected step leaves
+the state intact and states can be hashed by the exhaustive explorer.
+
+Names follow the kernel: include/linux/skbuff.h (struct sk_buff), include/net/sock.h (struct
+sock), include/linux/netdevice.h (struct softnet_data, v6.17), net/core/dev.c and
+include/net/hotdata.h (struct skb_defer_node, v6.18). Where a field is ours (a program counter,
+a ghost history kept only so that invariants can see what happened) its comment says so.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+# Where an skb is. ("rcv_queue", sk) / ("err_queue", sk): queued on a socket.
+# ("held", "task", sk): unlinked and in the hands of that socket's task (between the unlink and
+# the hand-off). ("defer_list", cpu, node): on a defer slot. ("held", "softirq", cpu): detached by a
+# flush on that CPU, not yet freed. ("freed",): returned to the allocator.
+Where = tuple[str | int, ...]
+# Who acts: ("task", sk), ("softirq", cpu), ("hotplug", cpu), ("rx", cpu).
+Context = tuple[str, int]
+
+CloseVariant = Literal["close-old", "close-new"]
+UnreadTest = Literal["end_seq", "len_sum"]
+DeferVariant = Literal["defer-v6", "defer-v2"]
+TcpState = Literal["ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT1", "LAST_ACK", "LISTEN", "CLOSE"]
+
+
+@attrs.frozen(cache_hash=True)
+class Config:
+    """The spec's variants and the kernel's constants. Bounds on the world (how many CPUs,
+    sockets, skbs) are chosen in model/, not here.
+
+    - ``close_path``: close-old (``__kfree_skb()`` in the purge loop, up to v6.17) or close-new
+      (``tcp_eat_recv_skb()``, b13592d20b21, v6.18).
+    - ``unread_test``: "end_seq" (5f9238530970, v6.18) or "len_sum" (the summed payload before it).
+    - ``defer``: defer-v6 (lock-free, per-node slots, v6.18) or defer-v2 (spinlock, v5.19-v6.17).
+    - ``hotplug_flush``: dev_cpu_dead() empties the dead CPU's slots (06e3f54e8b22) or not.
+    - ``napi_cache_size``/``napi_cache_bulk``: NAPI skb cache (v6.18: 64/32; v6.19: 128/32).
+    """
+
+    close_path: CloseVariant = "close-new"
+    unread_test: UnreadTest = "end_seq"
+    defer: DeferVariant = "defer-v6"
+    hotplug_flush: bool = False
+    page_size: int = 4096
+    mem_pcpu_rsv: int = 256
+    napi_cache_size: int = 64
+    napi_cache_bulk: int = 32
+
+
+@attrs.frozen
+class Incoming:
+    """A packet the workload will deliver to a socket, on the CPU whose softirq receives it.
+    ``overlap`` bytes before ``rcv_nxt`` are a retransmission of data already received.
+    ``errqueue`` marks an error-queue skb (a timestamp or zero-copy notification)."""
+
+    cpu: int
+    length: int
+    truesize: int
+    fin: bool = False
+    overlap: int = 0
+    zcopy: bool = False
+    fclone: bool = False
+    errqueue: bool = False
+
+
+@attrs.frozen
+class UserOp:
+    """A system call the socket's owner will make: ``recv`` of ``nbytes`` or ``close``, on ``cpu``."""
+
+    op: Literal["recv", "close"]
+    cpu: int
+    nbytes: int = 0
+
+
+@attrs.frozen
+class FreeEvent:
+    """One free of an skb: the CPU that did it and how (``kfree_skb``, ``nodefer:<reason>``,
+    ``flush``, ``hotplug_flush``)."""
+
+    cpu: int
+    how: str
+
+
+@attrs.frozen
+class Skb:
+    """An sk_buff with its lifecycle. ``sk`` and ``destructor`` are the kernel's fields
+    (cleared by tcp_eat_recv_skb()); ``owner_sk`` is ghost: the socket it was received on, kept
+    after ``sk`` is cleared so that invariants can attribute it."""
+
+    id: int
+    owner_sk: int
+    truesize: int
+    seq: int
+    end_seq: int
+    fin: bool
+    alloc_cpu: int
+    zcopy: bool
+    fclone: bool
+    sk: int | None
+    destructor: Literal["sock_rfree", "sock_rmem_free"] | None
+    where: Where
+    frees: tuple[FreeEvent, ...] = ()
+    # Ghost: writes to the skb by a context that did not hold it (a use after hand-off).
+    stray_touches: tuple[Context, ...] = ()
+
+
+@attrs.frozen
+class DeferCtx:
+    """A skb_attempt_defer_free() in progress in a task (ours: the program counter and locals).
+
+    ``pc`` is the next step: "check", "count" (defer-v6 only), "push", "kick". ``cpu`` is the
+    target (the skb's alloc_cpu), ``node`` the slot chosen, ``count`` the value the atomic
+    increment returned (v6) or the count read under the lock (v2), ``defer_max`` the sysctl
+    value this attempt read."""
+
+    skb: int
+    pc: Literal["check", "count", "push", "kick"] = "check"
+    cpu: int = -1
+    node: int = 0
+    count: int = 0
+    defer_max: int = 0
+
+
+@attrs.frozen
+class Task:
+    """A process-context system call holding the socket lock (ours: program counter and locals).
+
+    ``phase``: "copy" (recvmsg), "purge" or "decide" (close). ``data_was_unread`` is the kernel's
+    local of __tcp_close(): 0/1 for the end_seq test, a u32 sum for the len_sum test."""
+
+    op: Literal["recv", "close"]
+    cpu: int
+    phase: Literal["copy", "purge", "decide"]
+    recv_left: int = 0
+    data_was_unread: int = 0
+    defer: DeferCtx | None = None
+
+
+@attrs.frozen
+class Sock:
+    """A TCP socket with the fields close and recvmsg touch (include/net/sock.h, linux/tcp.h).
+
+    ``ops`` and ``rx`` are the workload still to come (set by model/). ``TCPABORTONCLOSE`` and
+    ``TCPABORTONDATA`` count the MIB increments this socket caused."""
+
+    id: int
+    sk_state: TcpState
+    rcv_nxt: int
+    copied_seq: int
+    sk_receive_queue: tuple[int, ...] = ()
+    sk_error_queue: tuple[int, ...] = ()
+    sk_rmem_alloc: int = 0
+    sk_forward_alloc: int = 0
+    sk_reserved_mem: int = 0
+    sock_linger: bool = False
+    sk_lingertime: int = 0
+    repair: bool = False
+    shutdown: bool = False
+    TCPABORTONCLOSE: int = 0
+    TCPABORTONDATA: int = 0
+    rst_sent: int = 0
+    fin_sent: int = 0
+    owner: Task | None = None
+    ops: tuple[UserOp, ...] = ()
+    rx: tuple[Incoming, ...] = ()
+
+
+@attrs.frozen
+class DeferSlot:
+    """One defer slot: for defer-v6 a ``struct skb_defer_node`` (lock-free list and atomic count)
+    of one (owning CPU, freeing node) pair; for defer-v2 the per-CPU list in softnet_data.
+    ``defer_list`` is ordered newest first, as llist_add() pushes at the head.
+    ``epoch`` is ghost: how many times a flush has reset this slot."""
+
+    defer_list: tuple[int, ...] = ()
+    defer_count: int = 0
+    epoch: int = 0
+
+
+@attrs.frozen
+class FlushCtx:
+    """A NET_RX softirq's skb_defer_free_flush() in progress (ours: program counter and locals).
+    ``node`` is the slot being flushed, ``pc`` its next step, ``batch`` the detached list."""
+
+    node: int = 0
+    pc: Literal["reset", "detach", "free"] = "reset"
+    batch: tuple[int, ...] = ()
+
+
+@attrs.frozen
+class Cpu:
+    """One CPU: hotplug state, its defer slots (one per NUMA node of the machine under defer-v6,
+    only slot 0 under defer-v2), the IPI guard and pending IPI, the NET_RX pending bit, the
+    NAPI skb cache (a count of cached heads) and this CPU's share of the protocol page count."""
+
+    id: int
+    node: int
+    online: bool = True
+    dead_pending: bool = False  # offline, dev_cpu_dead() not yet run (ours)
+    defer_slots: tuple[DeferSlot, ...] = ()
+    defer_ipi_scheduled: bool = False
+    ipi_pending: bool = False
+    net_rx_pending: bool = False
+    softirq: FlushCtx | None = None
+    napi_skb_cache: int = 0
+    per_cpu_fw_alloc: int = 0
+
+
+@attrs.frozen
+class Env:
+    """How much the environment may still do (ours; model/ sets the budgets so runs are finite):
+    migrate a task, raise NET_RX through unrelated traffic, take a CPU offline, write the sysctl."""
+
+    migrations: int = 0
+    netrx_raises: int = 0
+    offlines: int = 0
+    defer_max_values: tuple[int, ...] = ()
+    defer_max_writes: int = 0
+
+
+@attrs.frozen
+class State:
+    """The whole machine: configuration, the sysctl, CPUs, the protocol page count, sockets, skbs."""
+
+    config: Config
+    skb_defer_max: int
+    cpus: tuple[Cpu, ...]
+    sockets: tuple[Sock, ...]
+    skbs: tuple[Skb, ...] = ()
+    memory_allocated: int = 0
+    env: Env = Env()
+
+    @property
+    def nodes(self) -> int:
+        """Number of NUMA nodes (for_each_node() in the flush)."""
+        return len(self.cpus[0].defer_slots)

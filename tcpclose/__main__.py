@@ -1,0 +1,3 @@
+from tcpclose.cli import main
+
+main()
