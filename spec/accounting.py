@@ -18,10 +18,10 @@ small); ``sk_wmem_queued`` is 0 (no send side); ``sk_rcvbuf`` never drops a pack
 from __future__ import annotations
 
 from spec import core, rules
-from spec.state import State
+from spec.core import Draft
 
 
-def sk_rmem_schedule_and_charge(state: State, sk: int, cpu: int, truesize: int) -> State:
+def sk_rmem_schedule_and_charge(state: Draft, sk: int, cpu: int, truesize: int) -> Draft:
     """Make room (reserve pages on ``cpu`` if the forward allocation is short), then
     skb_set_owner_r()'s accounting: ``sk_rmem_alloc += truesize``, ``sk_forward_alloc -= truesize``."""
     sock = state.sockets[sk]
@@ -35,7 +35,7 @@ def sk_rmem_schedule_and_charge(state: State, sk: int, cpu: int, truesize: int) 
     )
 
 
-def sock_rfree(state: State, sk: int, cpu: int, truesize: int) -> State:
+def sock_rfree(state: Draft, sk: int, cpu: int, truesize: int) -> Draft:
     """sock_rfree() run on ``cpu``: atomic ``sk_rmem_alloc -= truesize``, then sk_mem_uncharge():
     ``sk_forward_alloc += truesize`` and reclaim whole pages above the unused reserve."""
     sock = state.sockets[sk]
@@ -49,7 +49,7 @@ def sock_rfree(state: State, sk: int, cpu: int, truesize: int) -> State:
     return core.set_sock(state, sk, sk_rmem_alloc=rmem, sk_forward_alloc=fwd)
 
 
-def sock_rmem_free(state: State, sk: int, truesize: int) -> State:
+def sock_rmem_free(state: Draft, sk: int, truesize: int) -> Draft:
     """sock_rmem_free(), the error-queue destructor: only the atomic ``sk_rmem_alloc`` drops."""
     sock = state.sockets[sk]
     return core.set_sock(state, sk, sk_rmem_alloc=sock.sk_rmem_alloc - truesize)

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 from spec import accounting, core, rules, skbuff
 from spec.actions import CloseDecide, CloseStart, PurgeStep
+from spec.core import Draft, View
 from spec.state import DeferCtx, State, Task
 
 # tcp_need_reset(): the states from which a disconnect sends a RST (those we model).
 NEED_RESET = frozenset({"ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT1"})
 
 
-def tcp_eat_recv_skb(state: State, sk: int, skb_id: int) -> State:
+def tcp_eat_recv_skb(state: Draft, sk: int, skb_id: int) -> Draft:
     """tcp_eat_recv_skb(): unlink; uncharge and detach from the socket; hand to the defer path."""
     ctx = ("task", sk)
     cpu = core.task_of(state, sk).cpu
@@ -58,7 +59,7 @@ def guard_close_start(state: State, a: CloseStart) -> str | None:
     return None
 
 
-def apply_close_start(state: State, a: CloseStart) -> State:
+def apply_close_start(state: Draft, a: CloseStart) -> Draft:
     sock = state.sockets[a.sk]
     op = sock.ops[0]
     if sock.sk_state == "LISTEN":  # a listener has no data: straight to its death
@@ -68,7 +69,7 @@ def apply_close_start(state: State, a: CloseStart) -> State:
     return core.set_sock(state, a.sk, ops=sock.ops[1:], owner=task, shutdown=True)
 
 
-def _closing(state: State, sk: int) -> Task | None:
+def _closing(state: View, sk: int) -> Task | None:
     task = state.sockets[sk].owner
     if task is None or task.op != "close" or task.defer is not None:
         return None
@@ -84,7 +85,7 @@ def guard_purge_step(state: State, a: PurgeStep) -> str | None:
     return core.task_blocked(state, a.sk)
 
 
-def apply_purge_step(state: State, a: PurgeStep) -> State:
+def apply_purge_step(state: Draft, a: PurgeStep) -> Draft:
     sock = state.sockets[a.sk]
     task = sock.owner
     assert task is not None
@@ -111,7 +112,7 @@ def guard_close_decide(state: State, a: CloseDecide) -> str | None:
     return core.task_blocked(state, a.sk)
 
 
-def apply_close_decide(state: State, a: CloseDecide) -> State:
+def apply_close_decide(state: Draft, a: CloseDecide) -> Draft:
     sock = state.sockets[a.sk]
     task = sock.owner
     assert task is not None

@@ -7,47 +7,98 @@ Not a kernel mechanism: the plumbing of the transition system.
 
 from __future__ import annotations
 
-from typing import Any
-
-import attrs
+from typing import Any, TypeVar
 
 from spec import rules
-from spec.state import Context, Cpu, DeferSlot, FreeEvent, Skb, Sock, State, Task
+from spec.state import Config, Context, Cpu, DeferSlot, Env, FreeEvent, Skb, Sock, State, Task
+
+T = TypeVar("T")
+
+
+def evolve(inst: T, **changes: Any) -> T:
+    """A copy of a frozen record with some fields changed (a fast attrs.evolve for the
+    ``slots=False`` records of spec/state.py; unknown field names are refused)."""
+    fields = inst.__dict__
+    if not changes.keys() <= fields.keys():
+        raise TypeError(f"{type(inst).__name__} has no field {sorted(changes.keys() - fields.keys())}")
+    new = object.__new__(type(inst))
+    new.__dict__.update(fields)
+    new.__dict__.update(changes)
+    return new
 
 
 class SpecError(Exception):
     """A state or action the spec cannot interpret (malformed input, not a kernel promise)."""
 
 
-def set_sock(state: State, sk: int, **changes: Any) -> State:
-    socks = list(state.sockets)
-    socks[sk] = attrs.evolve(socks[sk], **changes)
-    return attrs.evolve(state, sockets=tuple(socks))
+class Draft:
+    """The next state while one step builds it: the changed records are replaced in mutable
+    lists, so each record a step touches is copied once, and ``freeze`` makes the new State.
+    A Draft never escapes ``step``: the transition system stays pure."""
+
+    __slots__ = ("config", "cpus", "env", "memory_allocated", "skb_defer_max", "skbs", "sockets")
+
+    def __init__(self, state: State) -> None:
+        self.config: Config = state.config
+        self.skb_defer_max: int = state.skb_defer_max
+        self.cpus: list[Cpu] = list(state.cpus)
+        self.sockets: list[Sock] = list(state.sockets)
+        self.skbs: list[Skb] = list(state.skbs)
+        self.memory_allocated: int = state.memory_allocated
+        self.env: Env = state.env
+
+    @property
+    def nodes(self) -> int:
+        return len(self.cpus[0].defer_slots)
+
+    def freeze(self, base: State) -> State:
+        return evolve(
+            base,
+            skb_defer_max=self.skb_defer_max,
+            cpus=tuple(self.cpus),
+            sockets=tuple(self.sockets),
+            skbs=tuple(self.skbs),
+            memory_allocated=self.memory_allocated,
+            env=self.env,
+        )
 
 
-def set_task(state: State, sk: int, **changes: Any) -> State:
+# What the read-only helpers accept: a state, or a draft in the middle of a step.
+View = State | Draft
+
+
+def set_sock(state: Draft, sk: int, **changes: Any) -> Draft:
+    state.sockets[sk] = evolve(state.sockets[sk], **changes)
+    return state
+
+
+def set_task(state: Draft, sk: int, **changes: Any) -> Draft:
     task = state.sockets[sk].owner
     assert task is not None
-    return set_sock(state, sk, owner=attrs.evolve(task, **changes))
+    return set_sock(state, sk, owner=evolve(task, **changes))
 
 
-def set_cpu(state: State, cpu: int, **changes: Any) -> State:
-    cpus = list(state.cpus)
-    cpus[cpu] = attrs.evolve(cpus[cpu], **changes)
-    return attrs.evolve(state, cpus=tuple(cpus))
+def set_cpu(state: Draft, cpu: int, **changes: Any) -> Draft:
+    state.cpus[cpu] = evolve(state.cpus[cpu], **changes)
+    return state
 
 
-def set_slot(state: State, cpu: int, node: int, **changes: Any) -> State:
+def set_slot(state: Draft, cpu: int, node: int, **changes: Any) -> Draft:
     slots = list(state.cpus[cpu].defer_slots)
-    slots[node] = attrs.evolve(slots[node], **changes)
+    slots[node] = evolve(slots[node], **changes)
     return set_cpu(state, cpu, defer_slots=tuple(slots))
 
 
-def slot(state: State, cpu: int, node: int) -> DeferSlot:
+def set_env(state: Draft, **changes: Any) -> Draft:
+    state.env = evolve(state.env, **changes)
+    return state
+
+
+def slot(state: View, cpu: int, node: int) -> DeferSlot:
     return state.cpus[cpu].defer_slots[node]
 
 
-def task_of(state: State, sk: int) -> Task:
+def task_of(state: View, sk: int) -> Task:
     task = state.sockets[sk].owner
     assert task is not None
     return task
@@ -67,34 +118,33 @@ def holds(skb: Skb, ctx: Context) -> bool:
     return False
 
 
-def touch(state: State, skb_id: int, ctx: Context, **changes: Any) -> State:
+def touch(state: Draft, skb_id: int, ctx: Context, **changes: Any) -> Draft:
     """Write fields of an skb on behalf of ``ctx``; a writer that does not hold it is recorded."""
     skb = state.skbs[skb_id]
     if not holds(skb, ctx):
         changes["stray_touches"] = (*skb.stray_touches, ctx)
-    skbs = list(state.skbs)
-    skbs[skb_id] = attrs.evolve(skb, **changes)
-    return attrs.evolve(state, skbs=tuple(skbs))
+    state.skbs[skb_id] = evolve(skb, **changes)
+    return state
 
 
-def hand(state: State, skb_id: int, ctx: Context, where: tuple[str | int, ...]) -> State:
+def hand(state: Draft, skb_id: int, ctx: Context, where: tuple[str | int, ...]) -> Draft:
     """``ctx`` hands (or, for a new skb, places) an skb somewhere; after this it no longer holds it."""
     return touch(state, skb_id, ctx, where=where)
 
 
-def per_cpu_fw_alloc_add(state: State, cpu: int, pages: int) -> State:
+def per_cpu_fw_alloc_add(state: Draft, cpu: int, pages: int) -> Draft:
     """sk_memory_allocated_add()/sub() (include/net/proto_memory.h, v6.18): change this CPU's
     cached share, and fold it into ``memory_allocated`` once it reaches ``mem_pcpu_rsv`` either way.
     Simplification: the add and the fold are one step (the kernel's this_cpu_xchg then atomic add
     leaves the pages briefly in neither counter)."""
     local = state.cpus[cpu].per_cpu_fw_alloc + pages
     if rules.pcpu_drains(local, state.config.mem_pcpu_rsv):
-        state = attrs.evolve(state, memory_allocated=state.memory_allocated + local)
+        state.memory_allocated += local
         local = 0
     return set_cpu(state, cpu, per_cpu_fw_alloc=local)
 
 
-def napi_cache_put(state: State, cpu: int) -> State:
+def napi_cache_put(state: Draft, cpu: int) -> Draft:
     """napi_skb_cache_put() (net/core/skbuff.c, v6.18): the head joins this CPU's NAPI cache;
     a full cache hands ``napi_cache_bulk`` heads back to the slab in one bulk free."""
     count = state.cpus[cpu].napi_skb_cache + 1
@@ -102,7 +152,7 @@ def napi_cache_put(state: State, cpu: int) -> State:
     return set_cpu(state, cpu, napi_skb_cache=count)
 
 
-def free_skb(state: State, skb_id: int, ctx: Context, cpu: int, how: str, *, napi: bool) -> State:
+def free_skb(state: Draft, skb_id: int, ctx: Context, cpu: int, how: str, *, napi: bool) -> Draft:
     """Free an skb's memory on ``cpu``: into the NAPI cache (``napi``) or straight to the slab.
     Records the free in the skb's lifecycle, so a second free is visible, not an error."""
     skb = state.skbs[skb_id]
@@ -112,7 +162,7 @@ def free_skb(state: State, skb_id: int, ctx: Context, cpu: int, how: str, *, nap
     return state
 
 
-def unlink(state: State, sk: int, skb_id: int) -> State:
+def unlink(state: Draft, sk: int, skb_id: int) -> Draft:
     """__skb_unlink() from the receive queue: the task now holds the skb."""
     sock: Sock = state.sockets[sk]
     queue = sock.sk_receive_queue
@@ -122,11 +172,11 @@ def unlink(state: State, sk: int, skb_id: int) -> State:
     return hand(state, skb_id, ("task", sk), ("held", "task", sk))
 
 
-def cpu_of(state: State, cpu: int) -> Cpu:
+def cpu_of(state: View, cpu: int) -> Cpu:
     return state.cpus[cpu]
 
 
-def task_blocked(state: State, sk: int) -> str | None:
+def task_blocked(state: View, sk: int) -> str | None:
     """Why socket ``sk``'s task cannot take a step now, if it cannot: it needs its CPU online and
     not busy in softirq (a softirq runs to completion before process context resumes there)."""
     task = state.sockets[sk].owner

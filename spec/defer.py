@@ -27,21 +27,20 @@ the backlog thread instead of an IPI, 80d2eefcb4c8) is not modelled.
 
 from __future__ import annotations
 
-import attrs
-
 from spec import core, rules, skbuff
 from spec.actions import DeferCheck, DeferCount, DeferKick, DeferPush
+from spec.core import Draft, View
 from spec.state import DeferCtx, State
 
 
-def _ctx(state: State, sk: int, pc: str) -> tuple[DeferCtx | None, str | None]:
+def _ctx(state: View, sk: int, pc: str) -> tuple[DeferCtx | None, str | None]:
     task = state.sockets[sk].owner
     if task is None or task.defer is None or task.defer.pc != pc:
         return None, f"socket {sk}'s task is not at the {pc} step of skb_attempt_defer_free()"
     return task.defer, core.task_blocked(state, sk)
 
 
-def free_now(state: State, sk: int, skb_id: int, reason: str) -> State:
+def free_now(state: Draft, sk: int, skb_id: int, reason: str) -> Draft:
     """The nodefer exit: kfree_skb_napi_cache() on the task's CPU; the attempt is over."""
     cpu = core.task_of(state, sk).cpu
     state = skbuff.kfree_skb_napi_cache(state, skb_id, ("task", sk), cpu, f"nodefer:{reason}")
@@ -52,7 +51,7 @@ def guard_defer_check(state: State, a: DeferCheck) -> str | None:
     return _ctx(state, a.sk, "check")[1]
 
 
-def apply_defer_check(state: State, a: DeferCheck) -> State:
+def apply_defer_check(state: Draft, a: DeferCheck) -> Draft:
     task = core.task_of(state, a.sk)
     ctx = task.defer
     assert ctx is not None
@@ -67,11 +66,11 @@ def apply_defer_check(state: State, a: DeferCheck) -> State:
     if not state.cpus[cpu].online:
         return free_now(state, a.sk, ctx.skb, "offline")
     if state.config.defer == "defer-v6":
-        return core.set_task(state, a.sk, defer=attrs.evolve(ctx, pc="count", cpu=cpu))
+        return core.set_task(state, a.sk, defer=core.evolve(ctx, pc="count", cpu=cpu))
     defer_max = state.skb_defer_max
     if rules.defer_v2_full(core.slot(state, cpu, 0).defer_count, defer_max):
         return free_now(state, a.sk, ctx.skb, "full")
-    return core.set_task(state, a.sk, defer=attrs.evolve(ctx, pc="push", cpu=cpu, defer_max=defer_max))
+    return core.set_task(state, a.sk, defer=core.evolve(ctx, pc="push", cpu=cpu, defer_max=defer_max))
 
 
 def guard_defer_count(state: State, a: DeferCount) -> str | None:
@@ -80,7 +79,7 @@ def guard_defer_count(state: State, a: DeferCount) -> str | None:
     return _ctx(state, a.sk, "count")[1]
 
 
-def apply_defer_count(state: State, a: DeferCount) -> State:
+def apply_defer_count(state: Draft, a: DeferCount) -> Draft:
     task = core.task_of(state, a.sk)
     ctx = task.defer
     assert ctx is not None
@@ -90,7 +89,7 @@ def apply_defer_count(state: State, a: DeferCount) -> State:
     state = core.set_slot(state, ctx.cpu, node, defer_count=count)
     if rules.defer_fallback(count, defer_max):
         return free_now(state, a.sk, ctx.skb, "full")
-    nxt = attrs.evolve(ctx, pc="push", node=node, count=count, defer_max=defer_max)
+    nxt = core.evolve(ctx, pc="push", node=node, count=count, defer_max=defer_max)
     return core.set_task(state, a.sk, defer=nxt)
 
 
@@ -98,7 +97,7 @@ def guard_defer_push(state: State, a: DeferPush) -> str | None:
     return _ctx(state, a.sk, "push")[1]
 
 
-def apply_defer_push(state: State, a: DeferPush) -> State:
+def apply_defer_push(state: Draft, a: DeferPush) -> Draft:
     ctx = core.task_of(state, a.sk).defer
     assert ctx is not None
     slot = core.slot(state, ctx.cpu, ctx.node)
@@ -115,21 +114,21 @@ def apply_defer_push(state: State, a: DeferPush) -> State:
             defer_list=(ctx.skb, *slot.defer_list),
         )
     state = core.hand(state, ctx.skb, ("task", a.sk), ("defer_list", ctx.cpu, ctx.node))
-    return core.set_task(state, a.sk, defer=attrs.evolve(ctx, pc="kick") if kick else None)
+    return core.set_task(state, a.sk, defer=core.evolve(ctx, pc="kick") if kick else None)
 
 
 def guard_defer_kick(state: State, a: DeferKick) -> str | None:
     return _ctx(state, a.sk, "kick")[1]
 
 
-def apply_defer_kick(state: State, a: DeferKick) -> State:
+def apply_defer_kick(state: Draft, a: DeferKick) -> Draft:
     ctx = core.task_of(state, a.sk).defer
     assert ctx is not None
     state = core.set_task(state, a.sk, defer=None)
     return kick_defer_list_purge(state, ctx.cpu)
 
 
-def kick_defer_list_purge(state: State, cpu: int) -> State:
+def kick_defer_list_purge(state: Draft, cpu: int) -> Draft:
     """Claim the target's IPI guard; queue the IPI only if it was clear and the CPU is online."""
     target = state.cpus[cpu]
     if target.defer_ipi_scheduled:

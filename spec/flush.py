@@ -20,19 +20,18 @@ the environment action RaiseNetRx.
 
 from __future__ import annotations
 
-import attrs
-
 from spec import core, skbuff
 from spec.actions import FlushDetach, FlushFree, FlushReset, IpiDeliver, RaiseNetRx, SoftirqStart
+from spec.core import Draft, View
 from spec.state import FlushCtx, State
 
 
-def nr_slots(state: State) -> int:
+def nr_slots(state: View) -> int:
     """Slots a flush visits: one per node under defer-v6, the single per-CPU list under v2."""
     return state.nodes if state.config.defer == "defer-v6" else 1
 
 
-def first_pc(state: State) -> str:
+def first_pc(state: View) -> str:
     return "reset" if state.config.defer == "defer-v6" else "detach"
 
 
@@ -45,7 +44,7 @@ def guard_ipi_deliver(state: State, a: IpiDeliver) -> str | None:
     return None
 
 
-def apply_ipi_deliver(state: State, a: IpiDeliver) -> State:
+def apply_ipi_deliver(state: Draft, a: IpiDeliver) -> Draft:
     return core.set_cpu(state, a.cpu, ipi_pending=False, net_rx_pending=True, defer_ipi_scheduled=False)
 
 
@@ -60,19 +59,19 @@ def guard_softirq_start(state: State, a: SoftirqStart) -> str | None:
     return None
 
 
-def apply_softirq_start(state: State, a: SoftirqStart) -> State:
+def apply_softirq_start(state: Draft, a: SoftirqStart) -> Draft:
     ctx = FlushCtx(node=0, pc=first_pc(state))  # type: ignore[arg-type]
     return core.set_cpu(state, a.cpu, net_rx_pending=False, softirq=ctx)
 
 
-def _flush(state: State, cpu: int, pc: str) -> tuple[FlushCtx | None, str | None]:
+def _flush(state: View, cpu: int, pc: str) -> tuple[FlushCtx | None, str | None]:
     ctx = state.cpus[cpu].softirq
     if ctx is None or ctx.pc != pc:
         return None, f"CPU {cpu}'s flush is not at its {pc} step"
     return ctx, None
 
 
-def _next_slot(state: State, cpu: int, ctx: FlushCtx) -> State:
+def _next_slot(state: Draft, cpu: int, ctx: FlushCtx) -> Draft:
     node = ctx.node + 1
     if node >= nr_slots(state):
         return core.set_cpu(state, cpu, softirq=None)  # the NET_RX run is over
@@ -85,21 +84,21 @@ def guard_flush_reset(state: State, a: FlushReset) -> str | None:
     return _flush(state, a.cpu, "reset")[1]
 
 
-def apply_flush_reset(state: State, a: FlushReset) -> State:
+def apply_flush_reset(state: Draft, a: FlushReset) -> Draft:
     ctx = state.cpus[a.cpu].softirq
     assert ctx is not None
     slot = core.slot(state, a.cpu, ctx.node)
     if not slot.defer_list:
         return _next_slot(state, a.cpu, ctx)
     state = core.set_slot(state, a.cpu, ctx.node, defer_count=0, epoch=slot.epoch + 1)
-    return core.set_cpu(state, a.cpu, softirq=attrs.evolve(ctx, pc="detach"))
+    return core.set_cpu(state, a.cpu, softirq=core.evolve(ctx, pc="detach"))
 
 
 def guard_flush_detach(state: State, a: FlushDetach) -> str | None:
     return _flush(state, a.cpu, "detach")[1]
 
 
-def apply_flush_detach(state: State, a: FlushDetach) -> State:
+def apply_flush_detach(state: Draft, a: FlushDetach) -> Draft:
     ctx = state.cpus[a.cpu].softirq
     assert ctx is not None
     slot = core.slot(state, a.cpu, ctx.node)
@@ -110,14 +109,14 @@ def apply_flush_detach(state: State, a: FlushDetach) -> State:
     state = core.set_slot(state, a.cpu, ctx.node, defer_list=())
     for skb_id in slot.defer_list:
         state = core.hand(state, skb_id, ("softirq", a.cpu), ("held", "softirq", a.cpu))
-    return core.set_cpu(state, a.cpu, softirq=attrs.evolve(ctx, pc="free", batch=slot.defer_list))
+    return core.set_cpu(state, a.cpu, softirq=core.evolve(ctx, pc="free", batch=slot.defer_list))
 
 
 def guard_flush_free(state: State, a: FlushFree) -> str | None:
     return _flush(state, a.cpu, "free")[1]
 
 
-def apply_flush_free(state: State, a: FlushFree) -> State:
+def apply_flush_free(state: Draft, a: FlushFree) -> Draft:
     ctx = state.cpus[a.cpu].softirq
     assert ctx is not None
     for skb_id in ctx.batch:
@@ -134,6 +133,6 @@ def guard_raise_net_rx(state: State, a: RaiseNetRx) -> str | None:
     return None
 
 
-def apply_raise_net_rx(state: State, a: RaiseNetRx) -> State:
-    state = attrs.evolve(state, env=attrs.evolve(state.env, netrx_raises=state.env.netrx_raises - 1))
+def apply_raise_net_rx(state: Draft, a: RaiseNetRx) -> Draft:
+    core.set_env(state, netrx_raises=state.env.netrx_raises - 1)
     return core.set_cpu(state, a.cpu, net_rx_pending=True)

@@ -19,14 +19,13 @@ CPU that runs dev_cpu_dead() and takes the tasks is the lowest-numbered online o
 
 from __future__ import annotations
 
-import attrs
-
 from spec import core, skbuff
 from spec.actions import CpuOffline, CpuOnline, DevCpuDead
+from spec.core import Draft, View
 from spec.state import State
 
 
-def survivor(state: State, dead: int) -> int:
+def survivor(state: View, dead: int) -> int:
     """The CPU that takes over from ``dead``: the lowest-numbered other online CPU."""
     return next(c.id for c in state.cpus if c.online and c.id != dead)
 
@@ -44,9 +43,9 @@ def guard_cpu_offline(state: State, a: CpuOffline) -> str | None:
     return None
 
 
-def apply_cpu_offline(state: State, a: CpuOffline) -> State:
+def apply_cpu_offline(state: Draft, a: CpuOffline) -> Draft:
     cpu = state.cpus[a.cpu]
-    state = attrs.evolve(state, env=attrs.evolve(state.env, offlines=state.env.offlines - 1))
+    core.set_env(state, offlines=state.env.offlines - 1)
     if cpu.ipi_pending:  # smpcfd_dying_cpu(): queued IPIs still run on the dying CPU
         state = core.set_cpu(state, a.cpu, ipi_pending=False, net_rx_pending=True, defer_ipi_scheduled=False)
     to = survivor(state, a.cpu)
@@ -62,7 +61,7 @@ def guard_dev_cpu_dead(state: State, a: DevCpuDead) -> str | None:
     return None
 
 
-def apply_dev_cpu_dead(state: State, a: DevCpuDead) -> State:
+def apply_dev_cpu_dead(state: Draft, a: DevCpuDead) -> Draft:
     state = core.set_cpu(state, a.cpu, dead_pending=False)
     if not state.config.hotplug_flush:
         return state
@@ -85,5 +84,5 @@ def guard_cpu_online(state: State, a: CpuOnline) -> str | None:
     return None
 
 
-def apply_cpu_online(state: State, a: CpuOnline) -> State:
+def apply_cpu_online(state: Draft, a: CpuOnline) -> Draft:
     return core.set_cpu(state, a.cpu, online=True)

@@ -19,10 +19,9 @@ recvmsg() never blocks (it returns when the queue is empty); no MSG_PEEK.
 
 from __future__ import annotations
 
-import attrs
-
 from spec import accounting, close, core, rules, skbuff
 from spec.actions import ErrQueueCharge, PacketArrives, RecvCopy, RecvEnd, RecvStart
+from spec.core import Draft
 from spec.state import State, Task
 
 
@@ -45,7 +44,7 @@ def guard_packet_arrives(state: State, a: PacketArrives) -> str | None:
     return None
 
 
-def apply_packet_arrives(state: State, a: PacketArrives) -> State:
+def apply_packet_arrives(state: Draft, a: PacketArrives) -> Draft:
     sock = state.sockets[a.sk]
     incoming = sock.rx[0]
     seq = rules.seq_add(sock.rcv_nxt, -incoming.overlap)
@@ -74,7 +73,7 @@ def guard_err_queue_charge(state: State, a: ErrQueueCharge) -> str | None:
     return None
 
 
-def apply_err_queue_charge(state: State, a: ErrQueueCharge) -> State:
+def apply_err_queue_charge(state: Draft, a: ErrQueueCharge) -> Draft:
     sock = state.sockets[a.sk]
     incoming = sock.rx[0]
     ctx = ("rx", incoming.cpu)
@@ -102,7 +101,7 @@ def guard_recv_start(state: State, a: RecvStart) -> str | None:
     return None
 
 
-def apply_recv_start(state: State, a: RecvStart) -> State:
+def apply_recv_start(state: Draft, a: RecvStart) -> Draft:
     sock = state.sockets[a.sk]
     op = sock.ops[0]
     task = Task(op="recv", cpu=op.cpu, phase="copy", recv_left=op.nbytes)
@@ -118,7 +117,7 @@ def guard_recv_copy(state: State, a: RecvCopy) -> str | None:
     return core.task_blocked(state, a.sk)
 
 
-def apply_recv_copy(state: State, a: RecvCopy) -> State:
+def apply_recv_copy(state: Draft, a: RecvCopy) -> Draft:
     sock = state.sockets[a.sk]
     task = sock.owner
     assert task is not None
@@ -138,7 +137,7 @@ def apply_recv_copy(state: State, a: RecvCopy) -> State:
 
 
 def _left(task: Task, left: int) -> Task:
-    return attrs.evolve(task, recv_left=left)
+    return core.evolve(task, recv_left=left)
 
 
 def guard_recv_end(state: State, a: RecvEnd) -> str | None:
@@ -150,5 +149,5 @@ def guard_recv_end(state: State, a: RecvEnd) -> str | None:
     return core.task_blocked(state, a.sk)
 
 
-def apply_recv_end(state: State, a: RecvEnd) -> State:
+def apply_recv_end(state: Draft, a: RecvEnd) -> Draft:
     return core.set_sock(state, a.sk, owner=None)

@@ -16,15 +16,14 @@ Simplifications: the head and the data are one object (one free); freeing never 
 
 from __future__ import annotations
 
-import attrs
-
 from spec import accounting, core
-from spec.state import Context, Incoming, Skb, State
+from spec.core import Draft
+from spec.state import Context, Incoming, Skb
 
 
 def alloc_skb(
-    state: State, sk: int, incoming: Incoming, seq: int, end_seq: int, ctx: Context
-) -> tuple[State, int]:
+    state: Draft, sk: int, incoming: Incoming, seq: int, end_seq: int, ctx: Context
+) -> tuple[Draft, int]:
     """Build an skb on ``incoming.cpu`` (taking a cached head if there is one); it is held by
     ``ctx`` until queued. Returns the new state and the skb's id."""
     cpu = incoming.cpu
@@ -45,10 +44,11 @@ def alloc_skb(
         destructor=None,
         where=("held", ctx[0], ctx[1]),
     )
-    return attrs.evolve(state, skbs=(*state.skbs, skb)), skb.id
+    state.skbs.append(skb)
+    return state, skb.id
 
 
-def run_destructor(state: State, skb_id: int, ctx: Context, cpu: int) -> State:
+def run_destructor(state: Draft, skb_id: int, ctx: Context, cpu: int) -> Draft:
     """skb_release_head_state(): call the destructor on ``cpu``, then forget it."""
     skb = state.skbs[skb_id]
     if skb.destructor is None or skb.sk is None:
@@ -60,13 +60,13 @@ def run_destructor(state: State, skb_id: int, ctx: Context, cpu: int) -> State:
     return core.touch(state, skb_id, ctx, destructor=None, sk=None)
 
 
-def kfree_skb(state: State, skb_id: int, ctx: Context, cpu: int, how: str) -> State:
+def kfree_skb(state: Draft, skb_id: int, ctx: Context, cpu: int, how: str) -> Draft:
     """__kfree_skb() on ``cpu``: destructor, then the memory goes straight back to the slab."""
     state = run_destructor(state, skb_id, ctx, cpu)
     return core.free_skb(state, skb_id, ctx, cpu, how, napi=False)
 
 
-def kfree_skb_napi_cache(state: State, skb_id: int, ctx: Context, cpu: int, how: str) -> State:
+def kfree_skb_napi_cache(state: Draft, skb_id: int, ctx: Context, cpu: int, how: str) -> Draft:
     """kfree_skb_napi_cache() on ``cpu``: fclones take __kfree_skb(), others go to the NAPI cache
     with BH disabled around it (a pending softirq may run at the re-enable; the model lets
     SoftirqStart interleave instead)."""
@@ -76,6 +76,6 @@ def kfree_skb_napi_cache(state: State, skb_id: int, ctx: Context, cpu: int, how:
     return core.free_skb(state, skb_id, ctx, cpu, how, napi=True)
 
 
-def napi_consume_skb(state: State, skb_id: int, ctx: Context, cpu: int, how: str) -> State:
+def napi_consume_skb(state: Draft, skb_id: int, ctx: Context, cpu: int, how: str) -> Draft:
     """napi_consume_skb(skb, budget 1) on ``cpu``, as the flush calls it."""
     return kfree_skb_napi_cache(state, skb_id, ctx, cpu, how)

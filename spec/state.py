@@ -1,7 +1,9 @@
 """The state of the machine the spec describes: skbs, sockets, CPUs and the protocol page count.
 
-Every record is frozen; transitions build new records (attrs.evolve), so a rejected step leaves
-the state intact and states can be hashed by the exhaustive explorer.
+Every record is frozen; transitions build new records (core.evolve), so a rejected step leaves
+the state intact and states can be hashed by the exhaustive explorer. The records that change at
+every step keep their fields in a ``__dict__`` (``slots=False``) so that core.evolve can copy
+them with one dict update: attrs.evolve re-runs ``__init__`` and costs five times as much.
 
 Names follow the kernel: include/linux/skbuff.h (struct sk_buff), include/net/sock.h (struct
 sock), include/linux/netdevice.h (struct softnet_data, v6.17), net/core/dev.c and
@@ -52,7 +54,7 @@ class Config:
     napi_cache_bulk: int = 32
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Incoming:
     """A packet the workload will deliver to a socket, on the CPU whose softirq receives it.
     ``overlap`` bytes before ``rcv_nxt`` are a retransmission of data already received.
@@ -68,7 +70,7 @@ class Incoming:
     errqueue: bool = False
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class UserOp:
     """A system call the socket's owner will make: ``recv`` of ``nbytes`` or ``close``, on ``cpu``."""
 
@@ -77,7 +79,7 @@ class UserOp:
     nbytes: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class FreeEvent:
     """One free of an skb: the CPU that did it and how (``kfree_skb``, ``nodefer:<reason>``,
     ``flush``, ``hotplug_flush``)."""
@@ -86,7 +88,7 @@ class FreeEvent:
     how: str
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Skb:
     """An sk_buff with its lifecycle. ``sk`` and ``destructor`` are the kernel's fields
     (cleared by tcp_eat_recv_skb()); ``owner_sk`` is ghost: the socket it was received on, kept
@@ -109,7 +111,7 @@ class Skb:
     stray_touches: tuple[Context, ...] = ()
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class DeferCtx:
     """A skb_attempt_defer_free() in progress in a task (ours: the program counter and locals).
 
@@ -126,7 +128,7 @@ class DeferCtx:
     defer_max: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Task:
     """A process-context system call holding the socket lock (ours: program counter and locals).
 
@@ -141,7 +143,7 @@ class Task:
     defer: DeferCtx | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Sock:
     """A TCP socket with the fields close and recvmsg touch (include/net/sock.h, linux/tcp.h).
 
@@ -170,7 +172,7 @@ class Sock:
     rx: tuple[Incoming, ...] = ()
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class DeferSlot:
     """One defer slot: for defer-v6 a ``struct skb_defer_node`` (lock-free list and atomic count)
     of one (owning CPU, freeing node) pair; for defer-v2 the per-CPU list in softnet_data.
@@ -182,7 +184,7 @@ class DeferSlot:
     epoch: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class FlushCtx:
     """A NET_RX softirq's skb_defer_free_flush() in progress (ours: program counter and locals).
     ``node`` is the slot being flushed, ``pc`` its next step, ``batch`` the detached list."""
@@ -192,7 +194,7 @@ class FlushCtx:
     batch: tuple[int, ...] = ()
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Cpu:
     """One CPU: hotplug state, its defer slots (one per NUMA node of the machine under defer-v6,
     only slot 0 under defer-v2), the IPI guard and pending IPI, the NET_RX pending bit, the
@@ -211,7 +213,7 @@ class Cpu:
     per_cpu_fw_alloc: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Env:
     """How much the environment may still do (ours; model/ sets the budgets so runs are finite):
     migrate a task, raise NET_RX through unrelated traffic, take a CPU offline, write the sysctl."""
@@ -223,7 +225,7 @@ class Env:
     defer_max_writes: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class State:
     """The whole machine: configuration, the sysctl, CPUs, the protocol page count, sockets, skbs."""
 

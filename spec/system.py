@@ -16,11 +16,9 @@ import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
-import attrs
-
 from spec import actions as A
 from spec import close, core, defer, flush, hotplug, receive
-from spec.core import SpecError
+from spec.core import Draft, SpecError
 from spec.state import Config, Cpu, DeferSlot, Env, Sock, State
 
 
@@ -49,8 +47,8 @@ def guard_migrate(state: State, a: A.Migrate) -> str | None:
     return None
 
 
-def apply_migrate(state: State, a: A.Migrate) -> State:
-    state = attrs.evolve(state, env=attrs.evolve(state.env, migrations=state.env.migrations - 1))
+def apply_migrate(state: Draft, a: A.Migrate) -> Draft:
+    core.set_env(state, migrations=state.env.migrations - 1)
     return core.set_task(state, a.sk, cpu=a.cpu)
 
 
@@ -63,9 +61,9 @@ def guard_set_defer_max(state: State, a: A.SetDeferMax) -> str | None:
     return None
 
 
-def apply_set_defer_max(state: State, a: A.SetDeferMax) -> State:
-    env = attrs.evolve(state.env, defer_max_writes=state.env.defer_max_writes - 1)
-    return attrs.evolve(state, skb_defer_max=a.value, env=env)
+def apply_set_defer_max(state: Draft, a: A.SetDeferMax) -> Draft:
+    state.skb_defer_max = a.value
+    return core.set_env(state, defer_max_writes=state.env.defer_max_writes - 1)
 
 
 # -- dispatch ------------------------------------------------------------------------------------
@@ -116,8 +114,8 @@ def step(state: State, action: A.Action) -> State:
     if reason is not None:
         raise NotEnabled(action, reason)
     rule = RULES[type(action)]
-    fn: Callable[[State, A.Action], State] = getattr(rule[0], "apply_" + rule[1])
-    return fn(state, action)
+    fn: Callable[[Draft, A.Action], Draft] = getattr(rule[0], "apply_" + rule[1])
+    return fn(Draft(state), action).freeze(state)
 
 
 def _in_range(state: State, action: A.Action) -> bool:

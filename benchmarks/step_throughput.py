@@ -1,0 +1,43 @@
+"""Print the spec's ``step`` throughput on the attack scenario (4 sockets x 40 unread skbs built
+on CPU 0, closed on CPU 1), for each kernel. A figure to watch, never an assertion.
+
+- step/s: the recorded actions applied one after the other, keeping only the current state (what
+  a state machine driver does);
+- replay/s: the same, keeping every state (what trace replay and metrics do; the live states make
+  the garbage collector work harder);
+- run/s: the fair scheduler, which also computes ``enabled`` before every step.
+"""
+
+from __future__ import annotations
+
+import time
+
+from model.scenarios import attack
+from model.scheduler import replay, run
+from spec import step
+
+
+def main() -> None:
+    print(f"{'kernel':8} {'steps':>6} {'step/s':>10} {'replay/s':>10} {'run/s':>10}")
+    for kname in ("v6.17", "v6.18", "v6.19"):
+        sc = attack(kernel_name=kname)
+        t0 = time.perf_counter()
+        result = run(sc.state, triggers=sc.triggers)
+        t_run = time.perf_counter() - t0
+        reps = 20
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            state = sc.state
+            for action in result.actions:
+                state = step(state, action)
+        t_step = (time.perf_counter() - t0) / reps
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            replay(sc.state, result.actions)
+        t_replay = (time.perf_counter() - t0) / reps
+        n = len(result.actions)
+        print(f"{kname:8} {n:>6} {n / t_step:>10,.0f} {n / t_replay:>10,.0f} {n / t_run:>10,.0f}")
+
+
+if __name__ == "__main__":
+    main()
