@@ -30,7 +30,7 @@ from __future__ import annotations
 from spec import core, rules, skbuff
 from spec.actions import DeferCheck, DeferCount, DeferKick, DeferPush
 from spec.core import Draft, View
-from spec.state import DeferCtx, State
+from spec.state import DeferCtx, DeferRecord, State
 
 
 def _ctx(state: View, sk: int, pc: str) -> tuple[DeferCtx | None, str | None]:
@@ -113,6 +113,14 @@ def apply_defer_push(state: Draft, a: DeferPush) -> Draft:
             defer_count=slot.defer_count + 1,
             defer_list=(ctx.skb, *slot.defer_list),
         )
+    record = DeferRecord(
+        producer_cpu=core.task_of(state, a.sk).cpu,
+        node=ctx.node,
+        epoch=slot.epoch,
+        count=ctx.count if state.config.defer == "defer-v6" else slot.defer_count + 1,
+        defer_max=ctx.defer_max,
+    )
+    state = core.touch(state, ctx.skb, ("task", a.sk), deferred=record)
     state = core.hand(state, ctx.skb, ("task", a.sk), ("defer_list", ctx.cpu, ctx.node))
     return core.set_task(state, a.sk, defer=core.evolve(ctx, pc="kick") if kick else None)
 
@@ -131,6 +139,9 @@ def apply_defer_kick(state: Draft, a: DeferKick) -> Draft:
 def kick_defer_list_purge(state: Draft, cpu: int) -> Draft:
     """Claim the target's IPI guard; queue the IPI only if it was clear and the CPU is online."""
     target = state.cpus[cpu]
+    state = core.set_cpu(state, cpu, kick_unserved=True)
     if target.defer_ipi_scheduled:
         return state
-    return core.set_cpu(state, cpu, defer_ipi_scheduled=True, ipi_pending=target.online)
+    return core.set_cpu(
+        state, cpu, defer_ipi_scheduled=True, ipi_queued=target.ipi_queued + int(target.online)
+    )

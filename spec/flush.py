@@ -37,7 +37,7 @@ def first_pc(state: View) -> str:
 
 def guard_ipi_deliver(state: State, a: IpiDeliver) -> str | None:
     cpu = state.cpus[a.cpu]
-    if not cpu.ipi_pending:
+    if not cpu.ipi_queued:
         return f"no IPI is queued for CPU {a.cpu}"
     if not cpu.online:
         return f"CPU {a.cpu} is offline"
@@ -45,7 +45,10 @@ def guard_ipi_deliver(state: State, a: IpiDeliver) -> str | None:
 
 
 def apply_ipi_deliver(state: Draft, a: IpiDeliver) -> Draft:
-    return core.set_cpu(state, a.cpu, ipi_pending=False, net_rx_pending=True, defer_ipi_scheduled=False)
+    cpu = state.cpus[a.cpu]
+    return core.set_cpu(
+        state, a.cpu, ipi_queued=cpu.ipi_queued - 1, net_rx_pending=True, defer_ipi_scheduled=False
+    )
 
 
 def guard_softirq_start(state: State, a: SoftirqStart) -> str | None:
@@ -61,7 +64,7 @@ def guard_softirq_start(state: State, a: SoftirqStart) -> str | None:
 
 def apply_softirq_start(state: Draft, a: SoftirqStart) -> Draft:
     ctx = FlushCtx(node=0, pc=first_pc(state))  # type: ignore[arg-type]
-    return core.set_cpu(state, a.cpu, net_rx_pending=False, softirq=ctx)
+    return core.set_cpu(state, a.cpu, net_rx_pending=False, softirq=ctx, kick_unserved=False)
 
 
 def _flush(state: View, cpu: int, pc: str) -> tuple[FlushCtx | None, str | None]:

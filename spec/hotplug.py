@@ -46,8 +46,8 @@ def guard_cpu_offline(state: State, a: CpuOffline) -> str | None:
 def apply_cpu_offline(state: Draft, a: CpuOffline) -> Draft:
     cpu = state.cpus[a.cpu]
     core.set_env(state, offlines=state.env.offlines - 1)
-    if cpu.ipi_pending:  # smpcfd_dying_cpu(): queued IPIs still run on the dying CPU
-        state = core.set_cpu(state, a.cpu, ipi_pending=False, net_rx_pending=True, defer_ipi_scheduled=False)
+    if cpu.ipi_queued:  # smpcfd_dying_cpu(): queued IPIs still run on the dying CPU
+        state = core.set_cpu(state, a.cpu, ipi_queued=0, net_rx_pending=True, defer_ipi_scheduled=False)
     to = survivor(state, a.cpu)
     for sock in state.sockets:
         if sock.owner is not None and sock.owner.cpu == a.cpu:

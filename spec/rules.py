@@ -27,7 +27,7 @@ def after(seq1: int, seq2: int) -> bool:
     ``seq2 - seq1`` is negative (include/net/tcp.h: after(), v6.18).
 
     pre: 0 <= seq1 < 2**32 and 0 <= seq2 < 2**32
-    post: __return__ == (0 < (seq1 - seq2) % 2**32 < 2**31)
+    post: __return__ == (0 < (seq1 - seq2) % 2**32 <= 2**31)
     """
     return ((seq2 - seq1) & U32_MASK) >= S32_SIGN
 

@@ -89,6 +89,20 @@ class FreeEvent:
 
 
 @attrs.frozen(slots=False)
+class DeferRecord:
+    """Ghost: how an skb came to be on a defer slot, for the placement invariants: the CPU the
+    producer ran on when it counted (v2: when it took the lock), the slot's node, the slot's
+    epoch then, the count it obtained (v6: the increment's result; v2: the count after its own
+    increment) and the ``skb_defer_max`` it read."""
+
+    producer_cpu: int
+    node: int
+    epoch: int
+    count: int
+    defer_max: int
+
+
+@attrs.frozen(slots=False)
 class Skb:
     """An sk_buff with its lifecycle. ``sk`` and ``destructor`` are the kernel's fields
     (cleared by tcp_eat_recv_skb()); ``owner_sk`` is ghost: the socket it was received on, kept
@@ -109,6 +123,8 @@ class Skb:
     frees: tuple[FreeEvent, ...] = ()
     # Ghost: writes to the skb by a context that did not hold it (a use after hand-off).
     stray_touches: tuple[Context, ...] = ()
+    # Ghost: set when the skb is pushed onto a defer slot.
+    deferred: DeferRecord | None = None
 
 
 @attrs.frozen(slots=False)
@@ -197,7 +213,7 @@ class FlushCtx:
 @attrs.frozen(slots=False)
 class Cpu:
     """One CPU: hotplug state, its defer slots (one per NUMA node of the machine under defer-v6,
-    only slot 0 under defer-v2), the IPI guard and pending IPI, the NET_RX pending bit, the
+    only slot 0 under defer-v2), the IPI guard and the queued defer IPI, the NET_RX pending bit, the
     NAPI skb cache (a count of cached heads) and this CPU's share of the protocol page count."""
 
     id: int
@@ -206,11 +222,13 @@ class Cpu:
     dead_pending: bool = False  # offline, dev_cpu_dead() not yet run (ours)
     defer_slots: tuple[DeferSlot, ...] = ()
     defer_ipi_scheduled: bool = False
-    ipi_pending: bool = False
+    ipi_queued: int = 0  # times defer_csd is queued and not yet handled (the kernel keeps it <= 1)
     net_rx_pending: bool = False
     softirq: FlushCtx | None = None
     napi_skb_cache: int = 0
     per_cpu_fw_alloc: int = 0
+    # Ghost: a producer kicked this CPU and no NET_RX run has started since (liveness check).
+    kick_unserved: bool = False
 
 
 @attrs.frozen(slots=False)

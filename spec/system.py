@@ -170,7 +170,7 @@ def candidates(state: State) -> list[A.Action]:
             if isinstance(act, A.RecvCopy):
                 out.append(A.RecvEnd(sock.id))
     for cpu in state.cpus:
-        if cpu.ipi_pending:
+        if cpu.ipi_queued:
             out.append(A.IpiDeliver(cpu.id))
         if cpu.softirq is not None:
             out.append(_FLUSH_STEP[cpu.softirq.pc](cpu.id))

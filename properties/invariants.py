@@ -1,0 +1,499 @@
+"""The kernel's promises (FACTS §12) as named, pure predicates.
+
+Three kinds: state invariants (must hold in every reachable state), transition invariants (over
+one step: pre-state, action, post-state), and quiescence invariants (liveness, checked when no
+task, IPI or softirq has anything left to do under fair scheduling). Each returns ``None`` when
+it holds and a one-line description of the violation otherwise.
+
+Independence: these predicates never call the spec's rule functions (spec/rules.py) or its
+mechanisms. They recompute what they need from first principles (our own wrap-around comparison,
+our own page arithmetic) or read ghost history the spec records (``Skb.deferred``, ``frees``,
+``stray_touches``, ``Cpu.kick_unserved``), so that a wrong rule in the spec cannot make its own
+check agree with it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import attrs
+
+from spec import (
+    Action,
+    CloseDecide,
+    DeferCheck,
+    DeferCount,
+    DeferPush,
+    DevCpuDead,
+    FlushFree,
+    FreeEvent,
+    State,
+)
+
+StateCheck = Callable[[State], str | None]
+TransitionCheck = Callable[[State, Action, State], str | None]
+
+
+@attrs.frozen
+class Invariant:
+    name: str
+    concern: str
+    kind: str  # "state" | "transition" | "quiescent"
+    doc: str
+    check: Callable[..., str | None]
+
+
+REGISTRY: dict[str, Invariant] = {}
+
+
+def _register(concern: str, kind: str) -> Callable[[Callable[..., str | None]], Callable[..., str | None]]:
+    def deco(fn: Callable[..., str | None]) -> Callable[..., str | None]:
+        REGISTRY[fn.__name__] = Invariant(fn.__name__, concern, kind, (fn.__doc__ or "").strip(), fn)
+        return fn
+
+    return deco
+
+
+def state_invariant(concern: str) -> Callable[[Callable[..., str | None]], Callable[..., str | None]]:
+    return _register(concern, "state")
+
+
+def transition_invariant(concern: str) -> Callable[[Callable[..., str | None]], Callable[..., str | None]]:
+    return _register(concern, "transition")
+
+
+def quiescent_invariant(concern: str) -> Callable[[Callable[..., str | None]], Callable[..., str | None]]:
+    return _register(concern, "quiescent")
+
+
+def _later(a: int, b: int) -> bool:
+    """Our own TCP sequence comparison: ``a`` is 1 to 2**31 bytes beyond ``b``, mod 2**32 (the
+    kernel's signed 32-bit difference counts exactly 2**31 as later)."""
+    return 0 < (a - b) % (1 << 32) <= (1 << 31)
+
+
+# ================================================================================================
+# Socket accounting
+# ================================================================================================
+
+
+@state_invariant("accounting")
+def rmem_matches_charged(s: State) -> str | None:
+    """sk_rmem_alloc equals the truesize sum of the skbs charged to the socket: those on its
+    receive or error queue (the unlink and the uncharge are one step of the spec)."""
+    for sock in s.sockets:
+        charged = sum(
+            skb.truesize for skb in s.skbs if skb.where in (("rcv_queue", sock.id), ("err_queue", sock.id))
+        )
+        if sock.sk_rmem_alloc != charged:
+            return f"socket {sock.id}: sk_rmem_alloc {sock.sk_rmem_alloc} != {charged} charged"
+    return None
+
+
+@state_invariant("accounting")
+def forward_alloc_nonnegative(s: State) -> str | None:
+    """sk_forward_alloc never goes below 0: a charge reserves pages first."""
+    for sock in s.sockets:
+        if sock.sk_forward_alloc < 0:
+            return f"socket {sock.id}: sk_forward_alloc {sock.sk_forward_alloc} < 0"
+    return None
+
+
+@transition_invariant("accounting")
+def forward_alloc_bound(pre: State, a: Action, post: State) -> str | None:
+    """After every uncharge (sk_rmem_alloc went down), 0 <= sk_forward_alloc - unused reserve
+    < PAGE_SIZE: whole pages above the reserve were given back at once (FACTS §3)."""
+    page = post.config.page_size
+    for before, after in zip(pre.sockets, post.sockets, strict=True):
+        if after.sk_rmem_alloc >= before.sk_rmem_alloc:
+            continue
+        unused = max(0, after.sk_reserved_mem - after.sk_rmem_alloc) if after.sk_reserved_mem else 0
+        spare = after.sk_forward_alloc - unused
+        if not 0 <= spare < page:
+            return f"socket {after.id}: sk_forward_alloc - unused reserve = {spare} after an uncharge"
+    return None
+
+
+@state_invariant("accounting")
+def page_conservation(s: State) -> str | None:
+    """memory_allocated + sum(per_cpu_fw_alloc) == the pages every socket holds, where a socket
+    holds (sk_forward_alloc + truesize of its queued data) / PAGE_SIZE, a whole number (FACTS §4)."""
+    page = s.config.page_size
+    held = 0
+    for sock in s.sockets:
+        data = sum(s.skbs[i].truesize for i in sock.sk_receive_queue)
+        total = sock.sk_forward_alloc + data
+        if total % page:
+            return f"socket {sock.id} holds {total} bytes, not whole pages"
+        held += total // page
+    counted = s.memory_allocated + sum(c.per_cpu_fw_alloc for c in s.cpus)
+    if counted != held:
+        return f"protocol counts {counted} pages, sockets hold {held}"
+    return None
+
+
+@state_invariant("accounting")
+def pcpu_within_reserve(s: State) -> str | None:
+    """Each per-CPU page cache stays strictly within +-mem_pcpu_rsv (it is folded at the bound)."""
+    rsv = s.config.mem_pcpu_rsv
+    for c in s.cpus:
+        if (rsv == 0 and c.per_cpu_fw_alloc) or (rsv and not -rsv < c.per_cpu_fw_alloc < rsv):
+            return f"CPU {c.id}: per_cpu_fw_alloc {c.per_cpu_fw_alloc} outside +-{rsv}"
+    return None
+
+
+@transition_invariant("accounting")
+def rmem_zero_after_purge(pre: State, a: Action, post: State) -> str | None:
+    """At the close decision the purge is over: sk_rmem_alloc is 0 (FACTS §5.4, §12)."""
+    if isinstance(a, CloseDecide) and post.sockets[a.sk].sk_rmem_alloc != 0:
+        return f"socket {a.sk}: sk_rmem_alloc {post.sockets[a.sk].sk_rmem_alloc} at the close decision"
+    return None
+
+
+# ================================================================================================
+# skb lifecycle
+# ================================================================================================
+
+
+@state_invariant("lifecycle")
+def freed_at_most_once(s: State) -> str | None:
+    """No skb is freed twice."""
+    for skb in s.skbs:
+        if len(skb.frees) > 1:
+            return f"skb {skb.id} freed {len(skb.frees)} times: {list(skb.frees)}"
+    return None
+
+
+@state_invariant("lifecycle")
+def no_touch_after_handoff(s: State) -> str | None:
+    """No skb is written by a context that had handed it off (or never held it)."""
+    for skb in s.skbs:
+        if skb.stray_touches:
+            return f"skb {skb.id} written by {list(skb.stray_touches)} while at {skb.where}"
+    return None
+
+
+@state_invariant("lifecycle")
+def skb_in_exactly_one_place(s: State) -> str | None:
+    """Every live skb is in exactly one container, the one its lifecycle names; a freed skb is
+    in none."""
+    seen: Counter[tuple[int, tuple[object, ...]]] = Counter()
+    for sock in s.sockets:
+        for i in sock.sk_receive_queue:
+            seen[(i, ("rcv_queue", sock.id))] += 1
+        for i in sock.sk_error_queue:
+            seen[(i, ("err_queue", sock.id))] += 1
+        if sock.owner is not None and sock.owner.defer is not None:
+            seen[(sock.owner.defer.skb, ("held", "task", sock.id))] += 1
+    for c in s.cpus:
+        for node, slot in enumerate(c.defer_slots):
+            for i in slot.defer_list:
+                seen[(i, ("defer_list", c.id, node))] += 1
+        if c.softirq is not None:
+            for i in c.softirq.batch:
+                seen[(i, ("held", "softirq", c.id))] += 1
+    places: Counter[int] = Counter(i for i, _ in seen.elements())
+    for skb in s.skbs:
+        if skb.where == ("freed",):
+            if places[skb.id]:
+                return f"skb {skb.id} is freed but still in a container"
+        elif places[skb.id] != 1 or seen[(skb.id, skb.where)] != 1:
+            found = [w for (i, w) in seen if i == skb.id]
+            return f"skb {skb.id} says it is at {skb.where} but is found at {found}"
+    return None
+
+
+# ================================================================================================
+# Defer lists
+# ================================================================================================
+
+
+@state_invariant("defer")
+def placed_by_the_rules(s: State) -> str | None:
+    """An skb sits on slot (cpu, node) only if cpu is the CPU that built it, node is the node of
+    the CPU that counted it, that CPU was not the builder, and its count was below the max it
+    read (FACTS §7)."""
+    for c in s.cpus:
+        for node, slot in enumerate(c.defer_slots):
+            for i in slot.defer_list:
+                skb, rec = s.skbs[i], s.skbs[i].deferred
+                if rec is None:
+                    return f"skb {i} on slot ({c.id}, {node}) was never pushed by a producer"
+                if skb.alloc_cpu != c.id:
+                    return f"skb {i} built on CPU {skb.alloc_cpu} sits on CPU {c.id}'s slot"
+                if s.config.defer == "defer-v6" and s.cpus[rec.producer_cpu].node != node:
+                    return f"skb {i} counted on CPU {rec.producer_cpu} sits on node slot {node}"
+                if s.config.defer == "defer-v6" and rec.count >= rec.defer_max:
+                    return f"skb {i} pushed with count {rec.count} >= max {rec.defer_max}"
+    return None
+
+
+@state_invariant("defer")
+def slot_epoch_bound(s: State) -> str | None:
+    """defer-v6: the skbs a slot holds from producers that counted in one epoch have distinct
+    counts, so at most max - 1 of them; producers in flight across a reset add to the list but
+    belong to the earlier epoch (FACTS §9)."""
+    if s.config.defer != "defer-v6":
+        return None
+    for c in s.cpus:
+        for node, slot in enumerate(c.defer_slots):
+            by_epoch: dict[int, list[tuple[int, int]]] = {}
+            for i in slot.defer_list:
+                rec = s.skbs[i].deferred
+                if rec is not None:
+                    by_epoch.setdefault(rec.epoch, []).append((rec.count, rec.defer_max))
+            for epoch, pushed in by_epoch.items():
+                counts = [count for count, _ in pushed]
+                limit = max(dmax for _, dmax in pushed)
+                if len(set(counts)) != len(counts) or len(counts) > max(0, limit - 1):
+                    return f"slot ({c.id}, {node}) holds counts {sorted(counts)} of epoch {epoch}"
+    return None
+
+
+@state_invariant("defer")
+def v2_count_matches_list(s: State) -> str | None:
+    """defer-v2: the list and its count change together under the lock: count == length."""
+    if s.config.defer != "defer-v2":
+        return None
+    for c in s.cpus:
+        slot = c.defer_slots[0]
+        if slot.defer_count != len(slot.defer_list):
+            return f"CPU {c.id}: defer_count {slot.defer_count} but {len(slot.defer_list)} queued"
+    return None
+
+
+@transition_invariant("defer")
+def full_slot_falls_back(pre: State, a: Action, post: State) -> str | None:
+    """An attempt whose count reached skb_defer_max frees the skb at once on its own CPU
+    (nodefer) and adds nothing to the slot; one below the max goes on to push (FACTS §7.5)."""
+    if isinstance(a, DeferCount) and pre.config.defer == "defer-v6":
+        task = pre.sockets[a.sk].owner
+        assert task is not None and task.defer is not None
+        node = pre.cpus[task.cpu].node
+        count = post.cpus[task.defer.cpu].defer_slots[node].defer_count
+        skb = post.skbs[task.defer.skb]
+        full = count >= pre.skb_defer_max
+        lists = [[sl.defer_list for sl in st.cpus[task.defer.cpu].defer_slots] for st in (pre, post)]
+        if full and (skb.frees != (FreeEvent(task.cpu, "nodefer:full"),) or lists[0] != lists[1]):
+            return f"count {count} >= max {pre.skb_defer_max} but skb {skb.id} was not freed locally"
+        if not full and skb.frees:
+            return f"count {count} < max {pre.skb_defer_max} but skb {skb.id} was freed"
+    if isinstance(a, DeferCheck) and pre.config.defer == "defer-v2":
+        task = pre.sockets[a.sk].owner
+        assert task is not None and task.defer is not None
+        skb = post.skbs[task.defer.skb]
+        target = skb.alloc_cpu
+        if (
+            target != task.cpu
+            and not skb.zcopy
+            and pre.cpus[target].online
+            and pre.cpus[target].defer_slots[0].defer_count >= pre.skb_defer_max
+            and not skb.frees
+        ):
+            return f"defer-v2: CPU {target}'s list is full but skb {skb.id} was not freed"
+    return None
+
+
+@transition_invariant("defer")
+def defer_check_sees_online(pre: State, a: Action, post: State) -> str | None:
+    """An offline CPU is never deferred to, in the exact sense the kernel gives: an attempt that
+    passes the check step saw its target online, in range, not itself, and the skb not
+    zero-copy (FACTS §7.1-2). The push is a later step: the target may be offline by then (see
+    properties/findings.py)."""
+    if not isinstance(a, DeferCheck):
+        return None
+    task = pre.sockets[a.sk].owner
+    assert task is not None and task.defer is not None
+    skb = post.skbs[task.defer.skb]
+    if skb.frees:
+        return None
+    target = skb.alloc_cpu
+    if skb.zcopy or target == task.cpu or not pre.cpus[target].online:
+        return f"skb {skb.id} passed the check for CPU {target} (task on CPU {task.cpu})"
+    return None
+
+
+@transition_invariant("defer")
+def flush_frees_locally(pre: State, a: Action, post: State) -> str | None:
+    """A flush frees skbs on the CPU whose slot held them, which is the CPU that built them."""
+    if not isinstance(a, FlushFree):
+        return None
+    for before, after in zip(pre.skbs, post.skbs, strict=True):
+        for f in after.frees[len(before.frees) :]:
+            if f.how == "flush" and (f.cpu != a.cpu or after.alloc_cpu != a.cpu):
+                return f"skb {after.id} built on CPU {after.alloc_cpu} flushed on CPU {f.cpu} by CPU {a.cpu}"
+    return None
+
+
+@transition_invariant("defer")
+def dev_cpu_dead_empties_slots(pre: State, a: Action, post: State) -> str | None:
+    """With the hotplug flush, dev_cpu_dead() leaves every slot of the dead CPU empty and frees
+    what was there (FACTS §10)."""
+    if not isinstance(a, DevCpuDead) or not pre.config.hotplug_flush:
+        return None
+    waiting = [i for sl in pre.cpus[a.cpu].defer_slots for i in sl.defer_list]
+    if any(sl.defer_list for sl in post.cpus[a.cpu].defer_slots):
+        return f"CPU {a.cpu}'s slots are not empty after dev_cpu_dead()"
+    if any(len(post.skbs[i].frees) != 1 for i in waiting):
+        return f"dev_cpu_dead() did not free every skb of CPU {a.cpu}"
+    return None
+
+
+# ================================================================================================
+# Kick and IPI
+# ================================================================================================
+
+
+@transition_invariant("kick")
+def kick_at_half_capacity(pre: State, a: Action, post: State) -> str | None:
+    """A push is followed by a kick exactly when its count crossed half capacity: v6, count
+    max/2 + 1 (so only with max >= 3, as lower counts fall back); v2, the count before the push
+    equal to max/2. Fallbacks never kick."""
+    if not isinstance(a, DeferPush):
+        return None
+    task = pre.sockets[a.sk].owner
+    assert task is not None and task.defer is not None
+    ctx = task.defer
+    after_task = post.sockets[a.sk].owner
+    kicks = after_task is not None and after_task.defer is not None and after_task.defer.pc == "kick"
+    if pre.config.defer == "defer-v6":
+        due = ctx.count == ctx.defer_max // 2 + 1
+    else:
+        due = pre.cpus[ctx.cpu].defer_slots[0].defer_count == ctx.defer_max // 2
+    if kicks != due:
+        return f"push with count {ctx.count}, max {ctx.defer_max}: kick {'taken' if kicks else 'missed'}"
+    return None
+
+
+@state_invariant("kick")
+def at_most_one_ipi_in_flight(s: State) -> str | None:
+    """The defer IPI of a CPU is queued at most once at a time (an async call descriptor must not
+    be queued again while pending, 97e719a82b43), and only while its guard is set."""
+    for c in s.cpus:
+        if c.ipi_queued > 1:
+            return f"CPU {c.id}'s defer IPI is queued {c.ipi_queued} times"
+        if c.ipi_queued and not c.defer_ipi_scheduled:
+            return f"CPU {c.id} has an IPI queued with defer_ipi_scheduled clear"
+    return None
+
+
+# ================================================================================================
+# The close decision
+# ================================================================================================
+
+
+@transition_invariant("close")
+def rst_iff_data_lost(pre: State, a: Action, post: State) -> str | None:
+    """At the decision of a close of a connected socket (not reset by the peer, not in repair):
+    TCPABORTONCLOSE goes up by exactly one and a RST is sent iff a data byte after copied_seq was
+    never read (RFC 2525 §2.17); otherwise no abort is counted, and a FIN is sent unless SO_LINGER
+    with time 0 asked for a RST."""
+    if not isinstance(a, CloseDecide):
+        return None
+    before, after = pre.sockets[a.sk], post.sockets[a.sk]
+    if before.sk_state in ("CLOSE", "LISTEN") or before.repair:
+        return None
+    fin_received = before.sk_state == "CLOSE_WAIT"
+    data_end = (before.rcv_nxt - int(fin_received)) % (1 << 32)
+    lost = _later(data_end, before.copied_seq)
+    aborts = after.TCPABORTONCLOSE - before.TCPABORTONCLOSE
+    rst = after.rst_sent - before.rst_sent
+    fin = after.fin_sent - before.fin_sent
+    linger0 = before.sock_linger and before.sk_lingertime == 0
+    if lost and (aborts, rst, fin) != (1, 1, 0):
+        return f"socket {a.sk}: data lost but abort/RST/FIN = {aborts}/{rst}/{fin}"
+    if not lost and aborts:
+        return f"socket {a.sk}: no data lost but TCPABORTONCLOSE went up by {aborts}"
+    if not lost and not linger0 and (rst, fin) != (0, 1):
+        return f"socket {a.sk}: no data lost but RST/FIN = {rst}/{fin}"
+    return None
+
+
+@transition_invariant("close")
+def abort_counted_once_per_close(pre: State, a: Action, post: State) -> str | None:
+    """TCPABORTONCLOSE changes only at a close decision, by at most one."""
+    for before, after in zip(pre.sockets, post.sockets, strict=True):
+        delta = after.TCPABORTONCLOSE - before.TCPABORTONCLOSE
+        if delta and not (isinstance(a, CloseDecide) and a.sk == after.id and delta == 1):
+            return f"socket {after.id}: TCPABORTONCLOSE +{delta} at {a!r}"
+    return None
+
+
+# ================================================================================================
+# Liveness, at quiescence
+# ================================================================================================
+
+
+@quiescent_invariant("liveness")
+def kick_leads_to_flush(s: State) -> str | None:
+    """Under fair scheduling a kick leads to a NET_RX run on the kicked CPU, which flushes what
+    was there: no online CPU is left kicked but never flushed (FACTS §12)."""
+    for c in s.cpus:
+        if c.online and c.kick_unserved:
+            return f"CPU {c.id} was kicked but no NET_RX ran (defer_ipi_scheduled={c.defer_ipi_scheduled})"
+    return None
+
+
+@quiescent_invariant("liveness")
+def deferred_skbs_freed_or_allowed(s: State) -> str | None:
+    """At quiescence every skb handed to the defer path is freed, or waits in a way the kernel
+    allows (see ``waiting_reasons``)."""
+    for skb_id, reason in waiting_reasons(s).items():
+        if reason is None:
+            return f"skb {skb_id} waits at {s.skbs[skb_id].where} for no reason the kernel allows"
+    return None
+
+
+def waiting_reasons(s: State) -> dict[int, str | None]:
+    """Why each skb still on a defer slot at quiescence is waiting (None: no allowed reason).
+
+    Allowed: on an online CPU, no kick is owed and no NET_RX pending (the skbs sit below the kick
+    point until something else runs NET_RX there; FACTS §12); on an offline CPU without the
+    hotplug flush (they wait for it to return, 68822bdf76f1); on an offline CPU with the flush,
+    pushed after dev_cpu_dead() by a producer whose online check came before the CPU went down
+    (finding F3 in properties/findings.py)."""
+    out: dict[int, str | None] = {}
+    for c in s.cpus:
+        for slot in c.defer_slots:
+            for i in slot.defer_list:
+                if c.online and not c.kick_unserved and not c.net_rx_pending:
+                    out[i] = "below the kick point, no NET_RX on its CPU"
+                elif not c.online and not s.config.hotplug_flush:
+                    out[i] = "its CPU is offline (no hotplug flush)"
+                elif not c.online and not c.dead_pending:
+                    out[i] = "pushed to an offline CPU after dev_cpu_dead() (finding F3)"
+                else:
+                    out[i] = None
+    return out
+
+
+# ================================================================================================
+
+
+def by_kind(kind: str) -> list[Invariant]:
+    return [inv for inv in REGISTRY.values() if inv.kind == kind]
+
+
+def check_state(s: State, skip: frozenset[str] = frozenset()) -> tuple[str, str] | None:
+    """The first violated state invariant, as (name, message), or None."""
+    for inv in by_kind("state"):
+        if inv.name not in skip and (msg := inv.check(s)) is not None:
+            return inv.name, msg
+    return None
+
+
+def check_transition(
+    pre: State, a: Action, post: State, skip: frozenset[str] = frozenset()
+) -> tuple[str, str] | None:
+    for inv in by_kind("transition"):
+        if inv.name not in skip and (msg := inv.check(pre, a, post)) is not None:
+            return inv.name, msg
+    return None
+
+
+def check_quiescent(s: State, skip: frozenset[str] = frozenset()) -> tuple[str, str] | None:
+    for inv in by_kind("quiescent"):
+        if inv.name not in skip and (msg := inv.check(s)) is not None:
+            return inv.name, msg
+    return None
