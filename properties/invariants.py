@@ -184,8 +184,9 @@ def skb_in_exactly_one_place(s: State) -> str | None:
             seen[(i, ("rcv_queue", sock.id))] += 1
         for i in sock.sk_error_queue:
             seen[(i, ("err_queue", sock.id))] += 1
-        if sock.owner is not None and sock.owner.defer is not None:
-            seen[(sock.owner.defer.skb, ("held", "task", sock.id))] += 1
+        ctx = sock.owner.defer if sock.owner is not None else None
+        if ctx is not None and ctx.pc != "kick":  # at the kick step the skb is already handed off
+            seen[(ctx.skb, ("held", "task", sock.id))] += 1
     for c in s.cpus:
         for node, slot in enumerate(c.defer_slots):
             for i in slot.defer_list:

@@ -89,7 +89,7 @@ def apply_defer_count(state: Draft, a: DeferCount) -> Draft:
     state = core.set_slot(state, ctx.cpu, node, defer_count=count)
     if rules.defer_fallback(count, defer_max):
         return free_now(state, a.sk, ctx.skb, "full")
-    nxt = core.evolve(ctx, pc="push", node=node, count=count, defer_max=defer_max)
+    nxt = core.evolve(ctx, pc="push", node=node, count=count, defer_max=defer_max, counted_on=task.cpu)
     return core.set_task(state, a.sk, defer=nxt)
 
 
@@ -113,11 +113,12 @@ def apply_defer_push(state: Draft, a: DeferPush) -> Draft:
             defer_count=slot.defer_count + 1,
             defer_list=(ctx.skb, *slot.defer_list),
         )
+    v6 = state.config.defer == "defer-v6"
     record = DeferRecord(
-        producer_cpu=core.task_of(state, a.sk).cpu,
+        producer_cpu=ctx.counted_on if v6 else core.task_of(state, a.sk).cpu,
         node=ctx.node,
         epoch=slot.epoch,
-        count=ctx.count if state.config.defer == "defer-v6" else slot.defer_count + 1,
+        count=ctx.count if v6 else slot.defer_count + 1,
         defer_max=ctx.defer_max,
     )
     state = core.touch(state, ctx.skb, ("task", a.sk), deferred=record)

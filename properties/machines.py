@@ -1,0 +1,134 @@
+"""Hypothesis state machines: thin drivers over the spec's ``enabled``/``step``.
+
+Each machine draws an initial state (properties/workloads.py), then at every step one enabled
+action, and checks every state and transition invariant after it; a ``settle`` rule runs the
+fair scheduler to quiescence and checks liveness there. A violation raises InvariantViolation
+with the invariant's name and doc, the failing step, the actions so far and the state.
+
+Known findings (properties/findings.py) are invariants a faithful spec violates in some
+configurations; a machine that can reach one says so in ``skip`` and the finding is pinned by a
+trace test instead. Everything else is checked.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import ClassVar
+
+from hypothesis import event
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
+
+from model.scheduler import run
+from properties import coverage, invariants
+from properties.report import render_actions, render_state
+from properties.workloads import Focus, initial_states
+from spec import Action, State, enabled, step
+
+
+class InvariantViolation(AssertionError):
+    """An invariant failed. ``invariant`` is its name; ``actions`` the run up to the failure."""
+
+    def __init__(self, name: str, message: str, actions: list[Action], initial: State, state: State) -> None:
+        inv = invariants.REGISTRY[name]
+        super().__init__(
+            f"invariant {name} ({inv.concern}) violated at step {len(actions)}: {message}\n"
+            f"  promise: {inv.doc.splitlines()[0]}\n"
+            f"actions:\n{render_actions(actions)}\nstate after the last action:\n{render_state(state)}"
+        )
+        self.invariant = name
+        self.actions = list(actions)
+        self.initial = initial
+        self.state = state
+
+
+# Every event seen by any machine in this process, per machine class name (for the vacuity check).
+SEEN: dict[str, Counter[str]] = {}
+
+
+class SpecMachine(RuleBasedStateMachine):
+    focus: ClassVar[Focus] = Focus()
+    skip: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state: State | None = None
+        self.initial: State | None = None
+        self.actions: list[Action] = []
+        self.seen = SEEN.setdefault(type(self).__name__, Counter())
+
+    @initialize(state=st.deferred(lambda: initial_states(SpecMachine.focus)))
+    def boot(self, state: State) -> None:
+        # The class attribute of the concrete machine is used, see ``machine()``.
+        raise NotImplementedError
+
+    def _start(self, state: State) -> None:
+        self.state = self.initial = state
+        self._check_state()
+
+    def _apply(self, action: Action) -> None:
+        assert self.state is not None
+        pre = self.state
+        post = step(pre, action)
+        self.actions.append(action)
+        self.state = post
+        for name in coverage.observe(pre, action, post):
+            event(name)
+            self.seen[name] += 1
+        found = invariants.check_transition(pre, action, post, self.skip)
+        if found is not None:
+            self._fail(*found)
+        self._check_state()
+
+    def _check_state(self) -> None:
+        assert self.state is not None
+        found = invariants.check_state(self.state, self.skip)
+        if found is not None:
+            self._fail(*found)
+
+    def _fail(self, name: str, message: str) -> None:
+        assert self.state is not None and self.initial is not None
+        raise InvariantViolation(name, message, self.actions, self.initial, self.state)
+
+    @precondition(lambda self: self.state is not None and bool(enabled(self.state)))
+    @rule(data=st.data())
+    def act(self, data: st.DataObject) -> None:
+        assert self.state is not None
+        action = data.draw(st.sampled_from(enabled(self.state)), label="action")
+        self._apply(action)
+
+    @precondition(lambda self: self.state is not None)
+    @rule()
+    def settle(self) -> None:
+        """Run every task, IPI and softirq to the end under fair scheduling, checking each step,
+        then check liveness."""
+        assert self.state is not None
+        for action in run(self.state, workload_first=False).actions:
+            self._apply(action)
+        found = invariants.check_quiescent(self.state, self.skip)
+        if found is not None:
+            self._fail(*found)
+
+
+def machine(name: str, focus: Focus, skip: frozenset[str] = frozenset()) -> type[SpecMachine]:
+    """A concrete machine class drawing its initial states with ``focus``."""
+
+    def boot(self: SpecMachine, state: State) -> None:
+        self._start(state)
+
+    boot_rule = initialize(state=initial_states(focus))(boot)
+    cls = type(name, (SpecMachine,), {"focus": focus, "skip": skip, "boot": boot_rule})
+    return cls
+
+
+# The close paths, accounting, decision and defer machinery, without hotplug or the error queue.
+CloseMachine = machine("CloseMachine", Focus())
+# The same with CPU hotplug (both dev_cpu_dead() variants) and error-queue skbs. Findings F1 and
+# F2 (properties/findings.py) are reachable here; they are pinned by trace tests.
+HotplugMachine = machine(
+    "HotplugMachine",
+    Focus(hotplug=True, errqueue=True),
+    skip=frozenset({"rmem_zero_after_purge", "kick_leads_to_flush"}),
+)
+
+MACHINES: dict[str, type[SpecMachine]] = {"close": CloseMachine, "hotplug": HotplugMachine}

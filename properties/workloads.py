@@ -1,0 +1,100 @@
+"""Hypothesis strategies for initial states: small machines, kernels and workloads within the
+bounds of model/machines.py. ``Focus`` pins parts of the draw (a kernel variant, a machine) so
+that a mutant test or a finding can aim at the configuration that exposes it."""
+
+from __future__ import annotations
+
+import attrs
+from hypothesis import strategies as st
+
+from model.machines import BOUNDS, MACHINES
+from model.scenarios import socket
+from spec import Config, Env, Incoming, State, UserOp, boot
+
+# Truesizes around a page, so charges and reclaims cross page boundaries with few skbs.
+TRUESIZES = (768, 2304, 4096)
+# A receive sequence start far from the wrap, and one that wraps within a few segments.
+ISNS = (1_000_000, (1 << 32) - 1500)
+
+
+@attrs.frozen
+class Focus:
+    """Parts of the draw to pin (None: drawn)."""
+
+    close_path: str | None = None
+    defer: str | None = None
+    unread_test: str = "end_seq"
+    machine: str | None = None
+    hotplug: bool = False  # allow CPU offline/online events
+    hotplug_flush: bool | None = None
+    errqueue: bool = False  # allow error-queue skbs
+    isn: int | None = None
+
+
+@st.composite
+def packets(draw: st.DrawFn, ncpus: int, focus: Focus) -> list[Incoming]:
+    n = draw(st.integers(0, BOUNDS.max_skbs_per_socket))
+    out = []
+    for i in range(n):
+        last = i == n - 1
+        length = draw(st.sampled_from((1448, 1, 0) if last else (1448, 1)))
+        fin = last and (length == 0 or draw(st.booleans()))
+        out.append(
+            Incoming(
+                cpu=draw(st.integers(0, ncpus - 1)),
+                length=length,
+                truesize=draw(st.sampled_from(TRUESIZES)),
+                fin=fin,
+                overlap=draw(st.sampled_from((0, 0, 0, min(length, 1000)))) if i else 0,
+                zcopy=draw(st.booleans()) and draw(st.booleans()) and draw(st.booleans()),
+                fclone=draw(st.booleans()) and draw(st.booleans()),
+            )
+        )
+    if focus.errqueue and draw(st.booleans()):
+        at = draw(st.integers(0, len(out)))
+        out.insert(at, Incoming(cpu=draw(st.integers(0, ncpus - 1)), length=0, truesize=768, errqueue=True))
+    return [p for p in out if p.overlap < p.length + int(p.fin) or p.errqueue]
+
+
+@st.composite
+def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
+    machine = MACHINES[focus.machine or draw(st.sampled_from(("2cpu-1node", "2cpu-2node", "3cpu-2node")))]
+    ncpus = len(machine.cpu_nodes)
+    config = Config(
+        close_path=focus.close_path or draw(st.sampled_from(("close-new", "close-old"))),  # type: ignore[arg-type]
+        unread_test=focus.unread_test,  # type: ignore[arg-type]
+        defer=focus.defer or draw(st.sampled_from(("defer-v6", "defer-v2"))),  # type: ignore[arg-type]
+        hotplug_flush=draw(st.booleans()) if focus.hotplug_flush is None else focus.hotplug_flush,
+        # A per-CPU reserve of a few pages, so that folding into memory_allocated happens.
+        mem_pcpu_rsv=draw(st.integers(1, 3)),
+        napi_cache_size=4,
+        napi_cache_bulk=2,
+    )
+    socks = []
+    for sk in range(draw(st.integers(1, BOUNDS.max_sockets))):
+        ops = [
+            UserOp("recv", draw(st.integers(0, ncpus - 1)), draw(st.sampled_from((1, 1000, 1448, 3000))))
+            for _ in range(draw(st.integers(0, 2)))
+        ]
+        ops.append(UserOp("close", draw(st.integers(0, ncpus - 1))))
+        linger0 = draw(st.booleans()) and draw(st.booleans())
+        socks.append(
+            socket(
+                sk,
+                draw(packets(ncpus, focus)),
+                ops,
+                isn=focus.isn if focus.isn is not None else draw(st.sampled_from(ISNS)),
+                reserved_pages=draw(st.sampled_from((0, 0, 1))),
+                sock_linger=linger0,
+                repair=draw(st.booleans()) and draw(st.booleans()) and draw(st.booleans()),
+            )
+        )
+    values = tuple(sorted(set(draw(st.lists(st.sampled_from(BOUNDS.defer_max_values), max_size=2)))))
+    env = Env(
+        migrations=draw(st.integers(0, BOUNDS.max_env_events)),
+        netrx_raises=draw(st.integers(0, 3)),
+        offlines=draw(st.integers(1, BOUNDS.max_env_events)) if focus.hotplug else 0,
+        defer_max_values=values,
+        defer_max_writes=draw(st.integers(0, BOUNDS.max_env_events)) if values else 0,
+    )
+    return boot(config, machine.cpu_nodes, draw(st.sampled_from(BOUNDS.defer_max_values)), socks, env)
