@@ -48,22 +48,22 @@ def observe(pre: State, a: Action, post: State) -> list[str]:
         ):
             out.append("flush raced a producer")
     if isinstance(a, DeferCount | DeferPush):
-        ctx = pre.sockets[a.sk].owner.defer  # type: ignore[union-attr]
-        assert ctx is not None
-        flush = pre.cpus[ctx.cpu].softirq
+        attempt = pre.sockets[a.sk].owner.defer  # type: ignore[union-attr]
+        assert attempt is not None
+        flush = pre.cpus[attempt.cpu].softirq
         if flush is not None and flush.pc == "detach":
             out.append("flush raced a producer")
-        if isinstance(a, DeferPush) and not pre.cpus[ctx.cpu].online:
+        if isinstance(a, DeferPush) and not pre.cpus[attempt.cpu].online:
             out.append("pushed to an offline CPU")
     if isinstance(a, CpuOffline) and any(sl.defer_list for sl in pre.cpus[a.cpu].defer_slots):
         out.append("CPU offline with a non-empty slot")
     if isinstance(a, SetDeferMax):
         out.append("skb_defer_max changed")
-    for before, after in zip(pre.skbs, post.skbs, strict=False):
-        for f in after.frees[len(before.frees) :]:
+    for old, new in zip(pre.skbs, post.skbs, strict=False):
+        for f in new.frees[len(old.frees) :]:
             if f.how == "nodefer:full":
                 out.append("full slot fell back")
-            if f.cpu != after.alloc_cpu:
+            if f.cpu != new.alloc_cpu:
                 out.append("cross-CPU free")
     for before, after in zip(pre.sockets, post.sockets, strict=True):
         if after.rst_sent > before.rst_sent:
