@@ -446,12 +446,27 @@ def deferred_skbs_freed_or_allowed(s: State) -> str | None:
     return None
 
 
+@quiescent_invariant("liveness")
+def dead_cpu_slots_emptied(s: State) -> str | None:
+    """With the hotplug flush, a dead CPU's slots are emptied: at quiescence no offline CPU
+    whose dev_cpu_dead() has run holds skbs (FACTS §12)."""
+    if not s.config.hotplug_flush:
+        return None
+    for c in s.cpus:
+        if not c.online and not c.dead_pending and any(sl.defer_list for sl in c.defer_slots):
+            held = [i for sl in c.defer_slots for i in sl.defer_list]
+            return f"offline CPU {c.id} still holds skbs {held} after dev_cpu_dead()"
+    return None
+
+
 def waiting_reasons(s: State) -> dict[int, str | None]:
     """Why each skb still on a defer slot at quiescence is waiting (None: no allowed reason).
 
     Allowed: on an online CPU, no kick is owed and no NET_RX pending (the skbs sit below the kick
     point until something else runs NET_RX there; FACTS §12); on an offline CPU without the
-    hotplug flush (they wait for it to return, 68822bdf76f1); on an offline CPU with the flush,
+    hotplug flush (they wait for it to return, 68822bdf76f1); on an online CPU whose IPI guard is
+    stuck set with no IPI queued (finding F2, reported by kick_leads_to_flush); on an offline CPU
+    with the flush,
     pushed after dev_cpu_dead() by a producer whose online check came before the CPU went down
     (finding F3 in properties/findings.py)."""
     out: dict[int, str | None] = {}
@@ -460,6 +475,8 @@ def waiting_reasons(s: State) -> dict[int, str | None]:
             for i in slot.defer_list:
                 if c.online and not c.kick_unserved and not c.net_rx_pending:
                     out[i] = "below the kick point, no NET_RX on its CPU"
+                elif c.online and c.defer_ipi_scheduled and not c.ipi_queued and not c.net_rx_pending:
+                    out[i] = "kicked, but the IPI guard is stuck set (finding F2)"
                 elif not c.online and not s.config.hotplug_flush:
                     out[i] = "its CPU is offline (no hotplug flush)"
                 elif not c.online and not c.dead_pending:
