@@ -83,9 +83,7 @@ def rmem_matches_charged(s: State) -> str | None:
     """sk_rmem_alloc equals the truesize sum of the skbs charged to the socket: those on its
     receive or error queue (the unlink and the uncharge are one step of the spec)."""
     for sock in s.sockets:
-        charged = sum(
-            skb.truesize for skb in s.skbs if skb.where in (("rcv_queue", sock.id), ("err_queue", sock.id))
-        )
+        charged = sum(skb.truesize for skb in s.skbs if skb.where in (("rcv_queue", sock.id), ("err_queue", sock.id)))
         if sock.sk_rmem_alloc != charged:
             return f"socket {sock.id}: sk_rmem_alloc {sock.sk_rmem_alloc} != {charged} charged"
     return None
@@ -501,9 +499,7 @@ def check_state(s: State, skip: frozenset[str] = frozenset()) -> tuple[str, str]
     return None
 
 
-def check_transition(
-    pre: State, a: Action, post: State, skip: frozenset[str] = frozenset()
-) -> tuple[str, str] | None:
+def check_transition(pre: State, a: Action, post: State, skip: frozenset[str] = frozenset()) -> tuple[str, str] | None:
     for inv in by_kind("transition"):
         if inv.name not in skip and (msg := inv.check(pre, a, post)) is not None:
             return inv.name, msg

@@ -29,6 +29,19 @@ class Focus:
     hotplug_flush: bool | None = None
     errqueue: bool = False  # allow error-queue skbs
     isn: int | None = None
+    rx_cpu: int | None = None  # every packet built on this CPU (the attack's shape)
+    defer_max: int | None = None
+    close_cpus: tuple[int, ...] | None = None  # one socket per entry, closed on that CPU
+
+    def label(self) -> str:
+        """The pinned fields only, e.g. ``defer=defer-v2,machine=2cpu-2node``."""
+        default = Focus()
+        pinned = [
+            f"{f.name}={getattr(self, f.name)}"
+            for f in attrs.fields(Focus)
+            if getattr(self, f.name) != getattr(default, f.name)
+        ]
+        return ",".join(pinned) or "default"
 
 
 @st.composite
@@ -41,7 +54,7 @@ def packets(draw: st.DrawFn, ncpus: int, focus: Focus) -> list[Incoming]:
         fin = last and (length == 0 or draw(st.booleans()))
         out.append(
             Incoming(
-                cpu=draw(st.integers(0, ncpus - 1)),
+                cpu=draw(st.integers(0, ncpus - 1)) if focus.rx_cpu is None else focus.rx_cpu,
                 length=length,
                 truesize=draw(st.sampled_from(TRUESIZES)),
                 fin=fin,
@@ -71,12 +84,14 @@ def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
         napi_cache_bulk=2,
     )
     socks = []
-    for sk in range(draw(st.integers(1, BOUNDS.max_sockets))):
+    nsocks = draw(st.integers(1, BOUNDS.max_sockets)) if focus.close_cpus is None else len(focus.close_cpus)
+    for sk in range(nsocks):
         ops = [
             UserOp("recv", draw(st.integers(0, ncpus - 1)), draw(st.sampled_from((1, 1000, 1448, 3000))))
             for _ in range(draw(st.integers(0, 2)))
         ]
-        ops.append(UserOp("close", draw(st.integers(0, ncpus - 1))))
+        close_cpu = draw(st.integers(0, ncpus - 1)) if focus.close_cpus is None else focus.close_cpus[sk]
+        ops.append(UserOp("close", close_cpu))
         linger0 = draw(st.booleans()) and draw(st.booleans())
         socks.append(
             socket(
@@ -97,4 +112,5 @@ def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
         defer_max_values=values,
         defer_max_writes=draw(st.integers(0, BOUNDS.max_env_events)) if values else 0,
     )
-    return boot(config, machine.cpu_nodes, draw(st.sampled_from(BOUNDS.defer_max_values)), socks, env)
+    defer_max = draw(st.sampled_from(BOUNDS.defer_max_values)) if focus.defer_max is None else focus.defer_max
+    return boot(config, machine.cpu_nodes, defer_max, socks, env)

@@ -30,9 +30,7 @@ def sk_rmem_schedule_and_charge(state: Draft, sk: int, cpu: int, truesize: int) 
     if pages:
         fwd += pages * state.config.page_size
         state = core.per_cpu_fw_alloc_add(state, cpu, pages)
-    return core.set_sock(
-        state, sk, sk_rmem_alloc=sock.sk_rmem_alloc + truesize, sk_forward_alloc=fwd - truesize
-    )
+    return core.set_sock(state, sk, sk_rmem_alloc=sock.sk_rmem_alloc + truesize, sk_forward_alloc=fwd - truesize)
 
 
 def sock_rfree(state: Draft, sk: int, cpu: int, truesize: int) -> Draft:

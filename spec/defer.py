@@ -143,6 +143,4 @@ def kick_defer_list_purge(state: Draft, cpu: int) -> Draft:
     state = core.set_cpu(state, cpu, kick_unserved=True)
     if target.defer_ipi_scheduled:
         return state
-    return core.set_cpu(
-        state, cpu, defer_ipi_scheduled=True, ipi_queued=target.ipi_queued + int(target.online)
-    )
+    return core.set_cpu(state, cpu, defer_ipi_scheduled=True, ipi_queued=target.ipi_queued + int(target.online))

@@ -46,9 +46,7 @@ def guard_ipi_deliver(state: State, a: IpiDeliver) -> str | None:
 
 def apply_ipi_deliver(state: Draft, a: IpiDeliver) -> Draft:
     cpu = state.cpus[a.cpu]
-    return core.set_cpu(
-        state, a.cpu, ipi_queued=cpu.ipi_queued - 1, net_rx_pending=True, defer_ipi_scheduled=False
-    )
+    return core.set_cpu(state, a.cpu, ipi_queued=cpu.ipi_queued - 1, net_rx_pending=True, defer_ipi_scheduled=False)
 
 
 def guard_softirq_start(state: State, a: SoftirqStart) -> str | None:

@@ -21,9 +21,7 @@ from spec.core import Draft
 from spec.state import Context, Incoming, Skb
 
 
-def alloc_skb(
-    state: Draft, sk: int, incoming: Incoming, seq: int, end_seq: int, ctx: Context
-) -> tuple[Draft, int]:
+def alloc_skb(state: Draft, sk: int, incoming: Incoming, seq: int, end_seq: int, ctx: Context) -> tuple[Draft, int]:
     """Build an skb on ``incoming.cpu`` (taking a cached head if there is one); it is held by
     ``ctx`` until queued. Returns the new state and the skb's id."""
     cpu = incoming.cpu

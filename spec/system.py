@@ -228,16 +228,13 @@ def boot(
         if sock.id != i:
             raise SpecError(f"socket {i} has id {sock.id}")
         if sock.sk_reserved_mem % config.page_size or sock.sk_forward_alloc != sock.sk_reserved_mem:
-            raise SpecError(
-                f"socket {i}: SO_RESERVE_MEM must be whole pages, pre-charged to sk_forward_alloc"
-            )
+            raise SpecError(f"socket {i}: SO_RESERVE_MEM must be whole pages, pre-charged to sk_forward_alloc")
         for cpu in [op.cpu for op in sock.ops] + [p.cpu for p in sock.rx]:
             if not 0 <= cpu < len(cpu_nodes):
                 raise SpecError(f"socket {i}: CPU {cpu} does not exist")
         pages += sock.sk_reserved_mem // config.page_size
     cpus = tuple(
-        Cpu(id=i, node=n, defer_slots=tuple(DeferSlot() for _ in range(nodes)))
-        for i, n in enumerate(cpu_nodes)
+        Cpu(id=i, node=n, defer_slots=tuple(DeferSlot() for _ in range(nodes))) for i, n in enumerate(cpu_nodes)
     )
     return State(
         config=config,

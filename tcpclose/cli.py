@@ -32,9 +32,7 @@ def main() -> None:
 @click.argument("name", type=click.Choice(["attack", "recvmsg"]), default="attack")
 @click.option("--sockets", default=4, show_default=True, help="sockets closed (attack)")
 @click.option("--skbs", default=40, show_default=True, help="unread skbs per socket")
-@click.option(
-    "--machine", default="2cpu-1node", show_default=True, help="CPU/NUMA layout (model/machines.py)"
-)
+@click.option("--machine", default="2cpu-1node", show_default=True, help="CPU/NUMA layout (model/machines.py)")
 @click.option("--defer-max", type=int, default=None, help="net.core.skb_defer_max (default: the kernel's)")
 def scenario(name: str, sockets: int, skbs: int, machine: str, defer_max: int | None) -> None:
     """Run a scenario to quiescence under close-old (v6.17) and close-new (v6.18) and compare
@@ -43,9 +41,7 @@ def scenario(name: str, sockets: int, skbs: int, machine: str, defer_max: int | 
     try:
         for kname in ("v6.17", "v6.18"):
             if name == "attack":
-                sc = attack(
-                    kernel_name=kname, sockets=sockets, skbs=skbs, machine=machine, defer_max=defer_max
-                )
+                sc = attack(kernel_name=kname, sockets=sockets, skbs=skbs, machine=machine, defer_max=defer_max)
             else:
                 sc = recvmsg_steady(kernel_name=kname, skbs=skbs, machine=machine)
             result = run(sc.state, triggers=sc.triggers)

@@ -341,9 +341,7 @@ def test_sequential_producers_one_slot(
 def _two_closers() -> State:
     """Two sockets with one skb each built on CPU 0; socket 0 closes on CPU 1, socket 1 on CPU 2
     (3 CPUs, one node, defer-v6, max 64); one unrelated NET_RX allowed."""
-    socks = [
-        socket(i, [Incoming(cpu=0, length=100, truesize=768)], [UserOp("close", i + 1)]) for i in range(2)
-    ]
+    socks = [socket(i, [Incoming(cpu=0, length=100, truesize=768)], [UserOp("close", i + 1)]) for i in range(2)]
     state = boot(socks, Config(defer="defer-v6"), (0, 0, 0), 64, Env(netrx_raises=1))
     return play(state, [PacketArrives(0), PacketArrives(1)])
 
@@ -412,9 +410,7 @@ def test_dead_cpu_without_hotplug_flush_keeps_skbs() -> None:
     assert (slot.defer_list, slot.defer_count) == ((2, 1, 0), 3)
     assert all(skb.frees == () for skb in state.skbs)
     assert state.cpus[0].online is False
-    state = play(
-        state, [CpuOnline(0), RaiseNetRx(0), SoftirqStart(0), FlushReset(0), FlushDetach(0), FlushFree(0)]
-    )
+    state = play(state, [CpuOnline(0), RaiseNetRx(0), SoftirqStart(0), FlushReset(0), FlushDetach(0), FlushFree(0)])
     slot = state.cpus[0].defer_slots[0]
     assert (slot.defer_list, slot.defer_count) == ((), 0)
     assert all(skb.frees == (FreeEvent(0, "flush"),) for skb in state.skbs)
@@ -538,9 +534,7 @@ def test_err_queue_charge_during_purge() -> None:
         ],
         [UserOp("close", 0)],
     )
-    state = play(
-        boot([sock]), [PacketArrives(0), PacketArrives(0), CloseStart(0), PurgeStep(0), DeferCheck(0)]
-    )
+    state = play(boot([sock]), [PacketArrives(0), PacketArrives(0), CloseStart(0), PurgeStep(0), DeferCheck(0)])
     s = state.sockets[0]
     assert (s.sk_rmem_alloc, s.sk_forward_alloc) == (2304, 1792)  # 2 pages - 4608 + 2304 = 5888 -> 1792
     state = spec.step(state, ErrQueueCharge(0))  # no socket lock: the closing task holds it
@@ -637,9 +631,7 @@ def _one_socket(config: Config | None = None) -> State:
         ([CloseStart(0)], CloseStart(0), "the socket is owned by a task", None),
     ],
 )
-def test_disabled_actions_raise(
-    prefix: list[Action], action: Action, reason: str, config: Config | None
-) -> None:
+def test_disabled_actions_raise(prefix: list[Action], action: Action, reason: str, config: Config | None) -> None:
     """Expected: spec.step raises spec.NotEnabled whose message names the action (its repr) and
     the reason; the action is absent from spec.enabled(state)."""
     state = play(_one_socket(config), prefix)

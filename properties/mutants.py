@@ -1,0 +1,275 @@
+"""The mutant catalogue: plausible wrong edits of the spec, each of which a named invariant must
+catch. A mutant replaces one small piece of the spec from outside (a module attribute, for the
+duration of a ``with`` block); the spec itself carries no mutant switch.
+
+Each entry says what the edit is, which invariant catches it, and the part of the input space
+(a ``Focus``) where it shows: a kernel variant, a machine shape, hotplug.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
+
+import attrs
+
+from properties.workloads import Focus
+from spec import accounting, close, core, defer, flush, hotplug, rules, skbuff
+from spec.core import Draft
+from spec.state import DeferCtx
+
+
+@attrs.frozen
+class Mutant:
+    name: str
+    doc: str
+    invariants: tuple[str, ...]  # the invariants that catch it (the first to fire depends on the trace)
+    patches: tuple[tuple[ModuleType, str, Callable[..., Any]], ...]
+    focus: Focus = attrs.field(factory=Focus)
+
+    @contextmanager
+    def applied(self) -> Iterator[None]:
+        saved = [(mod, attr, getattr(mod, attr)) for mod, attr, _ in self.patches]
+        try:
+            for mod, attr, fn in self.patches:
+                setattr(mod, attr, fn)
+            yield
+        finally:
+            for mod, attr, fn in saved:
+                setattr(mod, attr, fn)
+
+
+# -- wrong edits of whole steps (each mirrors the spec function it replaces, with the one error) --
+
+
+def _eat_without_uncharge(state: Draft, sk: int, skb_id: int) -> Draft:
+    cpu = core.task_of(state, sk).cpu
+    state = core.unlink(state, sk, skb_id)
+    if state.skbs[skb_id].destructor != "sock_rfree":
+        return skbuff.kfree_skb(state, skb_id, ("task", sk), cpu, "kfree_skb")
+    state = core.touch(state, skb_id, ("task", sk), destructor=None, sk=None)  # sock_rfree() forgotten
+    return core.set_task(state, sk, defer=DeferCtx(skb=skb_id))
+
+
+def _eat_keeping_destructor(state: Draft, sk: int, skb_id: int) -> Draft:
+    cpu = core.task_of(state, sk).cpu
+    state = core.unlink(state, sk, skb_id)
+    skb = state.skbs[skb_id]
+    if skb.destructor != "sock_rfree" or skb.sk is None:
+        return skbuff.kfree_skb(state, skb_id, ("task", sk), cpu, "kfree_skb")
+    state = accounting.sock_rfree(state, skb.sk, cpu, skb.truesize)  # destructor and sk kept
+    return core.set_task(state, sk, defer=DeferCtx(skb=skb_id))
+
+
+_push = defer.apply_defer_push
+
+
+def _push_then_clear(state: Draft, a: Any) -> Draft:
+    skb_id = core.task_of(state, a.sk).defer.skb  # type: ignore[union-attr]
+    state = _push(state, a)
+    return core.touch(state, skb_id, ("task", a.sk), destructor=None, sk=None)  # after the hand-off
+
+
+def _kick_without_guard(state: Draft, cpu: int) -> Draft:
+    target = state.cpus[cpu]
+    state = core.set_cpu(state, cpu, kick_unserved=True)
+    return core.set_cpu(state, cpu, defer_ipi_scheduled=True, ipi_queued=target.ipi_queued + int(target.online))
+
+
+def _ipi_keeping_guard(state: Draft, a: Any) -> Draft:
+    cpu = state.cpus[a.cpu]
+    return core.set_cpu(state, a.cpu, ipi_queued=cpu.ipi_queued - 1, net_rx_pending=True)
+
+
+_check = defer.apply_defer_check
+
+
+def _check_without(test: str) -> Callable[[Draft, Any], Draft]:
+    """DeferCheck with one of its tests dropped: the skb's CPU is made to look acceptable."""
+
+    def mutant(state: Draft, a: Any) -> Draft:
+        task = core.task_of(state, a.sk)
+        ctx = task.defer
+        assert ctx is not None
+        skb = state.skbs[ctx.skb]
+        skip = (test == "online" and not state.cpus[skb.alloc_cpu].online) or (
+            test == "same_cpu" and skb.alloc_cpu == task.cpu
+        )
+        if not skip:
+            return _check(state, a)
+        nxt = core.evolve(ctx, pc="count", cpu=skb.alloc_cpu)
+        if state.config.defer == "defer-v2":
+            nxt = core.evolve(nxt, pc="push", defer_max=state.skb_defer_max)
+        return core.set_task(state, a.sk, defer=nxt)
+
+    return mutant
+
+
+def _check_targets_self(state: Draft, a: Any) -> Draft:
+    state = _check(state, a)
+    task = state.sockets[a.sk].owner
+    if task is not None and task.defer is not None and task.defer.pc in ("count", "push"):
+        state = core.set_task(state, a.sk, defer=core.evolve(task.defer, cpu=task.cpu))
+    return state
+
+
+_count = defer.apply_defer_count
+
+
+def _count_owner_node(state: Draft, a: Any) -> Draft:
+    """The slot of the owning CPU's node instead of the freeing CPU's (pre-5628f3fe3b16 thinking)."""
+    task = core.task_of(state, a.sk)
+    ctx = task.defer
+    assert ctx is not None
+    real = state.cpus[task.cpu]
+    state.cpus[task.cpu] = core.evolve(real, node=state.cpus[ctx.cpu].node)
+    state = _count(state, a)
+    state.cpus[task.cpu] = core.evolve(state.cpus[task.cpu], node=real.node)
+    return state
+
+
+def _flush_free_elsewhere(state: Draft, a: Any) -> Draft:
+    ctx = state.cpus[a.cpu].softirq
+    assert ctx is not None
+    other = (a.cpu + 1) % len(state.cpus)
+    for skb_id in ctx.batch:
+        state = skbuff.napi_consume_skb(state, skb_id, ("softirq", a.cpu), other, "flush")
+    return flush._next_slot(state, a.cpu, ctx)
+
+
+def _flush_forgets_batch(state: Draft, a: Any) -> Draft:
+    ctx = state.cpus[a.cpu].softirq
+    assert ctx is not None
+    return flush._next_slot(state, a.cpu, ctx)
+
+
+def _v2_detach_keeps_count(state: Draft, a: Any) -> Draft:
+    ctx = state.cpus[a.cpu].softirq
+    assert ctx is not None
+    slot = core.slot(state, a.cpu, ctx.node)
+    if not slot.defer_list:
+        return flush._next_slot(state, a.cpu, ctx)
+    state = core.set_slot(state, a.cpu, ctx.node, defer_list=(), epoch=slot.epoch + 1)
+    for skb_id in slot.defer_list:
+        state = core.hand(state, skb_id, ("softirq", a.cpu), ("held", "softirq", a.cpu))
+    return core.set_cpu(state, a.cpu, softirq=core.evolve(ctx, pc="free", batch=slot.defer_list))
+
+
+def _kfree_without_destructor(state: Draft, skb_id: int, ctx: Any, cpu: int, how: str) -> Draft:
+    return core.free_skb(state, skb_id, ctx, cpu, how, napi=False)
+
+
+_decide = close.apply_close_decide
+
+
+def _decide_linger_first(state: Draft, a: Any) -> Draft:
+    sock = state.sockets[a.sk]
+    if sock.sock_linger and sock.sk_lingertime == 0 and sock.sk_state != "CLOSE" and not sock.repair:
+        return core.set_sock(
+            state, a.sk, owner=None, sk_state="CLOSE", TCPABORTONDATA=sock.TCPABORTONDATA + 1,
+            rst_sent=sock.rst_sent + int(sock.sk_state in close.NEED_RESET),
+        )  # fmt: skip
+    return _decide(state, a)
+
+
+_purge = close.apply_purge_step
+
+
+def _purge_counts_abort_per_skb(state: Draft, a: Any) -> Draft:
+    before = core.task_of(state, a.sk).data_was_unread
+    state = _purge(state, a)
+    task = state.sockets[a.sk].owner
+    if task is not None and task.data_was_unread and not before:
+        state = core.set_sock(state, a.sk, TCPABORTONCLOSE=state.sockets[a.sk].TCPABORTONCLOSE + 1)
+    return state
+
+
+def _rfree_without_reclaim(state: Draft, sk: int, cpu: int, truesize: int) -> Draft:
+    sock = state.sockets[sk]
+    return core.set_sock(
+        state,
+        sk,
+        sk_rmem_alloc=sock.sk_rmem_alloc - truesize,
+        sk_forward_alloc=sock.sk_forward_alloc + truesize,
+    )
+
+
+def _dev_cpu_dead_leaks(state: Draft, a: Any) -> Draft:
+    state = core.set_cpu(state, a.cpu, dead_pending=False)
+    if state.config.hotplug_flush:
+        for node, slot in enumerate(state.cpus[a.cpu].defer_slots):
+            state = core.set_slot(state, a.cpu, node, defer_list=(), defer_count=0, epoch=slot.epoch + 1)
+            for skb_id in slot.defer_list:  # detached, never freed
+                state = core.hand(state, skb_id, ("hotplug", a.cpu), ("held", "hotplug", a.cpu))
+    return state
+
+
+HOTPLUG = Focus(hotplug=True)
+
+MUTANTS: dict[str, Mutant] = {
+    m.name: m
+    for m in (
+        Mutant("fallback_strict", "fallback only when count > max (off by one)", ("full_slot_falls_back",),
+               ((rules, "defer_fallback", lambda c, m: c > m),), Focus(defer="defer-v6")),
+        Mutant("kick_at_half", "kick when count == max/2, forgetting the increment came first",
+               ("kick_at_half_capacity",), ((rules, "defer_kick", lambda c, m: c == m >> 1),), Focus(defer="defer-v6")),
+        Mutant("v2_kick_after_increment", "defer-v2 kick decided on the count after the increment",
+               ("kick_at_half_capacity",), ((rules, "defer_v2_kick", lambda b, m: b + 1 == m >> 1),),
+               Focus(defer="defer-v2")),
+        Mutant("v2_precheck_strict", "defer-v2 pre-check lets count == max through", ("full_slot_falls_back",),
+               ((rules, "defer_v2_full", lambda c, m: c > m),), Focus(defer="defer-v2")),
+        Mutant("reclaim_strict", "reclaim only above a page (> instead of >=)", ("forward_alloc_bound",),
+               ((rules, "reclaim_pages", lambda f, u, p: (f - u) // p if f - u > p else 0),)),
+        Mutant("pcpu_fold_strict", "fold the per-CPU page cache only beyond the reserve", ("pcpu_within_reserve",),
+               ((rules, "pcpu_drains", lambda v, r: v > r or v < -r),)),
+        Mutant("unread_counts_fin", "the unread test forgets that a FIN is not data", ("rst_iff_data_lost",),
+               ((rules, "unread_by_end_seq", lambda e, fin, c: rules.after(e, c)),)),
+        Mutant("after_without_wrap", "after() compares sequence numbers as plain integers", ("rst_iff_data_lost",),
+               ((rules, "after", lambda a, b: a > b),), Focus(isn=(1 << 32) - 1500)),
+        Mutant("schedule_rounds_down", "page reservation rounds the shortfall down", ("forward_alloc_nonnegative",),
+               ((rules, "schedule_pages", lambda f, t, p: max(0, (t - f) // p)),)),
+        Mutant("eat_skips_uncharge", "tcp_eat_recv_skb() clears the destructor without calling it",
+               ("rmem_matches_charged",), ((close, "tcp_eat_recv_skb", _eat_without_uncharge),),
+               Focus(close_path="close-new")),
+        Mutant("eat_keeps_destructor", "tcp_eat_recv_skb() uncharges but leaves destructor and sk set",
+               ("rmem_matches_charged",), ((close, "tcp_eat_recv_skb", _eat_keeping_destructor),),
+               Focus(close_path="close-new")),
+        Mutant("clear_after_push", "destructor and sk cleared after the skb is on the list",
+               ("no_touch_after_handoff",), ((defer, "apply_defer_push", _push_then_clear),)),
+        Mutant("kick_without_guard", "kick queues the IPI without the defer_ipi_scheduled test",
+               ("at_most_one_ipi_in_flight",), ((defer, "kick_defer_list_purge", _kick_without_guard),),
+               Focus(defer="defer-v6", machine="3cpu-2node", rx_cpu=0, defer_max=3, close_cpus=(1, 2))),
+        Mutant("ipi_keeps_guard", "the IPI handler raises NET_RX but never clears defer_ipi_scheduled",
+               ("kick_leads_to_flush",), ((flush, "apply_ipi_deliver", _ipi_keeping_guard),)),
+        Mutant("no_online_check", "skb_attempt_defer_free() without the cpu_online() test",
+               ("defer_check_sees_online",), ((defer, "apply_defer_check", _check_without("online")),), HOTPLUG),
+        Mutant("no_same_cpu_check", "skb_attempt_defer_free() defers to its own CPU",
+               ("defer_check_sees_online",), ((defer, "apply_defer_check", _check_without("same_cpu")),)),
+        Mutant("slot_of_freeing_cpu", "the slot of the freeing CPU instead of the owning one",
+               ("placed_by_the_rules",), ((defer, "apply_defer_check", _check_targets_self),)),
+        Mutant("slot_of_owner_node", "the node slot of the owning CPU's node, not the freeing CPU's",
+               ("full_slot_falls_back", "placed_by_the_rules"), ((defer, "apply_defer_count", _count_owner_node),),
+               Focus(defer="defer-v6", machine="2cpu-2node")),
+        Mutant("flush_frees_elsewhere", "the flush frees its batch on another CPU", ("flush_frees_locally",),
+               ((flush, "apply_flush_free", _flush_free_elsewhere),)),
+        Mutant("flush_forgets_batch", "the flush detaches the list and never frees it", ("skb_in_exactly_one_place",),
+               ((flush, "apply_flush_free", _flush_forgets_batch),)),
+        Mutant("v2_detach_keeps_count", "defer-v2 flush detaches the list but keeps the count",
+               ("v2_count_matches_list",), ((flush, "apply_flush_detach", _v2_detach_keeps_count),),
+               Focus(defer="defer-v2")),
+        Mutant("close_old_skips_destructor", "close-old frees without running the destructor",
+               ("rmem_matches_charged",), ((skbuff, "kfree_skb", _kfree_without_destructor),),
+               Focus(close_path="close-old")),
+        Mutant("linger_before_unread", "the decision tests SO_LINGER 0 before unread data", ("rst_iff_data_lost",),
+               ((close, "apply_close_decide", _decide_linger_first),)),
+        Mutant("abort_per_unread_skb", "TCPABORTONCLOSE counted in the purge loop", ("abort_counted_once_per_close",),
+               ((close, "apply_purge_step", _purge_counts_abort_per_skb),)),
+        Mutant("uncharge_without_reclaim", "sock_rfree() gives bytes back but never whole pages",
+               ("forward_alloc_bound",), ((accounting, "sock_rfree", _rfree_without_reclaim),)),
+        Mutant("hotplug_flush_leaks", "dev_cpu_dead() detaches the dead CPU's lists and frees nothing",
+               ("dev_cpu_dead_empties_slots",), ((hotplug, "apply_dev_cpu_dead", _dev_cpu_dead_leaks),),
+               Focus(hotplug=True, hotplug_flush=True)),
+    )
+}  # fmt: skip
