@@ -460,8 +460,10 @@ def dead_cpu_slots_emptied(s: State) -> str | None:
 def waiting_reasons(s: State) -> dict[int, str | None]:
     """Why each skb still on a defer slot at quiescence is waiting (None: no allowed reason).
 
-    Allowed: on an online CPU, no kick is owed and no NET_RX pending (the skbs sit below the kick
-    point until something else runs NET_RX there; FACTS §12); on an offline CPU without the
+    Allowed: on an online CPU with no kick owed and no NET_RX pending, an skb whose producer's
+    count stayed below the kick point (it waits until something else runs NET_RX there; FACTS
+    §12; an skb at or above the kick point was pushed before a kick, and the flush that kick
+    caused should have taken it); on an offline CPU without the
     hotplug flush (they wait for it to return, 68822bdf76f1); on an online CPU whose IPI guard is
     stuck set with no IPI queued (finding F2, reported by kick_leads_to_flush); on an offline CPU
     with the flush,
@@ -471,7 +473,9 @@ def waiting_reasons(s: State) -> dict[int, str | None]:
     for c in s.cpus:
         for slot in c.defer_slots:
             for i in slot.defer_list:
-                if c.online and not c.kick_unserved and not c.net_rx_pending:
+                rec = s.skbs[i].deferred
+                below = rec is not None and rec.count - 1 < rec.defer_max // 2
+                if c.online and not c.kick_unserved and not c.net_rx_pending and below:
                     out[i] = "below the kick point, no NET_RX on its CPU"
                 elif c.online and c.defer_ipi_scheduled and not c.ipi_queued and not c.net_rx_pending:
                     out[i] = "kicked, but the IPI guard is stuck set (finding F2)"

@@ -144,4 +144,8 @@ CloseMachine = machine("CloseMachine", Focus())
 # and F3 (properties/findings.py) are reachable here; they are pinned by trace tests instead.
 HotplugMachine = machine("HotplugMachine", Focus(hotplug=True, errqueue=True))
 
-MACHINES: dict[str, type[SpecMachine]] = {"close": CloseMachine, "hotplug": HotplugMachine}
+# The attack's shape: every skb built on CPU 0, two sockets closed on CPU 1 and CPU 2 (on the
+# other node of 3cpu-2node), so that two producers and the owner's flush meet in the reset window.
+RaceMachine = machine("RaceMachine", Focus(machine="3cpu-2node", rx_cpu=0, close_cpus=(1, 2)))
+
+MACHINES: dict[str, type[SpecMachine]] = {"close": CloseMachine, "hotplug": HotplugMachine, "race": RaceMachine}

@@ -273,3 +273,85 @@ MUTANTS: dict[str, Mutant] = {
                Focus(hotplug=True, hotplug_flush=True)),
     )
 }  # fmt: skip
+
+
+# -- mutants for the invariants the catalogue above does not reach first -------------------------
+
+
+def _fold_drops_pages(state: Draft, cpu: int, pages: int) -> Draft:
+    local = state.cpus[cpu].per_cpu_fw_alloc + pages
+    if rules.pcpu_drains(local, state.config.mem_pcpu_rsv):
+        local = 0  # the per-CPU value is cleared, but never added to memory_allocated
+    return core.set_cpu(state, cpu, per_cpu_fw_alloc=local)
+
+
+def _guard_decide_early(state: Any, a: Any) -> str | None:
+    task = state.sockets[a.sk].owner
+    if task is None or task.op != "close" or task.defer is not None:
+        return "no close() of this socket is between skbs"
+    return core.task_blocked(state, a.sk)  # forgets to wait for an empty receive queue
+
+
+def _napi_consume_fclone_twice(state: Draft, skb_id: int, ctx: Any, cpu: int, how: str) -> Draft:
+    state = skbuff.kfree_skb_napi_cache(state, skb_id, ctx, cpu, how)
+    if state.skbs[skb_id].fclone:  # "clones take __kfree_skb()", added after the generic free
+        state = skbuff.kfree_skb(state, skb_id, ctx, cpu, how)
+    return state
+
+
+def _count_not_stored(state: Draft, a: Any) -> Draft:
+    node_count = core.slot(
+        state,
+        core.task_of(state, a.sk).defer.cpu,  # type: ignore[union-attr]
+        state.cpus[core.task_of(state, a.sk).cpu].node,
+    ).defer_count
+    ctx = core.task_of(state, a.sk).defer
+    assert ctx is not None
+    state = _count(state, a)
+    node = state.cpus[core.task_of(state, a.sk).cpu].node
+    return core.set_slot(state, ctx.cpu, node, defer_count=node_count)  # the increment is lost
+
+
+def _flush_skips_last_node(state: Draft, cpu: int, ctx: Any) -> Draft:
+    node = ctx.node + 1
+    if node >= flush.nr_slots(state) - 1 and state.config.defer == "defer-v6":
+        return core.set_cpu(state, cpu, softirq=None)
+    return _next(state, cpu, ctx)
+
+
+_next = flush._next_slot
+
+
+def _dev_cpu_dead_without_flush(state: Draft, a: Any) -> Draft:
+    return core.set_cpu(state, a.cpu, dead_pending=False)
+
+
+MUTANTS.update(
+    {
+        m.name: m
+        for m in (
+            Mutant("fold_drops_pages", "folding the per-CPU page cache drops it instead of moving it",
+                   ("page_conservation",), ((core, "per_cpu_fw_alloc_add", _fold_drops_pages),)),
+            Mutant("decide_before_purge_done", "the close decision may run before the queue is empty",
+                   ("rmem_zero_after_purge",), ((close, "guard_close_decide", _guard_decide_early),)),
+            Mutant("flush_frees_fclones_twice", "the flush frees an fclone into the cache and again to the slab",
+                   ("freed_at_most_once",), ((skbuff, "napi_consume_skb", _napi_consume_fclone_twice),)),
+            Mutant("count_increment_lost", "the count step computes c but does not store it",
+                   ("slot_epoch_bound",), ((defer, "apply_defer_count", _count_not_stored),),
+                   Focus(defer="defer-v6", defer_max=4, rx_cpu=0)),
+            Mutant("flush_skips_last_node", "the flush visits every node slot but the last",
+                   ("deferred_skbs_freed_or_allowed",), ((flush, "_next_slot", _flush_skips_last_node),),
+                   Focus(defer="defer-v6", machine="2cpu-2node")),
+        )
+    }
+)  # fmt: skip
+
+# Mutants shown on a fixed trace rather than by a machine: their invariant is reachable only in
+# configurations where a known finding violates it too (properties/findings.py), so a machine
+# could not tell the mutant from the finding. tests/test_mutants.py replays the trace.
+TRACE_MUTANTS: dict[str, Mutant] = {
+    "hotplug_flush_skipped": Mutant(
+        "hotplug_flush_skipped", "dev_cpu_dead() ignores the hotplug flush", ("dead_cpu_slots_emptied",),
+        ((hotplug, "apply_dev_cpu_dead", _dev_cpu_dead_without_flush),), Focus(hotplug=True, hotplug_flush=True),
+    ),
+}  # fmt: skip

@@ -129,15 +129,15 @@ def _in_range(state: State, action: A.Action) -> bool:
     )
 
 
-def _task_action(sock: Sock) -> A.Action | None:
+def _task_actions(sock: Sock) -> list[A.Action]:
     task = sock.owner
     if task is None:
-        return None
+        return []
     if task.defer is not None:
-        return _DEFER_STEP[task.defer.pc](sock.id)
+        return [_DEFER_STEP[task.defer.pc](sock.id)]
     if task.op == "recv":
-        return A.RecvCopy(sock.id)
-    return A.PurgeStep(sock.id) if sock.sk_receive_queue else A.CloseDecide(sock.id)
+        return [A.RecvCopy(sock.id), A.RecvEnd(sock.id)]
+    return [A.PurgeStep(sock.id), A.CloseDecide(sock.id)]
 
 
 _DEFER_STEP: dict[str, Callable[[int], A.Action]] = {
@@ -146,16 +146,14 @@ _DEFER_STEP: dict[str, Callable[[int], A.Action]] = {
     "push": A.DeferPush,
     "kick": A.DeferKick,
 }
-_FLUSH_STEP: dict[str, Callable[[int], A.Action]] = {
-    "reset": A.FlushReset,
-    "detach": A.FlushDetach,
-    "free": A.FlushFree,
-}
 
 
 def candidates(state: State) -> list[A.Action]:
     """A cheap superset of the enabled actions, in a fixed order (sockets, then CPUs, then the
-    environment); ``enabled`` filters it through the guards, the single source of truth."""
+    environment); ``enabled`` filters it through the guards, the single source of truth.
+    Candidates are chosen by actor and by the presence of work only (a task, a queued IPI, a
+    softirq running or pending, a dead CPU, a budget), never by a step's own condition, so that
+    a changed guard (a mutant, a variant under study) is not hidden by this list."""
     out: list[A.Action] = []
     for sock in state.sockets:
         if sock.rx:
@@ -164,16 +162,12 @@ def candidates(state: State) -> list[A.Action]:
             if sock.ops:
                 out.append(A.RecvStart(sock.id) if sock.ops[0].op == "recv" else A.CloseStart(sock.id))
         else:
-            act = _task_action(sock)
-            assert act is not None
-            out.append(act)
-            if isinstance(act, A.RecvCopy):
-                out.append(A.RecvEnd(sock.id))
+            out.extend(_task_actions(sock))
     for cpu in state.cpus:
         if cpu.ipi_queued:
             out.append(A.IpiDeliver(cpu.id))
         if cpu.softirq is not None:
-            out.append(_FLUSH_STEP[cpu.softirq.pc](cpu.id))
+            out.extend((A.FlushReset(cpu.id), A.FlushDetach(cpu.id), A.FlushFree(cpu.id)))
         elif cpu.net_rx_pending:
             out.append(A.SoftirqStart(cpu.id))
         if cpu.dead_pending:

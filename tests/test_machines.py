@@ -19,7 +19,7 @@ def test_machine_holds_and_reaches_the_interesting_states(name: str) -> None:
     SEEN.pop(machine.__name__, None)
     run_state_machine_as_test(machine, settings=settings())
     seen = SEEN[machine.__name__]
-    required = coverage.REQUIRED + (coverage.REQUIRED_HOTPLUG if name == "hotplug" else ())
+    required = coverage.REQUIRED[name]
     missing = [e for e in required if not seen[e]]
     if PROFILE == "dev":  # random seeds and a small budget: report, do not fail
         if missing:
