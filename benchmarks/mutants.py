@@ -43,8 +43,7 @@ def main() -> None:
             t_find, first = hunt(name, invariant, shrink=False)
             t_all, shrunk = hunt(name, invariant, shrink=True)
             print(
-                f"{name:28} {invariant:32} {t_find:8.2f}s {first or '-':>6} {shrunk or '-':>6} "
-                f"{t_all - t_find:10.1f}s"
+                f"{name:28} {invariant:32} {t_find:8.2f}s {first or '-':>6} {shrunk or '-':>6} {t_all - t_find:10.1f}s"
             )
 
 

@@ -8,7 +8,15 @@ from collections.abc import Sequence
 import attrs
 
 from properties import invariants
-from spec import Action, State, enabled, step
+from spec import Action, NotEnabled, SpecError, State, enabled, step
+
+
+class NotEnabledAt(SpecError):
+    """A run applies an action where it is not enabled; ``step`` is its 1-based position."""
+
+    def __init__(self, step_no: int, err: NotEnabled) -> None:
+        super().__init__(f"step {step_no}: {err}")
+        self.step = step_no
 
 
 @attrs.frozen
@@ -34,13 +42,16 @@ def is_quiescent(state: State) -> bool:
 def check_run(initial: State, actions: Sequence[Action], skip: frozenset[str] = frozenset()) -> Verdict:
     """Replay ``actions`` from ``initial`` with the spec's ``step`` and check every invariant
     after every step; at the end, if the run is quiescent, check liveness too.
-    Raises spec.NotEnabled if an action is not enabled where the run applies it."""
+    Raises NotEnabledAt if an action is not enabled where the run applies it."""
     state = initial
     found = invariants.check_state(state, skip)
     if found is not None:
         return Verdict(*found, step=0)
     for i, action in enumerate(actions, 1):
-        nxt = step(state, action)
+        try:
+            nxt = step(state, action)
+        except NotEnabled as err:
+            raise NotEnabledAt(i, err) from None
         found = invariants.check_transition(state, action, nxt, skip) or invariants.check_state(nxt, skip)
         if found is not None:
             return Verdict(*found, step=i)

@@ -13,11 +13,12 @@ trace test instead. Everything else is checked.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import ClassVar
 
-from hypothesis import event
+from hypothesis import event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
 from model.scheduler import run
 from properties import coverage, invariants
@@ -48,8 +49,11 @@ class InvariantViolation(AssertionError):
         self.state = state
 
 
-# Every event seen by any machine in this process, per machine class name (for the vacuity check).
+# Every event seen by any machine in this process, per machine class name (for the vacuity check),
+# the examples and steps run, and a per-example callback (the CLI's progress bars).
 SEEN: dict[str, Counter[str]] = {}
+STATS: dict[str, Counter[str]] = {}
+ON_EXAMPLE: dict[str, Callable[[], None]] = {}
 
 
 class SpecMachine(RuleBasedStateMachine):
@@ -63,10 +67,15 @@ class SpecMachine(RuleBasedStateMachine):
         self.actions: list[Action] = []
         self.slow: frozenset[type[Action]] = frozenset()
         self.seen = SEEN.setdefault(type(self).__name__, Counter())
+        self.stats = STATS.setdefault(type(self).__name__, Counter())
 
     def _start(self, state: State, slow: frozenset[type[Action]]) -> None:
         self.state = self.initial = state
         self.slow = slow
+        self.stats["examples"] += 1
+        callback = ON_EXAMPLE.get(type(self).__name__)
+        if callback is not None:
+            callback()
         self._check_state()
 
     def _apply(self, action: Action) -> None:
@@ -75,6 +84,7 @@ class SpecMachine(RuleBasedStateMachine):
         post = step(pre, action)
         self.actions.append(action)
         self.state = post
+        self.stats["steps"] += 1
         for name in coverage.observe(pre, action, post):
             event(name)
             self.seen[name] += 1
@@ -149,3 +159,18 @@ HotplugMachine = machine("HotplugMachine", Focus(hotplug=True, errqueue=True))
 RaceMachine = machine("RaceMachine", Focus(machine="3cpu-2node", rx_cpu=0, close_cpus=(1, 2)))
 
 MACHINES: dict[str, type[SpecMachine]] = {"close": CloseMachine, "hotplug": HotplugMachine, "race": RaceMachine}
+
+
+def run_recording(cls: type[SpecMachine], budget: settings | None = None) -> None:
+    """Run a machine as a test; on a violation, write the shrunk run as a trace file and re-raise
+    with the file's path added to the message (replay it with ``tcpclose replay``)."""
+    from properties import traces
+    from properties.checker import check_run
+
+    try:
+        run_state_machine_as_test(cls, settings=budget)
+    except InvariantViolation as err:
+        verdict = check_run(err.initial, err.actions, cls.skip)
+        path = traces.record(traces.Trace(err.initial, tuple(err.actions), found_by=cls.__name__, violation=verdict))
+        err.args = (f"{err.args[0]}\ntrace written to {path}",)
+        raise

@@ -355,3 +355,5 @@ TRACE_MUTANTS: dict[str, Mutant] = {
         ((hotplug, "apply_dev_cpu_dead", _dev_cpu_dead_without_flush),), Focus(hotplug=True, hotplug_flush=True),
     ),
 }  # fmt: skip
+
+ALL_MUTANTS: dict[str, Mutant] = {**MUTANTS, **TRACE_MUTANTS}

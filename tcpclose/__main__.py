@@ -1,3 +1,3 @@
-from tcpclose.cli import main
+from tcpclose.cli import entry
 
-main()
+entry()

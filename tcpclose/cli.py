@@ -1,44 +1,184 @@
-"""``tcpclose``: run scenarios of the spec and compare the two close paths.
+"""``tcpclose``: the command line, a thin front door over spec/, model/ and properties/.
 
-Bad input (an unknown scenario, an impossible parameter) ends with one line on stderr and exit
-status 2, never a traceback.
+Exit status: 0 everything holds (or, for ``replay``, the trace no longer violates anything);
+1 a violation; 2 bad input (one line on stderr, never a traceback, no file touched).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from model.scenarios import attack, recvmsg_steady
+from model.scheduler import replay as replay_states
 from model.scheduler import run
-from spec import State
-from spec.core import SpecError
+from properties import timeline, traces
+from properties.traces import TraceError
+from spec import SpecError, State
 
 console = Console()
+
+
+def fail_usage(message: str) -> NoReturn:
+    click.echo(f"tcpclose: {message}", err=True)
+    sys.exit(2)
+
+
+@contextmanager
+def bad_input() -> Iterator[None]:
+    """Turn the spec's and the trace reader's errors into one line and exit status 2."""
+    try:
+        yield
+    except (TraceError, SpecError) as err:
+        fail_usage(str(err))
+
+
+def entry() -> None:
+    """The console script: click's usage errors become one line and exit status 2 too."""
+    try:
+        main.main(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.NoArgsIsHelpError as err:  # a bare ``tcpclose``: show the help
+        click.echo(err.format_message())
+    except click.Abort:
+        fail_usage("aborted")
+    except click.ClickException as err:
+        fail_usage(err.format_message().replace("\n", " "))
 
 
 @click.group()
 @click.version_option(package_name="tcpclose")
 def main() -> None:
-    """Verify and measure how Linux frees a closing TCP socket's unread receive buffers."""
+    """Verify and measure how Linux frees a closing TCP socket's unread receive buffers.
+
+    \b
+    tcpclose check              run every state machine, say what holds
+    tcpclose replay FILE        re-run a trace step by step, CPU by CPU
+    tcpclose scenario attack    close-old and close-new side by side
+    """
+
+
+# -- check ---------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--profile",
+    type=click.Choice(["dev", "ci", "thorough"]),
+    default=None,
+    help="Hypothesis profile (default: $TCPCLOSE_PROFILE, else ci).",
+)
+@click.option("--seed", type=int, default=None, help="Random seed (the ci profile is derandomized otherwise).")
+@click.option("--max-examples", type=click.IntRange(min=1), default=None, help="Examples per machine.")
+@click.option("--machine", "machines", multiple=True, help="Only these machines (close, race, hotplug).")
+def check(profile: str | None, seed: int | None, max_examples: int | None, machines: tuple[str, ...]) -> None:
+    """Run every state machine and the known-finding traces, then print what holds.
+
+    Each invariant is checked after every step of every example; a failure writes a trace file
+    (replay it with ``tcpclose replay``) and the command exits 1."""
+    from properties import checkrun
+
+    with bad_input():
+        report = checkrun.run_all(
+            profile=profile, seed=seed, max_examples=max_examples, machines=machines or None, console=console
+        )
+    console.print(checkrun.summary_table(report))
+    console.print(checkrun.coverage_table(report))
+    console.print(checkrun.findings_table(report))
+    sys.exit(0 if report.ok else 1)
+
+
+# -- replay --------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the timeline and verdict as JSON.")
+@click.option("--without-mutant", is_flag=True, help="Replay on the unmodified spec even if the trace names a mutant.")
+def replay(file: Path, as_json: bool, without_mutant: bool) -> None:
+    """Re-run a trace with the spec's own step function and tell it as a timeline.
+
+    Exit 1 when the recorded violation (or any other) shows, 0 when the trace now passes."""
+    from properties.mutants import ALL_MUTANTS
+
+    with bad_input():
+        trace = traces.load(file)
+        verdict = traces.replay(trace, with_mutant=not without_mutant)
+        mutant = ALL_MUTANTS[trace.mutant] if trace.mutant and not without_mutant else None
+        with mutant.applied() if mutant else nullcontext():
+            states = replay_states(trace.initial, trace.actions)
+    rows = timeline.rows(states, trace.actions)
+    if as_json:
+        click.echo(json.dumps({
+            "file": str(file), "mutant": mutant.name if mutant else None,
+            "rows": [{"step": r.step, "action": r.action, "cpu": r.cpu, "changes": list(r.changes)} for r in rows],
+            "violation": None if verdict.holds else {
+                "invariant": verdict.invariant, "step": verdict.step, "message": verdict.message,
+                "quiescent": verdict.quiescent},
+        }, indent=1))  # fmt: skip
+    else:
+        print_timeline(trace.initial, rows, verdict, mutant.name if mutant else None)
+    sys.exit(0 if verdict.holds else 1)
+
+
+def print_timeline(initial: State, rows: list[timeline.Row], verdict: Any, mutant: str | None) -> None:
+    cfg = initial.config
+    console.print(
+        f"[bold]{len(initial.cpus)} CPUs (nodes {[c.node for c in initial.cpus]}), "
+        f"{len(initial.sockets)} socket(s), {cfg.close_path}, {cfg.defer}, unread test {cfg.unread_test}, "
+        f"hotplug flush {'on' if cfg.hotplug_flush else 'off'}, skb_defer_max {initial.skb_defer_max}"
+        + (f", mutant {mutant}" if mutant else "")
+        + "[/bold]"
+    )
+    table = Table("step", *(f"CPU {c.id}" for c in initial.cpus), "env", "what changed", show_lines=False)
+    for r in rows:
+        cells = ["" for _ in initial.cpus]
+        env = ""
+        if r.cpu is None:
+            env = r.action
+        else:
+            cells[r.cpu] = r.action
+        bad = not verdict.holds and r.step == verdict.step
+        style = "bold red" if bad else None
+        table.add_row(str(r.step), *cells, env, "\n".join(r.changes) or "-", style=style)
+    console.print(table)
+    if verdict.holds:
+        console.print(
+            f"[green]holds: no invariant fails in {len(rows)} steps"
+            + (" (quiescent)" if verdict.quiescent else "")
+            + "[/green]"
+        )
+    else:
+        where = "at quiescence after" if verdict.quiescent else "at"
+        console.print(
+            f"[bold red]✗ {verdict.invariant} fails {where} step {verdict.step}: {verdict.message}[/bold red]"
+        )
+
+
+# -- scenario ------------------------------------------------------------------------------------
 
 
 @main.command()
 @click.argument("name", type=click.Choice(["attack", "recvmsg"]), default="attack")
-@click.option("--sockets", default=4, show_default=True, help="sockets closed (attack)")
-@click.option("--skbs", default=40, show_default=True, help="unread skbs per socket")
+@click.option("--sockets", type=click.IntRange(min=1), default=4, show_default=True, help="sockets closed (attack)")
+@click.option("--skbs", type=click.IntRange(min=0), default=40, show_default=True, help="unread skbs per socket")
 @click.option("--machine", default="2cpu-1node", show_default=True, help="CPU/NUMA layout (model/machines.py)")
 @click.option("--defer-max", type=int, default=None, help="net.core.skb_defer_max (default: the kernel's)")
 def scenario(name: str, sockets: int, skbs: int, machine: str, defer_max: int | None) -> None:
     """Run a scenario to quiescence under close-old (v6.17) and close-new (v6.18) and compare
     what each did: the socket outcome, the accounting, and which CPU freed what."""
     rows: list[tuple[str, State, int]] = []
-    try:
+    with bad_input():
         for kname in ("v6.17", "v6.18"):
             if name == "attack":
                 sc = attack(kernel_name=kname, sockets=sockets, skbs=skbs, machine=machine, defer_max=defer_max)
@@ -46,9 +186,6 @@ def scenario(name: str, sockets: int, skbs: int, machine: str, defer_max: int | 
                 sc = recvmsg_steady(kernel_name=kname, skbs=skbs, machine=machine)
             result = run(sc.state, triggers=sc.triggers)
             rows.append((kname, result.final, len(result.actions)))
-    except SpecError as err:
-        click.echo(f"tcpclose: {err}", err=True)
-        sys.exit(2)
     console.print(f"[bold]{sc.doc}[/bold]")
     table = Table("", *(f"{k} ({'close-old' if k == 'v6.17' else 'close-new'})" for k, _, _ in rows))
     for label, measure in MEASURES:
@@ -63,17 +200,11 @@ def _frees(final: State) -> str:
 
 MEASURES: list[tuple[str, Callable[[State, int], str]]] = [
     ("steps", lambda f, n: str(n)),
-    (
-        "RST / FIN sent",
-        lambda f, n: f"{sum(s.rst_sent for s in f.sockets)} / {sum(s.fin_sent for s in f.sockets)}",
-    ),
+    ("RST / FIN sent", lambda f, n: f"{sum(s.rst_sent for s in f.sockets)} / {sum(s.fin_sent for s in f.sockets)}"),
     ("TCPABORTONCLOSE", lambda f, n: str(sum(s.TCPABORTONCLOSE for s in f.sockets))),
     ("sk_rmem_alloc (sum)", lambda f, n: str(sum(s.sk_rmem_alloc for s in f.sockets))),
     ("sk_forward_alloc (sum)", lambda f, n: str(sum(s.sk_forward_alloc for s in f.sockets))),
     ("protocol pages held", lambda f, n: str(f.memory_allocated + sum(c.per_cpu_fw_alloc for c in f.cpus))),
     ("frees by CPU and path", lambda f, n: _frees(f)),
-    (
-        "skbs left on defer lists",
-        lambda f, n: str(sum(len(s.defer_list) for c in f.cpus for s in c.defer_slots)),
-    ),
+    ("skbs left on defer lists", lambda f, n: str(sum(len(s.defer_list) for c in f.cpus for s in c.defer_slots))),
 ]

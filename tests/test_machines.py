@@ -6,10 +6,9 @@ import warnings
 
 import pytest
 from hypothesis import settings
-from hypothesis.stateful import run_state_machine_as_test
 
 from properties import coverage
-from properties.machines import MACHINES, SEEN
+from properties.machines import MACHINES, SEEN, run_recording
 from tests.conftest import PROFILE
 
 
@@ -17,7 +16,7 @@ from tests.conftest import PROFILE
 def test_machine_holds_and_reaches_the_interesting_states(name: str) -> None:
     machine = MACHINES[name]
     SEEN.pop(machine.__name__, None)
-    run_state_machine_as_test(machine, settings=settings())
+    run_recording(machine, settings())
     seen = SEEN[machine.__name__]
     required = coverage.REQUIRED[name]
     missing = [e for e in required if not seen[e]]

@@ -1,0 +1,175 @@
+"""``tcpclose check``: run every state machine under a profile and report, invariant by
+invariant, what was checked, how much, what was reached, and what failed (with its trace file).
+The same machines the test suite runs; nothing here checks anything on its own."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+import attrs
+from hypothesis import seed as hypothesis_seed
+from hypothesis import settings
+from hypothesis.stateful import get_state_machine_test
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from properties import coverage, invariants, machines, profiles, traces
+from properties.checker import check_run
+from properties.findings import FINDINGS
+from properties.machines import InvariantViolation
+
+
+@attrs.frozen
+class MachineResult:
+    name: str
+    examples: int
+    steps: int
+    seen: dict[str, int]
+    missing: tuple[str, ...]  # required coverage events never reached
+    skipped: frozenset[str]
+    violation: InvariantViolation | None
+    trace_file: str | None
+
+
+@attrs.frozen
+class Report:
+    profile: str
+    machines: tuple[MachineResult, ...]
+    findings: tuple[tuple[str, str, bool], ...]  # (id, invariant, still reproduces)
+
+    @property
+    def ok(self) -> bool:
+        return all(m.violation is None and not m.missing for m in self.machines) and all(
+            ok for _, _, ok in self.findings
+        )
+
+
+def run_machine(name: str, budget: settings, seed: int | None, progress: Progress | None) -> MachineResult:
+    cls = machines.MACHINES[name]
+    machines.SEEN.pop(cls.__name__, None)
+    machines.STATS.pop(cls.__name__, None)
+    task = progress.add_task(name, total=budget.max_examples) if progress is not None else None
+
+    def on_example() -> None:
+        if progress is not None and task is not None:
+            progress.advance(task)
+
+    machines.ON_EXAMPLE[cls.__name__] = on_example
+    test = get_state_machine_test(cls, settings=budget, _min_steps=0, _flaky_state={"selecting_rule": False})
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    violation: InvariantViolation | None = None
+    trace_file: str | None = None
+    try:
+        test()
+    except InvariantViolation as err:
+        violation = err
+        trace_file = str(traces.record(traces.Trace(
+            err.initial, tuple(err.actions), found_by=f"check {name}",
+            violation=check_run(err.initial, err.actions, cls.skip),
+        )))  # fmt: skip
+    finally:
+        machines.ON_EXAMPLE.pop(cls.__name__, None)
+        if progress is not None and task is not None:
+            progress.update(task, completed=budget.max_examples)
+    stats = machines.STATS.get(cls.__name__, Counter())
+    seen = dict(machines.SEEN.get(cls.__name__, Counter()))
+    missing = tuple(e for e in coverage.REQUIRED[name] if not seen.get(e))
+    return MachineResult(name, stats["examples"], stats["steps"], seen, missing, cls.skip, violation, trace_file)
+
+
+def run_all(
+    *,
+    profile: str | None = None,
+    seed: int | None = None,
+    max_examples: int | None = None,
+    machines: Iterable[str] | None = None,
+    console: Console | None = None,
+) -> Report:
+    name = profiles.load(profile or _default_profile())
+    budget = settings()
+    if max_examples is not None:
+        budget = settings(budget, max_examples=max_examples)
+    if seed is not None:
+        budget = settings(budget, derandomize=False)
+    chosen = list(machines or machines_all())
+    unknown = [m for m in chosen if m not in machines_all()]
+    if unknown:
+        raise traces.TraceError(f"unknown machine(s) {', '.join(unknown)} (known: {', '.join(machines_all())})")
+    results = []
+    with Progress(
+        TextColumn("{task.description:8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False, disable=console is None,
+    ) as progress:  # fmt: skip
+        for m in chosen:
+            results.append(run_machine(m, budget, seed, progress))
+    findings = []
+    for f in FINDINGS.values():
+        initial, actions = f.build()
+        findings.append((f.id, f.invariant, check_run(initial, actions).invariant == f.invariant))
+    return Report(name, tuple(results), tuple(findings))
+
+
+def machines_all() -> list[str]:
+    return list(machines.MACHINES)
+
+
+def _default_profile() -> str:
+    import os
+
+    return os.environ.get("TCPCLOSE_PROFILE", "ci")
+
+
+def summary_table(report: Report) -> Table:
+    table = Table(title=f"invariants (profile {report.profile})")
+    table.add_column("invariant")
+    table.add_column("concern")
+    table.add_column("kind")
+    table.add_column("examples", justify="right")
+    table.add_column("steps", justify="right")
+    table.add_column("result")
+    table.add_column("trace")
+    finding_of = {f.invariant: f.id for f in FINDINGS.values()}
+    for inv in invariants.REGISTRY.values():
+        checked = [m for m in report.machines if inv.name not in m.skipped]
+        failed = [m for m in report.machines if m.violation is not None and m.violation.invariant == inv.name]
+        examples = sum(m.examples for m in checked)
+        steps = sum(m.steps for m in checked)
+        if failed:
+            result = "[bold red]VIOLATED[/bold red]"
+        elif not checked:
+            result = "not checked"
+        else:
+            result = "[green]holds[/green]"
+        if inv.name in finding_of:
+            result += f" (known finding {finding_of[inv.name]} where reachable)"
+        table.add_row(inv.name, inv.concern, inv.kind, str(examples), str(steps), result,
+                      "\n".join(m.trace_file or "" for m in failed))  # fmt: skip
+    return table
+
+
+def coverage_table(report: Report) -> Table:
+    table = Table(title="states reached (no green by vacuity)")
+    table.add_column("machine")
+    table.add_column("examples", justify="right")
+    table.add_column("steps", justify="right")
+    table.add_column("events reached")
+    table.add_column("required, never reached")
+    for m in report.machines:
+        events = ", ".join(f"{k} {v}" for k, v in sorted(m.seen.items()))
+        table.add_row(m.name, str(m.examples), str(m.steps), events,
+                      "[bold red]" + ", ".join(m.missing) + "[/bold red]" if m.missing else "-")  # fmt: skip
+    return table
+
+
+def findings_table(report: Report) -> Table:
+    table = Table(title="known findings (properties/findings.py): pinned traces that must still violate")
+    table.add_column("finding")
+    table.add_column("invariant")
+    table.add_column("what")
+    table.add_column("still reproduces")
+    for fid, inv, ok in report.findings:
+        table.add_row(fid, inv, FINDINGS[fid].title, "yes" if ok else "[bold red]NO: the spec changed[/bold red]")
+    return table
