@@ -172,10 +172,6 @@ def unlink(state: Draft, sk: int, skb_id: int) -> Draft:
     return hand(state, skb_id, ("task", sk), ("held", "task", sk))
 
 
-def cpu_of(state: View, cpu: int) -> Cpu:
-    return state.cpus[cpu]
-
-
 def task_blocked(state: View, sk: int) -> str | None:
     """Why socket ``sk``'s task cannot take a step now, if it cannot: it needs its CPU online and
     not busy in softirq (a softirq runs to completion before process context resumes there)."""
