@@ -89,7 +89,15 @@ def apply_defer_count(state: Draft, a: DeferCount) -> Draft:
     state = core.set_slot(state, ctx.cpu, node, defer_count=count)
     if rules.defer_fallback(count, defer_max):
         return free_now(state, a.sk, ctx.skb, "full")
-    nxt = core.evolve(ctx, pc="push", node=node, count=count, defer_max=defer_max, counted_on=task.cpu)
+    nxt = core.evolve(
+        ctx,
+        pc="push",
+        node=node,
+        count=count,
+        defer_max=defer_max,
+        counted_on=task.cpu,
+        counted_epoch=core.slot(state, ctx.cpu, node).epoch,
+    )
     return core.set_task(state, a.sk, defer=nxt)
 
 
@@ -117,7 +125,7 @@ def apply_defer_push(state: Draft, a: DeferPush) -> Draft:
     record = DeferRecord(
         producer_cpu=ctx.counted_on if v6 else core.task_of(state, a.sk).cpu,
         node=ctx.node,
-        epoch=slot.epoch,
+        epoch=ctx.counted_epoch if v6 else slot.epoch,
         count=ctx.count if v6 else slot.defer_count + 1,
         defer_max=ctx.defer_max,
     )

@@ -140,6 +140,7 @@ class DeferCtx:
     pc: Literal["check", "count", "push", "kick"] = "check"
     cpu: int = -1
     counted_on: int = -1  # ghost: the CPU the task ran on at the count step (v6)
+    counted_epoch: int = -1  # ghost: the slot's epoch at the count step (v6)
     node: int = 0
     count: int = 0
     defer_max: int = 0

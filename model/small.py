@@ -1,0 +1,213 @@
+"""Small configurations for the exhaustive explorer (properties/explorer.py).
+
+``small()`` builds the attack's shape at a size an exhaustive search can finish: ``sockets``
+sockets, each with ``skbs`` unread skbs built on CPU 0 and closed on another CPU, on a machine of
+``cpus`` CPUs spread evenly over ``nodes`` NUMA nodes, with optional environment events (CPU
+hotplug, one write of ``skb_defer_max``, migrations, unrelated NET_RX). ``SMALL`` names the
+configurations the tests and the benchmark use, each with the reason it exists.
+
+Every environment event is bounded by the Env budgets of the state it builds, so every
+configuration here has a finite state space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from model.scenarios import LENGTH, TRUESIZE, socket
+from spec import Config, Env, Incoming, SpecError, State, UserOp, boot
+from spec.state import CloseVariant, DeferVariant
+
+
+def cpu_nodes(cpus: int, nodes: int) -> tuple[int, ...]:
+    """``cpus`` CPUs spread over ``nodes`` nodes in contiguous blocks, lowest node first
+    (2/2 -> (0, 1), 3/2 -> (0, 0, 1), 4/2 -> (0, 0, 1, 1): the machines of model/machines.py)."""
+    return tuple(i * nodes // cpus for i in range(cpus))
+
+
+def small(
+    *,
+    cpus: int = 2,
+    nodes: int = 1,
+    sockets: int = 1,
+    skbs: int = 1,
+    defer_max: int = 4,
+    hotplug: bool = False,
+    sysctl: int | None = None,
+    hotplug_flush: bool = False,
+    defer: DeferVariant = "defer-v6",
+    close_path: CloseVariant = "close-new",
+    migrations: int = 0,
+    netrx_raises: int = 0,
+    isn: int | None = None,
+    linger0: bool = False,
+    fclone: bool = False,
+    bare_fin: bool = False,
+    mem_pcpu_rsv: int = 256,
+) -> State:
+    """The attack's shape, small: ``sockets`` sockets x ``skbs`` unread skbs built on CPU 0;
+    socket k is closed on CPU 1 + k mod (cpus - 1) (on CPU 0 itself on a 1-CPU machine).
+
+    ``hotplug``: one CPU may go offline (and come back); ``sysctl``: skb_defer_max may be written
+    once, to that value; ``migrations``/``netrx_raises``: that many scheduler migrations and
+    unrelated NET_RX raises; ``isn``: the initial receive sequence number (near 2**32 to wrap);
+    ``linger0``: SO_LINGER with time 0; ``fclone``: the skbs are fast clones; ``bare_fin``: a
+    FIN without data follows each socket's skbs; ``mem_pcpu_rsv``: the per-CPU page reserve (small values
+    make the fold into memory_allocated happen). The kernel is v6.18's Config with the variants
+    given (NAPI cache 64/32). Raises
+    SpecError with one line naming an impossible parameter."""
+    if cpus < 1:
+        raise SpecError(f"a machine needs at least one CPU, not {cpus}")
+    if not 1 <= nodes <= cpus:
+        raise SpecError(f"nodes must be between 1 and the number of CPUs ({cpus}), not {nodes}")
+    for name, value in (
+        ("sockets", sockets),
+        ("skbs", skbs),
+        ("defer_max", defer_max),
+        ("migrations", migrations),
+        ("netrx_raises", netrx_raises),
+        ("mem_pcpu_rsv", mem_pcpu_rsv),
+    ):
+        if value < 0:
+            raise SpecError(f"{name} must be >= 0, not {value}")
+    if sysctl is not None and sysctl < 0:
+        raise SpecError(f"the skb_defer_max written must be >= 0, not {sysctl}")
+    if hotplug and cpus < 2:
+        raise SpecError("hotplug needs at least two CPUs (the last online CPU cannot go offline)")
+    config = Config(
+        close_path=close_path,
+        unread_test="end_seq",
+        defer=defer,
+        hotplug_flush=hotplug_flush,
+        mem_pcpu_rsv=mem_pcpu_rsv,
+    )
+    extra: dict[str, object] = {} if isn is None else {"isn": isn}
+    if linger0:
+        extra.update(sock_linger=True, sk_lingertime=0)
+    packets = [Incoming(cpu=0, length=LENGTH, truesize=TRUESIZE, fclone=fclone) for _ in range(skbs)]
+    if bare_fin:
+        packets.append(Incoming(cpu=0, length=0, truesize=768, fin=True))
+    socks = [
+        socket(
+            k,
+            packets,
+            [UserOp("close", 1 + k % (cpus - 1) if cpus > 1 else 0)],
+            page_size=config.page_size,
+            **extra,  # type: ignore[arg-type]
+        )
+        for k in range(sockets)
+    ]
+    env = Env(
+        migrations=migrations,
+        netrx_raises=netrx_raises,
+        offlines=1 if hotplug else 0,
+        defer_max_values=() if sysctl is None else (sysctl,),
+        defer_max_writes=0 if sysctl is None else 1,
+    )
+    return boot(config, cpu_nodes(cpus, nodes), defer_max, socks, env)
+
+
+@attrs.frozen
+class Small:
+    """A named small configuration: its builder and why it exists."""
+
+    name: str
+    reason: str
+    build: Callable[[], State]
+
+
+SMALL: dict[str, Small] = {
+    s.name: s
+    for s in (
+        Small(
+            "tiny-1",
+            "the smallest cross-CPU free, and one unrelated NET_RX that may flush it at any point (pinned count)",
+            lambda: small(cpus=2, nodes=1, skbs=1, netrx_raises=1),
+        ),
+        Small(
+            "tiny-2",
+            "two skbs on one slot with skb_defer_max 3: the second push kicks, and the IPI and the flush "
+            "race the close (pinned count)",
+            lambda: small(cpus=2, nodes=1, skbs=2, defer_max=3),
+        ),
+        Small(
+            "acceptance",
+            "the issue's acceptance size: 2 CPUs on 2 nodes, 3 unread skbs, skb_defer_max 4 (the third push "
+            "kicks), one CPU offline with the hotplug flush and one write of skb_defer_max to 2",
+            lambda: small(cpus=2, nodes=2, skbs=3, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True),
+        ),
+    )
+}
+
+
+@attrs.frozen
+class MutantConfig:
+    """The smallest configuration we know that exposes a mutant of properties/mutants.py (its
+    Focus made concrete and shrunk): ``small(skbs=skbs, **kwargs)``, and why. The mutant tests
+    check that one skb fewer does not expose it."""
+
+    kwargs: Mapping[str, Any]
+    skbs: int
+    reason: str
+
+    def build(self, skbs: int | None = None) -> State:
+        return small(skbs=self.skbs if skbs is None else skbs, **self.kwargs)
+
+
+def _m(skbs: int, reason: str, **kwargs: Any) -> MutantConfig:
+    return MutantConfig(kwargs, skbs, reason)
+
+
+# Keyed by mutant name (properties/mutants.py; model/ does not import properties/).
+FOR_MUTANT: dict[str, MutantConfig] = {
+    "fallback_strict": _m(1, "max 1: the first count is already full; the mutant pushes", defer_max=1),
+    "kick_at_half": _m(1, "max 2: the mutant kicks at count 1 (the spec's kick, at 2, falls back)", defer_max=2),
+    "v2_kick_after_increment": _m(1, "max 2: the mutant kicks on the first push", defer="defer-v2", defer_max=2),
+    "v2_precheck_strict": _m(1, "max 0: the empty list's count 0 is already full", defer="defer-v2", defer_max=0),
+    "reclaim_strict": _m(1, "the first uncharge leaves exactly a page above the reserve"),
+    "pcpu_fold_strict": _m(1, "a per-CPU reserve of one page, reached by the first charge", mem_pcpu_rsv=1),
+    "unread_counts_fin": _m(0, "a lone FIN left unread: the mutant counts it as data", bare_fin=True),
+    "after_without_wrap": _m(1, "one segment crossing 2**32: its end_seq wraps below copied_seq", isn=(1 << 32) - 1000),
+    "schedule_rounds_down": _m(1, "the first charge needs a partial page"),
+    "eat_skips_uncharge": _m(1, "the first skb eaten"),
+    "eat_keeps_destructor": _m(1, "the flush frees the skb and runs its destructor again", netrx_raises=1),
+    "clear_after_push": _m(1, "the first push"),
+    "kick_without_guard": _m(
+        4, "max 3 kicks at count 2; an unrelated NET_RX resets the count, so a second kick comes before the "
+        "first IPI is delivered", defer_max=3, netrx_raises=1,
+    ),
+    "ipi_keeps_guard": _m(4, "max 3: the second kick finds the guard the first IPI left set", defer_max=3),
+    "no_online_check": _m(1, "CPU 0 goes offline before the check", hotplug=True),
+    "no_same_cpu_check": _m(1, "one CPU: the skb is freed where it was built", cpus=1),
+    "slot_of_freeing_cpu": _m(1, "the first push"),
+    "slot_of_owner_node": _m(1, "two nodes: the owner's node slot differs from the freeing CPU's", nodes=2),
+    "flush_frees_elsewhere": _m(1, "a flush needs NET_RX: one unrelated raise", netrx_raises=1),
+    "flush_forgets_batch": _m(1, "a flush needs NET_RX: one unrelated raise", netrx_raises=1),
+    "v2_detach_keeps_count": _m(1, "a defer-v2 flush", defer="defer-v2", netrx_raises=1),
+    "close_old_skips_destructor": _m(1, "the first skb freed by close-old", close_path="close-old"),
+    "linger_before_unread": _m(1, "SO_LINGER 0 with an unread skb", linger0=True),
+    "abort_per_unread_skb": _m(1, "one unread skb, then the decision"),
+    "uncharge_without_reclaim": _m(1, "the first uncharge"),
+    "hotplug_flush_leaks": _m(1, "a deferred skb, then CPU 0 goes down", hotplug=True, hotplug_flush=True),
+    "fold_drops_pages": _m(1, "a per-CPU reserve of one page, reached by the first charge", mem_pcpu_rsv=1),
+    "decide_before_purge_done": _m(1, "one skb still queued at the decision"),
+    "flush_frees_fclones_twice": _m(1, "an fclone flushed by an unrelated NET_RX", netrx_raises=1, fclone=True),
+    "count_increment_lost": _m(2, "two producers in one epoch read the same count"),
+    "flush_skips_last_node": _m(2, "closed on node 1, max 3: the kick's flush never visits slot (0, 1)",
+                                nodes=2, defer_max=3),
+}  # fmt: skip
+
+# Where one of a mutant's invariants needs another configuration than the mutant's.
+FOR_MUTANT_INVARIANT: dict[tuple[str, str], MutantConfig] = {
+    ("slot_of_owner_node", "full_slot_falls_back"): _m(
+        1, "max 1: the mutant counts on node 0's slot and falls back; node 1's slot still says 0", nodes=2, defer_max=1
+    ),
+}
+
+
+def for_mutant(name: str, invariant: str) -> MutantConfig:
+    """The configuration that exposes mutant ``name`` to ``invariant``."""
+    return FOR_MUTANT_INVARIANT.get((name, invariant)) or FOR_MUTANT[name]
