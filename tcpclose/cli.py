@@ -64,6 +64,7 @@ def main() -> None:
     \b
     tcpclose check              run every state machine, say what holds
     tcpclose replay FILE        re-run a trace step by step, CPU by CPU
+    tcpclose explore            every interleaving of a small configuration
     tcpclose scenario attack    close-old and close-new side by side
     """
 
@@ -163,6 +164,80 @@ def print_timeline(initial: State, rows: list[timeline.Row], verdict: Any, mutan
         console.print(
             f"[bold red]✗ {verdict.invariant} fails {where} step {verdict.step}: {verdict.message}[/bold red]"
         )
+
+
+# -- explore -------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--config", "config_name", default=None, help="A named small configuration (model/small.py).")
+@click.option("--cpus", type=int, default=2, show_default=True)
+@click.option("--nodes", type=int, default=1, show_default=True)
+@click.option("--sockets", type=int, default=1, show_default=True)
+@click.option("--skbs", type=int, default=1, show_default=True, help="unread skbs per socket, built on CPU 0")
+@click.option("--defer-max", type=int, default=4, show_default=True)
+@click.option("--hotplug/--no-hotplug", default=False, help="one CPU may go offline and come back")
+@click.option("--hotplug-flush/--no-hotplug-flush", default=False, help="dev_cpu_dead() empties the slots")
+@click.option("--sysctl", type=int, default=None, help="allow one write of skb_defer_max, to this value")
+@click.option("--defer", type=click.Choice(["defer-v6", "defer-v2"]), default="defer-v6", show_default=True)
+@click.option("--close-path", type=click.Choice(["close-new", "close-old"]), default="close-new", show_default=True)
+@click.option("--skip", "skips", multiple=True, help="an invariant not to check (repeatable)")
+@click.option("--skip-findings", is_flag=True, help="skip the invariants of the known findings F1-F4")
+@click.option("--max-states", type=click.IntRange(min=1), default=1_000_000, show_default=True)
+@click.option("--max-seconds", type=click.FloatRange(min=0), default=600.0, show_default=True)
+def explore(
+    config_name: str | None, cpus: int, nodes: int, sockets: int, skbs: int, defer_max: int, hotplug: bool,
+    hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, skips: tuple[str, ...],
+    skip_findings: bool, max_states: int, max_seconds: float,
+) -> None:  # fmt: skip
+    """Visit every interleaving of a small configuration breadth first, checking every
+    invariant in every state; a violation is the shortest there is and is written as a trace.
+
+    Exit 0 when the search completes with no violation, 1 on a violation, 2 on bad input or when
+    a budget ends the search first."""
+    from model.small import SMALL, small
+    from properties.explorer import explore as run_explore
+    from properties.findings import FINDINGS
+    from properties.invariants import REGISTRY
+
+    with bad_input():
+        if config_name is not None:
+            if config_name not in SMALL:
+                raise SpecError(f"unknown configuration {config_name!r} (known: {', '.join(SMALL)})")
+            initial = SMALL[config_name].build()
+        else:
+            initial = small(cpus=cpus, nodes=nodes, sockets=sockets, skbs=skbs, defer_max=defer_max,
+                            hotplug=hotplug, hotplug_flush=hotplug_flush, sysctl=sysctl,
+                            defer=defer, close_path=close_path)  # type: ignore[arg-type]  # fmt: skip
+        unknown = set(skips) - set(REGISTRY)
+        if unknown:
+            raise SpecError(f"unknown invariant(s) {', '.join(sorted(unknown))}")
+        skip = frozenset(skips) | (frozenset(f.invariant for f in FINDINGS.values()) if skip_findings else frozenset())
+    with console.status("exploring...") as status:
+
+        def progress(depth: int, states: int, transitions: int) -> None:
+            status.update(f"exploring: depth {depth}, {states:,} states, {transitions:,} transitions")
+
+        result = run_explore(initial, skip=skip, max_states=max_states, max_seconds=max_seconds, progress=progress)
+    table = Table("distinct states", "transitions", "depth", "quiescent states", "seconds", "states/s", "peak memory")
+    table.add_row(f"{result.distinct_states:,}", f"{result.transitions:,}", str(result.depth),
+                  f"{result.quiescent_states:,}", f"{result.seconds:.2f}", f"{result.states_per_second:,.0f}",
+                  f"{result.peak_memory_bytes / 2**20:.0f} MiB")  # fmt: skip
+    console.print(table)
+    cx = result.violation
+    if cx is not None:
+        from properties.checker import check_run
+
+        path = traces.record(traces.Trace(cx.initial, cx.actions, found_by="explore",
+                                          violation=check_run(cx.initial, cx.actions, skip)))  # fmt: skip
+        where = "at quiescence after" if cx.quiescent else "at"
+        console.print(f"[bold red]✗ {cx.invariant} fails {where} step {cx.step} (shortest): {cx.message}[/bold red]")
+        console.print(f"trace written to {path}; replay it with: tcpclose replay {path}")
+        sys.exit(1)
+    if not result.complete:
+        console.print(f"[yellow]search incomplete: {result.reason}[/yellow]")
+        sys.exit(2)
+    console.print(f"[green]complete: every invariant holds in all {result.distinct_states:,} states[/green]")
 
 
 # -- scenario ------------------------------------------------------------------------------------
