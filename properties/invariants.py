@@ -457,6 +457,24 @@ def dead_cpu_slots_emptied(s: State) -> str | None:
     return None
 
 
+@quiescent_invariant("liveness")
+def no_wedged_slot(s: State) -> str | None:
+    """Deferral to a CPU keeps working: at quiescence no slot of an online CPU has an empty list
+    and a defer_count at or above skb_defer_max (when that is 2 or more, i.e. deferral is on).
+    Such a slot is wedged: every attempt falls back and still adds to the count, and a flush
+    skips an empty list, so nothing ever resets it (FACTS §7, §9)."""
+    if s.skb_defer_max < 2:
+        return None
+    for c in s.cpus:
+        for node, slot in enumerate(c.defer_slots):
+            if c.online and not slot.defer_list and slot.defer_count >= s.skb_defer_max:
+                return (
+                    f"slot ({c.id}, {node}) is wedged: empty list, defer_count {slot.defer_count} "
+                    f">= skb_defer_max {s.skb_defer_max}"
+                )
+    return None
+
+
 def waiting_reasons(s: State) -> dict[int, str | None]:
     """Why each skb still on a defer slot at quiescence is waiting (None: no allowed reason).
 

@@ -322,6 +322,16 @@ def _flush_skips_last_node(state: Draft, cpu: int, ctx: Any) -> Draft:
 _next = flush._next_slot
 
 
+def _flush_keeps_count(state: Draft, a: Any) -> Draft:
+    ctx = state.cpus[a.cpu].softirq
+    assert ctx is not None
+    slot = core.slot(state, a.cpu, ctx.node)
+    if not slot.defer_list:
+        return flush._next_slot(state, a.cpu, ctx)
+    state = core.set_slot(state, a.cpu, ctx.node, epoch=slot.epoch + 1)  # defer_count left as it is
+    return core.set_cpu(state, a.cpu, softirq=core.evolve(ctx, pc="detach"))
+
+
 def _dev_cpu_dead_without_flush(state: Draft, a: Any) -> Draft:
     return core.set_cpu(state, a.cpu, dead_pending=False)
 
@@ -346,13 +356,18 @@ MUTANTS.update(
     }
 )  # fmt: skip
 
-# Mutants shown on a fixed trace rather than by a machine: their invariant is reachable only in
+# Mutants shown on a fixed run rather than by a machine: their invariant is reachable only in
 # configurations where a known finding violates it too (properties/findings.py), so a machine
-# could not tell the mutant from the finding. tests/test_mutants.py replays the trace.
+# could not tell the mutant from the finding. tests/test_mutants.py runs them on a workload
+# where the unmodified spec keeps the promise.
 TRACE_MUTANTS: dict[str, Mutant] = {
     "hotplug_flush_skipped": Mutant(
         "hotplug_flush_skipped", "dev_cpu_dead() ignores the hotplug flush", ("dead_cpu_slots_emptied",),
         ((hotplug, "apply_dev_cpu_dead", _dev_cpu_dead_without_flush),), Focus(hotplug=True, hotplug_flush=True),
+    ),
+    "flush_keeps_count": Mutant(
+        "flush_keeps_count", "the flush detaches the list but never resets defer_count", ("no_wedged_slot",),
+        ((flush, "apply_flush_reset", _flush_keeps_count),),
     ),
 }  # fmt: skip
 

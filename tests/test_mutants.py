@@ -81,3 +81,21 @@ FOCI = sorted({m.focus for m in MUTANTS.values()} - {Focus()}, key=repr)
 @pytest.mark.parametrize("focus", FOCI, ids=[f.label() for f in FOCI])
 def test_unmodified_spec_passes_focused_machine(focus: Focus) -> None:
     run_state_machine_as_test(machine("Focused", focus), settings=settings(settings(), max_examples=150))
+
+
+def test_flush_keeps_count_is_caught_on_a_run() -> None:
+    """Expected: one socket, 4 skbs built on CPU 0, closed on CPU 1, skb_defer_max 4, run fairly
+    to quiescence. The third skb (count 3 = 4/2 + 1) kicks CPU 0, whose flush resets the count,
+    so the fourth is deferred too: no slot is wedged. If the flush keeps the count at 3, the
+    fourth attempt counts 4 and falls back, and the slot, empty with count 4 >= 4, is wedged."""
+    from model.scheduler import run
+
+    packets = [Incoming(cpu=0, length=1448, truesize=2304) for _ in range(4)]
+    state = boot(Config(), (0, 0), 4, [socket(0, packets, [UserOp("close", 1)])])
+    only = frozenset(REGISTRY) - {"no_wedged_slot"}
+    spec_run = run(state)
+    assert check_run(state, spec_run.actions).holds
+    with TRACE_MUTANTS["flush_keeps_count"].applied():
+        mutant_run = run(state)
+        verdict = check_run(state, mutant_run.actions, skip=only)
+    assert (verdict.invariant, verdict.quiescent) == ("no_wedged_slot", True), verdict
