@@ -53,12 +53,15 @@ def run(
     *,
     triggers: Sequence[Trigger] = (),
     workload_first: bool = True,
+    slow: tuple[type[Action], ...] = (),
     max_steps: int = 1_000_000,
 ) -> Run:
     """Run ``state`` to quiescence under the fair round-robin policy.
 
     ``workload_first``: deliver every queued packet before anything else (the unread data is
-    already there when the application acts). Raises RuntimeError if ``max_steps`` is reached.
+    already there when the application acts). ``slow``: kinds of step taken only when nothing
+    else is enabled (``(IpiDeliver,)``: every IPI arrives after the closes are done, the longest
+    latency the kernel allows). Raises RuntimeError if ``max_steps`` is reached.
     """
     actions: list[Action] = []
     states: list[State] = [state]
@@ -73,6 +76,7 @@ def run(
             options = [a for a in enabled(state) if not a.environment]
             if not options:
                 return Run(states[0], tuple(actions), tuple(states), quiescent=True)
+            options = [a for a in options if not isinstance(a, slow)] or options
             act = _pick(options, last, workload_first)
             last = actor(act)
         assert act is not None

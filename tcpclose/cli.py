@@ -14,6 +14,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
 
+import attrs
 import click
 from rich.console import Console
 from rich.table import Table
@@ -66,6 +67,7 @@ def main() -> None:
     tcpclose replay FILE        re-run a trace step by step, CPU by CPU
     tcpclose explore            every interleaving of a small configuration
     tcpclose scenario attack    close-old and close-new side by side
+    tcpclose probe              the attack on this kernel, beside the spec's prediction
     """
 
 
@@ -238,6 +240,102 @@ def explore(
         console.print(f"[yellow]search incomplete: {result.reason}[/yellow]")
         sys.exit(2)
     console.print(f"[green]complete: every invariant holds in all {result.distinct_states:,} states[/green]")
+
+
+# -- probe ---------------------------------------------------------------------------------------
+
+
+def _int_list(text: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise SpecError(f"{what} takes comma-separated integers, not {text!r}") from None
+
+
+@main.command()
+@click.option("--pairs", default="0:1", show_default=True, help="sender:closer CPU pairs, e.g. 0:1,1:0")
+@click.option(
+    "--defer-max",
+    "defer_max",
+    default="0,2,3,16,64,128",
+    show_default=True,
+    help="skb_defer_max values to measure (each paired with 0)",
+)
+@click.option("--sockets", type=int, default=4, show_default=True)
+@click.option("--sends", type=int, default=10, show_default=True, help="1000-byte writes per socket (<= 10)")
+@click.option("--reps", type=int, default=3, show_default=True)
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="also write the measurements and predictions to this file",
+)
+def probe(pairs: str, defer_max: str, sockets: int, sends: int, reps: int, json_file: Path | None) -> None:
+    """Run the attack for real over loopback and hold the spec's prediction against it.
+
+    Needs root and two CPUs; restores net.core.skb_defer_max afterwards."""
+    from model import probe as live
+
+    with bad_input():
+        maxes = _int_list(defer_max, "--defer-max")
+        cpu_pairs: list[tuple[int, int]] = []
+        for pair in pairs.split(","):
+            first, _, second = pair.partition(":")
+            if not (first.strip().isdigit() and second.strip().isdigit()):
+                raise SpecError(f"--pairs takes A:B CPU pairs, not {pair!r}")
+            cpu_pairs.append((int(first), int(second)))
+        reports = []
+        with console.status("probing...") as status:
+            for a, b in cpu_pairs:
+
+                def progress(message: str, a: int = a, b: int = b) -> None:
+                    status.update(f"CPUs {a}:{b}: {message}")
+
+                reports.append(
+                    live.probe(a=a, b=b, defer_maxes=maxes, sockets=sockets, sends=sends, reps=reps, progress=progress)
+                )
+    for report in reports:
+        print_probe(report)
+    if json_file is not None:
+        json_file.write_text(json.dumps([attrs.asdict(r) for r in reports], indent=1) + "\n")
+    sys.exit(0)
+
+
+def print_probe(report: Any) -> None:
+    kicks = "defer IPIs (csd trace)" if report.tracing else "NET_RX runs on A"
+    console.print(
+        f"[bold]sender CPU {report.a}, closer CPU {report.b}; skb_defer_max was {report.original} (restored); "
+        f"truesize per skb {report.truesize}; {report.discarded} trial(s) discarded[/bold]"
+    )
+    table = Table("skb_defer_max", "skbs", kicks, "model IPIs", "CAL on A", "close() µs median (range)",
+                  "per skb ns", "vs max 0", "agrees")  # fmt: skip
+    for row in report.rows:
+        closes = [t for tr in row.trials for t in tr.close_ns]
+        base = row.median_close_ns(row.baseline)
+        med = row.median_close_ns(row.trials)
+        skbs = row.trials[0].skbs if row.trials else 0
+        table.add_row(
+            str(row.defer_max), str(skbs), ", ".join(map(str, row.ipis)),
+            f"{row.prediction.ipis_min}-{row.prediction.ipis_max}",
+            ", ".join(str(t.cal) for t in row.trials),
+            f"{med / 1000:.1f} ({min(closes) / 1000:.1f}-{max(closes) / 1000:.1f})" if closes else "-",
+            f"{med * len(row.trials[0].close_ns) / max(skbs, 1):.0f}" if closes else "-",
+            f"{med / base:.2f}x" if closes and base == base and base > 0 else "-",
+            "yes" if row.agrees else "[bold red]NO[/bold red]",
+        )  # fmt: skip
+    console.print(table)
+    if report.wedged_demo is not None:
+        fresh, wedged = report.wedged_demo
+        console.print(
+            f"cross-CPU close at skb_defer_max {report.original} after closes at 0: {wedged} kick(s) "
+            f"without re-arming, {fresh} after re-arming"
+            + (" [bold]-> the slot was wedged (finding F5): its count passed the maximum while its list was"
+               " empty, and only a flush of a non-empty list resets it[/bold]" if wedged <= 0 < fresh else "")
+        )  # fmt: skip
+    console.print(
+        "still defers after the probe: " + ("yes" if report.defers_after_rearm else "[bold red]no[/bold red]")
+    )
 
 
 # -- scenario ------------------------------------------------------------------------------------
