@@ -103,6 +103,7 @@ def schedule_pages(sk_forward_alloc: int, truesize: int, page_size: int) -> int:
     pre: truesize >= 0 and page_size > 0
     post: __return__ >= 0
     post: sk_forward_alloc + __return__ * page_size >= truesize
+    post: __return__ == 0 or sk_forward_alloc + (__return__ - 1) * page_size < truesize
     """
     delta = truesize - sk_forward_alloc
     if delta <= 0:
@@ -127,6 +128,7 @@ def reclaim_pages(sk_forward_alloc: int, unused_reserve: int, page_size: int) ->
     pre: page_size > 0 and unused_reserve >= 0
     post: __return__ >= 0
     post: sk_forward_alloc - unused_reserve - __return__ * page_size < page_size
+    post: __return__ == 0 or sk_forward_alloc - unused_reserve - __return__ * page_size >= 0
     """
     reclaimable = sk_forward_alloc - unused_reserve
     if reclaimable >= page_size:

@@ -66,6 +66,7 @@ def main() -> None:
     tcpclose check              run every state machine, say what holds
     tcpclose replay FILE        re-run a trace step by step, CPU by CPU
     tcpclose explore            every interleaving of a small configuration
+    tcpclose spec-diff [REV]    did my edit of the spec change its behaviour?
     tcpclose scenario attack    close-old and close-new side by side
     tcpclose probe              the attack on this kernel, beside the spec's prediction
     """
@@ -240,6 +241,22 @@ def explore(
         console.print(f"[yellow]search incomplete: {result.reason}[/yellow]")
         sys.exit(2)
     console.print(f"[green]complete: every invariant holds in all {result.distinct_states:,} states[/green]")
+
+
+# -- spec-diff -----------------------------------------------------------------------------------
+
+
+@main.command("spec-diff")
+@click.argument("rev", default="HEAD")
+@click.option("--timeout", type=float, default=20.0, show_default=True,
+              help="seconds crosshair may spend on one function")  # fmt: skip
+def spec_diff(rev: str, timeout: float) -> None:
+    """Compare the spec's behaviour at REV (default HEAD) with the working tree: crosshair
+    diffbehavior on each changed pure rule, then every corpus trace and the small
+    configurations replayed through both. Exit 1 when behaviour changed."""
+    from properties import specdiff
+
+    sys.exit(specdiff.main(rev, timeout=timeout))
 
 
 # -- probe ---------------------------------------------------------------------------------------
