@@ -68,6 +68,7 @@ def main() -> None:
     tcpclose explore            every interleaving of a small configuration
     tcpclose spec-diff [REV]    did my edit of the spec change its behaviour?
     tcpclose scenario attack    close-old and close-new side by side
+    tcpclose metrics attack     what each free path costs: atomics, transfers, IPIs, time
     tcpclose probe              the attack on this kernel, beside the spec's prediction
     """
 
@@ -241,6 +242,39 @@ def explore(
         console.print(f"[yellow]search incomplete: {result.reason}[/yellow]")
         sys.exit(2)
     console.print(f"[green]complete: every invariant holds in all {result.distinct_states:,} states[/green]")
+
+
+# -- metrics -------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("scenario_name", metavar="[SCENARIO]", default="attack")
+@click.option("--sweep", default=None, metavar="PARAM=V1,V2,...", help="sweep N, K or skb_defer_max")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="directory for the CSV, JSON and PNG files (default: tcpclose-metrics)",
+)
+@click.option("--csv", "fmt", flag_value="csv", help="print CSV instead of the table")
+@click.option("--json", "fmt", flag_value="json", help="print JSON instead of the table")
+@click.option(
+    "--profile",
+    "cost_profile",
+    default="intel-2s",
+    show_default=True,
+    help="cost profile: intel-2s, amd-chiplet, intel-2s-vm",
+)
+def metrics(scenario_name: str, sweep: str | None, out_dir: Path | None, fmt: str | None, cost_profile: str) -> None:
+    """Contention and latency, close-old vs close-new, computed from the spec's own trace:
+    attack, defer-max, local, recvmsg, loopback, offline."""
+    from model.scenarios_metrics import DEFAULT_OUT, metrics_command
+
+    with bad_input():
+        code = metrics_command(scenario_name, sweep, out_dir or DEFAULT_OUT, fmt or "table", cost_profile,
+                               progress=sys.stderr.isatty())  # fmt: skip
+    sys.exit(code)
 
 
 # -- spec-diff -----------------------------------------------------------------------------------

@@ -1,0 +1,451 @@
+"""The scenarios of the contention and latency report, their sweeps, plots, and ``tcpclose metrics``.
+
+Each scenario is one or more cases (same node / cross node, ...); each case is measured under
+close-old and close-new with everything else equal: the kernel's Config (v6.18 by default:
+defer-v6, per-node slots, NAPI cache 64/32) with only ``close_path`` changed. So close-old here
+is v6.18 with the v6.17 purge loop, and every difference in the table is the purge loop's.
+
+Machine: ``4cpu-2node`` (CPUs 0, 1 on node 0; 2, 3 on node 1) for every scenario, so that the
+same-node and the cross-node case differ only in the closing CPU.
+
+Scenarios (``SCENARIOS``):
+- attack: K sockets x N unread skbs built on CPU 0, closed on CPU 1 (same node) or 2 (cross);
+- defer-max: the attack at skb_defer_max 0, 1, 2, 64 (v6.18's default) and 128 (v6.19's);
+- local: every skb built on the closing CPU (CPU 1 builds and closes);
+- recvmsg: the application reads every segment, then closes (close finds nothing unread);
+- loopback: the sender's CPU builds the skbs (CPU 0), the receiver reads half, closes the rest;
+- offline: the attack, CPU 0 goes offline half-way through the first close, with and without the
+  dev_cpu_dead() flush (06e3f54e8b22).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import attrs
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from model.costs import DEFAULT_PROFILE, PROFILES
+from model.costs import profile as get_profile
+from model.machines import MACHINES
+from model.metrics import SUMMARY, Comparison, compare, summary_rows, to_csv, to_json
+from model.scenarios import LENGTH, TRUESIZE, Scenario, attack, kernel, recvmsg_steady, socket
+from spec import Incoming, UserOp, boot
+from spec.core import SpecError
+from spec.state import CloseVariant
+
+MACHINE = "4cpu-2node"
+# One run keeps every state; the scheduler's cost grows with the square of the skbs in flight.
+MAX_SKBS_TOTAL = 2048
+OUTPUTS = ("table", "csv", "json")
+DEFAULT_OUT = Path("tcpclose-metrics")
+
+
+@attrs.frozen
+class Params:
+    """The knobs a sweep may turn. ``defer_max`` None: the kernel's default."""
+
+    skbs: int = 40
+    sockets: int = 4
+    defer_max: int | None = None
+    kernel: str = "v6.18"
+
+    def with_(self, param: str, value: int) -> Params:
+        if param == "skbs":
+            return attrs.evolve(self, skbs=value)
+        if param == "sockets":
+            return attrs.evolve(self, sockets=value)
+        return attrs.evolve(self, defer_max=value)
+
+    def items(self) -> tuple[tuple[str, int | None], ...]:
+        return (("skbs", self.skbs), ("sockets", self.sockets), ("defer_max", self.defer_max))
+
+
+Builder = Callable[[Params, CloseVariant], Scenario]
+
+
+@attrs.frozen
+class Case:
+    label: str
+    build: Builder
+
+
+@attrs.frozen
+class MetricsScenario:
+    name: str
+    doc: str
+    cases: tuple[Case, ...]
+    params: frozenset[str]  # the knobs this scenario uses (others are refused in a sweep)
+    base: Params = Params()
+    # A sweep the table shows by default (defer-max), and the sweeps plotted by default (attack).
+    table_sweep: tuple[str, tuple[int, ...]] | None = None
+    plot_sweeps: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+
+def _attack(close_cpu: int, offline: bool = False, hotplug_flush: bool = False) -> Builder:
+    def build(p: Params, path: CloseVariant) -> Scenario:
+        cfg, _ = kernel(p.kernel, close_path=path, hotplug_flush=hotplug_flush)
+        return attack(
+            kernel_name=p.kernel,
+            machine=MACHINE,
+            sockets=p.sockets,
+            skbs=p.skbs,
+            alloc_cpu=0,
+            close_cpu=close_cpu,
+            defer_max=p.defer_max,
+            offline_after=max(1, p.skbs // 2) if offline else None,
+            config=cfg,
+        )
+
+    return build
+
+
+def _recvmsg(app_cpu: int) -> Builder:
+    def build(p: Params, path: CloseVariant) -> Scenario:
+        cfg, _ = kernel(p.kernel, close_path=path)
+        sc = recvmsg_steady(kernel_name=p.kernel, machine=MACHINE, skbs=p.skbs, rx_cpu=0, app_cpu=app_cpu, config=cfg)
+        if p.defer_max is None:
+            return sc
+        return attrs.evolve(sc, state=attrs.evolve(sc.state, skb_defer_max=p.defer_max))
+
+    return build
+
+
+def _loopback(app_cpu: int) -> Builder:
+    """Over loopback the skb is built on the sender's CPU (CPU 0); the receiver on ``app_cpu``
+    reads the first half of each socket's segments, then closes with the rest unread."""
+
+    def build(p: Params, path: CloseVariant) -> Scenario:
+        cfg, dmax = kernel(p.kernel, close_path=path)
+        read = p.skbs // 2
+        socks = [
+            socket(
+                i,
+                [Incoming(cpu=0, length=LENGTH, truesize=TRUESIZE) for _ in range(p.skbs)],
+                [UserOp("recv", app_cpu, LENGTH) for _ in range(read)] + [UserOp("close", app_cpu)],
+                page_size=cfg.page_size,
+            )
+            for i in range(p.sockets)
+        ]
+        state = boot(cfg, MACHINES[MACHINE].cpu_nodes, dmax if p.defer_max is None else p.defer_max, socks)
+        doc = f"{p.sockets} loopback sockets x {p.skbs} segments sent from CPU 0, {read} read on CPU {app_cpu}"
+        return Scenario("loopback", doc, state)
+
+    return build
+
+
+def _local(p: Params, path: CloseVariant) -> Scenario:
+    cfg, _ = kernel(p.kernel, close_path=path)
+    return attack(
+        kernel_name=p.kernel,
+        machine=MACHINE,
+        sockets=p.sockets,
+        skbs=p.skbs,
+        alloc_cpu=1,
+        close_cpu=1,
+        defer_max=p.defer_max,
+        config=cfg,
+    )
+
+
+SAME, CROSS = "same node 0->1", "cross node 0->2"
+ATTACK_CASES = (Case(SAME, _attack(1)), Case(CROSS, _attack(2)))
+ALL = frozenset({"skbs", "sockets", "defer_max"})
+
+SCENARIOS: dict[str, MetricsScenario] = {
+    s.name: s
+    for s in (
+        MetricsScenario(
+            "attack",
+            "K sockets x N unread skbs built on CPU 0 (RX), closed on an application CPU",
+            ATTACK_CASES,
+            ALL,
+            plot_sweeps=(
+                ("skbs", (1, 5, 10, 20, 40, 80)),
+                ("sockets", (1, 2, 4, 8, 16)),
+                ("defer_max", (0, 1, 2, 4, 8, 16, 32, 64, 128)),
+            ),
+        ),
+        MetricsScenario(
+            "defer-max",
+            "the attack at skb_defer_max 0, 1, 2, 64 (v6.18 default) and 128 (v6.19 default)",
+            ATTACK_CASES,
+            ALL,
+            table_sweep=("defer_max", (0, 1, 2, 64, 128)),
+        ),
+        MetricsScenario(
+            "local",
+            "every skb built on the closing CPU (CPU 1 receives and closes)",
+            (Case("all on CPU 1", _local),),
+            ALL,
+        ),
+        MetricsScenario(
+            "recvmsg",
+            "one socket whose application reads every segment, then closes: nothing unread",
+            (Case(SAME, _recvmsg(1)), Case(CROSS, _recvmsg(2))),
+            frozenset({"skbs", "defer_max"}),
+        ),
+        MetricsScenario(
+            "loopback",
+            "loopback: skbs built on the sender's CPU 0, half read on the receiver's CPU, then close",
+            (Case(SAME, _loopback(1)), Case(CROSS, _loopback(2))),
+            ALL,
+        ),
+        MetricsScenario(
+            "offline",
+            "the attack; CPU 0 (the skbs' owner) goes offline half-way through the first close",
+            (
+                Case("v6.18 (dev_cpu_dead leaves the slots)", _attack(1, offline=True)),
+                Case("with 06e3f54e8b22 (dev_cpu_dead flushes)", _attack(1, offline=True, hotplug_flush=True)),
+            ),
+            ALL,
+        ),
+    )
+}
+
+
+ALIASES = {"n": "skbs", "skbs": "skbs", "k": "sockets", "sockets": "sockets"}
+ALIASES |= {"defer_max": "defer_max", "skb_defer_max": "defer_max", "defer-max": "defer_max"}
+
+
+def scenario(name: str) -> MetricsScenario:
+    if name not in SCENARIOS:
+        raise SpecError(f"unknown metrics scenario {name!r} (known: {', '.join(SCENARIOS)})")
+    return SCENARIOS[name]
+
+
+def parse_sweep(text: str, sc: MetricsScenario) -> tuple[str, tuple[int, ...]]:
+    """``PARAM=V1,V2,...`` -> (param, values); SpecError with one line for anything else."""
+    name, sep, values = text.partition("=")
+    param = ALIASES.get(name.strip().lower())
+    if not sep or param is None:
+        raise SpecError(f"--sweep wants PARAM=V1,V2,... with PARAM one of N, K, skb_defer_max (got {text!r})")
+    if param not in sc.params:
+        raise SpecError(f"scenario {sc.name} has no parameter {param}")
+    try:
+        vals = tuple(int(v) for v in values.split(","))
+    except ValueError:
+        raise SpecError(f"--sweep values must be integers separated by commas (got {values!r})") from None
+    for v in vals:
+        check(sc.base.with_(param, v))
+    return param, vals
+
+
+def check(p: Params) -> None:
+    """Refuse values the model cannot run (or cannot run in time)."""
+    if p.skbs < 0:
+        raise SpecError(f"N (skbs per socket) must be >= 0, not {p.skbs}")
+    if p.sockets < 1:
+        raise SpecError(f"K (sockets) must be >= 1, not {p.sockets}")
+    if p.defer_max is not None and p.defer_max < 0:
+        raise SpecError(f"skb_defer_max must be >= 0, not {p.defer_max}")
+    if p.skbs * p.sockets > MAX_SKBS_TOTAL:
+        raise SpecError(f"N x K = {p.skbs * p.sockets} skbs is more than the model runs ({MAX_SKBS_TOTAL})")
+
+
+def measure_case(sc: MetricsScenario, case: Case, p: Params, profile: str) -> Comparison:
+    check(p)
+    return compare(
+        lambda path: case.build(p, path),
+        scenario=sc.name,
+        case=case.label,
+        params=p.items(),
+        profile=profile,
+    )
+
+
+Sweep = list[tuple[int, Comparison]]
+
+
+def run_sweep(
+    sc: MetricsScenario, param: str, values: Sequence[int], profile: str, tick: Callable[[], None] = lambda: None
+) -> Sweep:
+    out: Sweep = []
+    for v in values:
+        p = sc.base.with_(param, v)
+        for case in sc.cases:
+            out.append((v, measure_case(sc, case, p, profile)))
+            tick()
+    return out
+
+
+# -- plots ---------------------------------------------------------------------------------------
+
+PLOTTED = (
+    ("remote_frees_per_skb", "remote frees / unread skb"),
+    ("transfers_per_skb", "line transfers / unread skb"),
+    ("close_ns_per_skb", "close() ns / unread skb"),
+    ("left_waiting", "skbs left waiting (never freed)"),
+)
+AXIS = {"skbs": "N (unread skbs per socket)", "sockets": "K (sockets)", "defer_max": "skb_defer_max"}
+
+
+def plot(sweep: Sweep, param: str, out: Path, profile: str) -> Path:
+    """One PNG: the main costs per unread skb and the skbs left waiting against ``param``,
+    close-old dashed with crosses, close-new solid with dots, one colour per case."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    getters = {key: get for key, _, get in SUMMARY}
+    fig, axes = plt.subplots(1, len(PLOTTED), figsize=(4.5 * len(PLOTTED), 4), constrained_layout=True)
+    cases = list(dict.fromkeys(c.case for _, c in sweep))
+    for ax, (key, title) in zip(axes, PLOTTED, strict=True):
+        for n, case in enumerate(cases):
+            pts = [(v, c) for v, c in sweep if c.case == case]
+            xs = [v for v, _ in pts]
+            for which, style, marker in (("old", "--", "x"), ("new", "-", "o")):
+                ys = [getters[key](c.old if which == "old" else c.new) for _, c in pts]
+                ax.plot(xs, [float("nan") if y is None else y for y in ys], style, marker=marker, color=f"C{n}",
+                        label=f"close-{which}, {case}")  # fmt: skip
+        ax.set_title(title)
+        ax.set_xlabel(AXIS[param])
+        if param == "defer_max":
+            ax.set_xscale("symlog", linthresh=1)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    name = sweep[0][1].scenario if sweep else "metrics"
+    fig.suptitle(f"{name}: costs against {AXIS[param]} (profile {profile})")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}-vs-{param}.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}".rstrip("0").rstrip(".")
+    return str(v)
+
+
+def _ratio(r: float | None) -> str:
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def table(comparisons: list[Comparison], title: str, caption: str) -> Table:
+    """Rows: every SUMMARY metric; per case three columns: close-old, close-new, new/old."""
+    t = Table(title=title, caption=caption)
+    t.add_column("metric")
+    for c in comparisons:
+        t.add_column(f"{c.case}\nclose-old", justify="right")
+        t.add_column("close-new", justify="right")
+        t.add_column("new/old", justify="right")
+    rows = [summary_rows(c) for c in comparisons]
+    for i, (_, label, *_) in enumerate(rows[0]):
+        cells: list[str] = []
+        for r in rows:
+            _, _, old, new, ratio = r[i]
+            cells += [_fmt(old), _fmt(new), _ratio(ratio)]
+        t.add_row(label, *cells)
+    return t
+
+
+SWEEP_KEYS = (
+    "remote_frees_per_skb",
+    "transfers_per_skb",
+    "close_ns_per_skb",
+    "ipis_sent",
+    "fallbacks",
+    "left_waiting",
+    "handoff_p99_ns",
+)
+
+
+def sweep_table(sweep: Sweep, param: str, title: str, caption: str) -> Table:
+    """Rows: (value, case); columns: the main metrics, close-old / close-new."""
+    labels = {key: label for key, label, _ in SUMMARY}
+    t = Table(title=title, caption=caption)
+    t.add_column(param, justify="right")
+    t.add_column("case")
+    for key in SWEEP_KEYS:
+        t.add_column(f"{labels[key]}\nold / new", justify="right")
+    for v, c in sweep:
+        by_key = {key: (old, new) for key, _, old, new, _ in summary_rows(c)}
+        t.add_row(str(v), c.case, *(f"{_fmt(by_key[k][0])} / {_fmt(by_key[k][1])}" for k in SWEEP_KEYS))
+    return t
+
+
+def costs_line(profile: str) -> str:
+    p = get_profile(profile)
+    return (
+        f"profile {p.name}: {p.description}. ns: atomic {p.atomic_local.ns:g}, line transfer "
+        f"{p.transfer_node.ns:g} same node / {p.transfer_xnode.ns:g} other node, skb free "
+        f"{p.skb_release.ns + p.slab_free_local.ns:g} local / {p.skb_release.ns + p.slab_free_remote_node.ns:g} "
+        f"remote, NAPI put {p.napi_put.ns:g}, IPI {p.ipi_send.ns:g} send + {p.ipi_latency.ns:g} latency + "
+        f"{p.ipi_receive.ns:g} handler (sources: model/costs.py, JSON output)"
+    )
+
+
+def metrics_command(
+    scenario_name: str,
+    sweep: str | None,
+    out_dir: Path,
+    fmt: str,
+    profile: str = DEFAULT_PROFILE,
+    progress: bool = True,
+) -> int:
+    """``tcpclose metrics [SCENARIO] [--sweep PARAM=V1,V2] [--out DIR] [--csv|--json] [--profile P]``.
+
+    Prints the table (or CSV/JSON) on stdout; writes ``metrics-<scenario>.csv``/``.json`` and the
+    PNG plots to ``out_dir``; messages go to stderr. Bad input raises SpecError before any run."""
+    sc = scenario(scenario_name)
+    if fmt not in OUTPUTS:
+        raise SpecError(f"unknown output format {fmt!r} (known: {', '.join(OUTPUTS)})")
+    if profile not in PROFILES:
+        get_profile(profile)
+    table_sweep = parse_sweep(sweep, sc) if sweep is not None else sc.table_sweep
+    plot_sweeps = [table_sweep] if table_sweep is not None else list(sc.plot_sweeps)
+    check(sc.base)
+    out = Console()
+    err = Console(stderr=True)
+    t0 = time.perf_counter()
+    total = len(sc.cases) * (int(table_sweep is None) + sum(len(v) for _, v in plot_sweeps))
+    sweeps: dict[str, Sweep] = {}
+    with Progress(console=err, transient=True, disable=not progress) as bar:
+        task = bar.add_task(f"metrics {sc.name}", total=total)
+
+        def tick() -> None:
+            bar.advance(task)
+
+        base: list[Comparison] = []
+        if table_sweep is None:  # a sweep's table replaces the single point
+            base = [measure_case(sc, case, sc.base, profile) for case in sc.cases]
+            bar.advance(task, len(sc.cases))
+        for param, values in plot_sweeps:
+            sweeps[param] = run_sweep(sc, param, values, profile, tick)
+    t_runs = time.perf_counter() - t0
+    everything = base + [c for s in sweeps.values() for _, c in s]
+    caption = costs_line(profile)
+    if fmt == "csv":
+        print(to_csv(everything), end="")
+    elif fmt == "json":
+        print(to_json(everything, profile), end="")
+    else:
+        out.print(f"[bold]{sc.name}[/bold]: {sc.doc}; base N={sc.base.skbs}, K={sc.base.sockets}, "
+                  f"kernel {sc.base.kernel}, profile [bold]{profile}[/bold]")  # fmt: skip
+        if table_sweep is not None:
+            param = table_sweep[0]
+            out.print(sweep_table(sweeps[param], param, f"{sc.name}: sweep of {param}", caption))
+        else:
+            out.print(table(base, f"{sc.name}: close-old vs close-new", caption))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / f"metrics-{sc.name}.csv", out_dir / f"metrics-{sc.name}.json"]
+    written[0].write_text(to_csv(everything))
+    written[1].write_text(to_json(everything, profile))
+    t1 = time.perf_counter()
+    written += [plot(s, param, out_dir, profile) for param, s in sweeps.items()]
+    t_plots = time.perf_counter() - t1
+    err.print(f"runs {t_runs:.1f} s, plots {t_plots:.1f} s; wrote " + ", ".join(str(p) for p in written))
+    return 0
