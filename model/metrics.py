@@ -47,10 +47,9 @@ import attrs
 from model.costs import DEFAULT_PROFILE, Distance, Profile
 from model.costs import profile as get_profile
 from model.scenarios import Scenario
-from model.scheduler import Run, run
+from model.scheduler import Run, acting_cpu, run
 from spec import actions as A
 from spec.core import SpecError
-from spec.hotplug import survivor
 from spec.state import CloseVariant, FreeEvent, Skb, State
 
 Line = tuple[str | int, ...]
@@ -58,23 +57,6 @@ Line = tuple[str | int, ...]
 WORKLOAD: tuple[type[A.Action], ...] = (A.PacketArrives, A.ErrQueueCharge)
 SOFTIRQ: tuple[type[A.Action], ...] = (A.SoftirqStart, A.FlushReset, A.FlushDetach, A.FlushFree)
 LOCKS: tuple[type[A.Action], ...] = (A.CloseStart, A.CloseDecide, A.RecvStart, A.RecvEnd)
-
-
-def acting_cpu(pre: State, a: A.Action) -> int | None:
-    """The CPU that runs ``a`` in ``pre`` (None: the scheduler or a sysctl write). Model code may
-    not import properties/, so this is our own small version of the timeline's rule."""
-    if isinstance(a, WORKLOAD):
-        return pre.sockets[a.sk].rx[0].cpu  # type: ignore[attr-defined]
-    if isinstance(a, A.Migrate | A.SetDeferMax):
-        return None
-    if isinstance(a, A.DevCpuDead):
-        return survivor(pre, a.cpu)
-    sk = getattr(a, "sk", None)
-    if isinstance(sk, int):
-        sock = pre.sockets[sk]
-        return sock.owner.cpu if sock.owner is not None else sock.ops[0].cpu
-    cpu = getattr(a, "cpu", None)
-    return cpu if isinstance(cpu, int) else None
 
 
 def distance(state: State, owner: int, cpu: int) -> Distance:

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import attrs
 
-from spec import Action, ErrQueueCharge, PacketArrives, State, enabled, step
+from spec import Action, DevCpuDead, ErrQueueCharge, Migrate, PacketArrives, SetDeferMax, State, enabled, step
+from spec.hotplug import survivor
 
 
 @attrs.frozen
@@ -46,6 +47,24 @@ def actor(action: Action) -> tuple[str, int]:
     if sk is not None:
         return ("sk", sk)
     return ("cpu", getattr(action, "cpu", -1))
+
+
+def acting_cpu(pre: State, a: Action) -> int | None:
+    """The CPU that runs ``a`` in ``pre``: a packet's RX CPU, the task's CPU (or the CPU its next
+    system call starts on), the CPU named by a CPU action, the survivor for dev_cpu_dead();
+    None for the scheduler's migrations and sysctl writes."""
+    if isinstance(a, PacketArrives | ErrQueueCharge):
+        return pre.sockets[a.sk].rx[0].cpu
+    if isinstance(a, Migrate | SetDeferMax):
+        return None
+    if isinstance(a, DevCpuDead):
+        return survivor(pre, a.cpu)
+    sk = getattr(a, "sk", None)
+    if isinstance(sk, int):
+        sock = pre.sockets[sk]
+        return sock.owner.cpu if sock.owner is not None else sock.ops[0].cpu
+    cpu = getattr(a, "cpu", None)
+    return cpu if isinstance(cpu, int) else None
 
 
 def run(

@@ -8,15 +8,9 @@ from typing import Any
 
 import attrs
 
+from model.scheduler import acting_cpu
 from spec import (
     Action,
-    CpuOffline,
-    CpuOnline,
-    DevCpuDead,
-    ErrQueueCharge,
-    Migrate,
-    PacketArrives,
-    SetDeferMax,
     State,
 )
 
@@ -35,23 +29,6 @@ class Row:
     action: str
     cpu: int | None  # the CPU that ran the step; None for the scheduler or a sysctl write
     changes: tuple[str, ...]
-
-
-def acting_cpu(pre: State, a: Action) -> int | None:
-    if isinstance(a, PacketArrives | ErrQueueCharge):
-        return pre.sockets[a.sk].rx[0].cpu
-    if isinstance(a, Migrate | SetDeferMax):
-        return None
-    if isinstance(a, DevCpuDead):
-        return next(c.id for c in pre.cpus if c.online and c.id != a.cpu)
-    if isinstance(a, CpuOffline | CpuOnline):
-        return a.cpu
-    sk = getattr(a, "sk", None)
-    if isinstance(sk, int):
-        sock = pre.sockets[sk]
-        return sock.owner.cpu if sock.owner is not None else sock.ops[0].cpu
-    cpu = getattr(a, "cpu", None)
-    return cpu if isinstance(cpu, int) else None
 
 
 def _diff(prefix: str, before: Any, after: Any, names: Sequence[str]) -> list[str]:

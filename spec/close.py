@@ -49,14 +49,7 @@ def tcp_eat_recv_skb(state: Draft, sk: int, skb_id: int) -> Draft:
 
 
 def guard_close_start(state: State, a: CloseStart) -> str | None:
-    sock = state.sockets[a.sk]
-    if sock.owner is not None:
-        return "the socket is owned by a task"
-    if not sock.ops or sock.ops[0].op != "close":
-        return "close() is not the socket's next system call"
-    if not state.cpus[sock.ops[0].cpu].online:
-        return f"CPU {sock.ops[0].cpu} is offline"
-    return None
+    return core.syscall_blocked(state, a.sk, "close")
 
 
 def apply_close_start(state: Draft, a: CloseStart) -> Draft:

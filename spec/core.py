@@ -172,6 +172,19 @@ def unlink(state: Draft, sk: int, skb_id: int) -> Draft:
     return hand(state, skb_id, ("task", sk), ("held", "task", sk))
 
 
+def syscall_blocked(state: View, sk: int, op: str) -> str | None:
+    """Why socket ``sk``'s next system call cannot start as ``op`` now, if it cannot: the socket
+    must be free (no task holds its lock), ``op`` next in its script, and its CPU online."""
+    sock = state.sockets[sk]
+    if sock.owner is not None:
+        return "the socket is owned by a task"
+    if not sock.ops or sock.ops[0].op != op:
+        return f"{op}() is not the socket's next system call"
+    if not state.cpus[sock.ops[0].cpu].online:
+        return f"CPU {sock.ops[0].cpu} is offline"
+    return None
+
+
 def task_blocked(state: View, sk: int) -> str | None:
     """Why socket ``sk``'s task cannot take a step now, if it cannot: it needs its CPU online and
     not busy in softirq (a softirq runs to completion before process context resumes there)."""

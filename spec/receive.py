@@ -91,14 +91,7 @@ def apply_err_queue_charge(state: Draft, a: ErrQueueCharge) -> Draft:
 
 
 def guard_recv_start(state: State, a: RecvStart) -> str | None:
-    sock = state.sockets[a.sk]
-    if sock.owner is not None:
-        return "the socket is already owned by a task"
-    if not sock.ops or sock.ops[0].op != "recv":
-        return "recvmsg() is not the socket's next system call"
-    if not state.cpus[sock.ops[0].cpu].online:
-        return f"CPU {sock.ops[0].cpu} is offline"
-    return None
+    return core.syscall_blocked(state, a.sk, "recv")
 
 
 def apply_recv_start(state: Draft, a: RecvStart) -> Draft:
