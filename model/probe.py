@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 import os
 import socket
 import statistics
@@ -40,6 +41,7 @@ from pathlib import Path
 
 import attrs
 
+from model.metrics import measure
 from model.scenarios import socket as spec_socket
 from model.scheduler import run
 from spec import Config, Incoming, IpiDeliver, PurgeStep, SpecError, State, UserOp, boot
@@ -279,6 +281,8 @@ class Prediction:
     ipis_max: int  # every IPI and flush before the next skb: a new epoch each time, the most
     deferred: int  # skbs handed to A's slot (eager schedule)
     fallbacks: int
+    close_ns: float  # the cost model's close() time for the whole workload (VM profile)
+    ipis_fair: int  # IPIs in the fair run the close time comes from
 
 
 def predict(sockets: int, sends: int, defer_max: int, carried_count: int = 0) -> Prediction:
@@ -298,10 +302,13 @@ def predict(sockets: int, sends: int, defer_max: int, carried_count: int = 0) ->
             if post.cpus[0].ipi_queued > pre.cpus[0].ipi_queued
         )  # fmt: skip
         counts.append(ipis)
-    final = run(state).final
-    frees = [f.how for skb in final.skbs for f in skb.frees]
-    deferred = sum(1 for skb in final.skbs if skb.deferred is not None)
-    return Prediction(min(counts), max(counts), deferred, frees.count("nodefer:full"))
+    fair = run(state)
+    frees = [f.how for skb in fair.final.skbs for f in skb.frees]
+    deferred = sum(1 for skb in fair.final.skbs if skb.deferred is not None)
+    # This machine is a KVM guest without IPI virtualisation: the cost profile that says so.
+    close_ns = sum(measure(fair, "intel-2s-vm").close_ns)
+    ipis_fair = sum(1 for a in fair.actions if isinstance(a, IpiDeliver))
+    return Prediction(min(counts), max(counts), deferred, frees.count("nodefer:full"), close_ns, ipis_fair)
 
 
 def _with_count(state: State, count: int) -> State:
@@ -322,6 +329,7 @@ class Row:
     trials: tuple[Trial, ...]
     baseline: tuple[Trial, ...]  # the paired skb_defer_max 0 trials
     prediction: Prediction
+    baseline_prediction: Prediction  # the same workload at skb_defer_max 0
 
     def median_close_ns(self, of: tuple[Trial, ...]) -> float:
         return statistics.median(t for tr in of for t in tr.close_ns) if of else float("nan")
@@ -333,6 +341,49 @@ class Row:
     @property
     def agrees(self) -> bool:
         return all(self.prediction.ipis_min <= n <= self.prediction.ipis_max for n in self.ipis)
+
+    @property
+    def measured_ratio(self) -> float:
+        """Median close() time against the paired skb_defer_max 0 trials."""
+        return self.median_close_ns(self.trials) / self.median_close_ns(self.baseline)
+
+    @property
+    def predicted_ratio(self) -> float:
+        base = self.baseline_prediction.close_ns
+        return self.prediction.close_ns / base if base else float("nan")
+
+    def disagreement(self) -> str | None:
+        """Why measurement and model part, as far as the probe can tell; None when they agree."""
+        why = []
+        low = [n for n in self.ipis if n < self.prediction.ipis_min]
+        high = [n for n in self.ipis if n > self.prediction.ipis_max]
+        if low:
+            why.append(
+                f"skb_defer_max {self.defer_max}: fewer IPIs ({low}) than the rules allow: NET_RX from other "
+                "traffic on A flushed before the kick point, or A's slot was wedged (F5)"
+            )
+        if high:
+            why.append(
+                f"skb_defer_max {self.defer_max}: more IPIs ({high}) than the rules allow for one slot: "
+                "another producer deferred to A during the trial"
+            )
+        if self.direction_agrees is False:
+            why.append(
+                f"skb_defer_max {self.defer_max}: the cost model says close() costs {self.predicted_ratio:.2f}x "
+                f"the max-0 close ({self.prediction.ipis_fair} IPIs charged at the VM profile's send cost); "
+                f"measured {self.measured_ratio:.2f}x with IPIs {self.ipis}: sending an IPI costs the closing "
+                "CPU less here than the profile's tenfold VM exit"
+            )
+        return "; ".join(why) or None
+
+    @property
+    def direction_agrees(self) -> bool | None:
+        """Whether close() got cheaper (or dearer) against max 0 as the cost model says; None when
+        the measured change is within the noise (10%)."""
+        measured = self.measured_ratio
+        if math.isnan(measured) or abs(measured - 1) < 0.10:
+            return None
+        return (measured < 1) == (self.predicted_ratio < 1)
 
 
 @attrs.frozen
@@ -386,7 +437,10 @@ def probe(
                         discarded += 1
                     else:
                         into.append(got)
-        rows = tuple(Row(d, tuple(trials[d]), tuple(baselines[d]), predict(sockets, sends, d)) for d in defer_maxes)
+        zero = predict(sockets, sends, 0)
+        rows = tuple(
+            Row(d, tuple(trials[d]), tuple(baselines[d]), predict(sockets, sends, d), zero) for d in defer_maxes
+        )
         # F5 live: closes at skb_defer_max 0 until A's count passes the original maximum, then a
         # trial at the original maximum without re-arming, and one after re-arming.
         progress("checking that a cross-CPU close still defers")

@@ -360,7 +360,7 @@ def print_probe(report: Any) -> None:
         f"truesize per skb {report.truesize}; {report.discarded} trial(s) discarded[/bold]"
     )
     table = Table("skb_defer_max", "skbs", kicks, "model IPIs", "CAL on A", "close() µs median (range)",
-                  "per skb ns", "vs max 0", "agrees")  # fmt: skip
+                  "per skb ns", "vs max 0", "model vs max 0", "agrees")  # fmt: skip
     for row in report.rows:
         closes = [t for tr in row.trials for t in tr.close_ns]
         base = row.median_close_ns(row.baseline)
@@ -373,9 +373,16 @@ def print_probe(report: Any) -> None:
             f"{med / 1000:.1f} ({min(closes) / 1000:.1f}-{max(closes) / 1000:.1f})" if closes else "-",
             f"{med * len(row.trials[0].close_ns) / max(skbs, 1):.0f}" if closes else "-",
             f"{med / base:.2f}x" if closes and base == base and base > 0 else "-",
-            "yes" if row.agrees else "[bold red]NO[/bold red]",
+            f"{row.predicted_ratio:.2f}x",
+            ("IPIs yes" if row.agrees else "[bold red]IPIs NO[/bold red]")
+            + {None: ", time within noise", True: ", direction yes", False: ", [red]direction NO[/red]"}[
+                row.direction_agrees
+            ],
         )  # fmt: skip
     console.print(table)
+    for row in report.rows:
+        if (why := row.disagreement()) is not None:
+            console.print(f"[red]disagrees[/red]: {why}")
     if report.wedged_demo is not None:
         fresh, wedged = report.wedged_demo
         console.print(

@@ -78,3 +78,20 @@ def test_live_probe_smoke() -> None:
     assert probe.read_sysctl() == before
     assert report.defers_after_rearm
     assert all(row.trials for row in report.rows)
+
+
+def _trial(ipis: int, close_ns: int) -> probe.Trial:
+    return probe.Trial(defer_max=3, skbs=40, net_rx=ipis, cal=ipis, ipis=ipis, close_ns=(close_ns,) * 4)
+
+
+def test_rows_mark_disagreements() -> None:
+    """Expected: IPIs inside the model's range agree; outside it, the row says which way and why;
+    a close() time change against max 0 within 10% is noise, beyond it the direction is compared."""
+    pred = probe.Prediction(ipis_min=1, ipis_max=4, deferred=40, fallbacks=0, close_ns=2000.0, ipis_fair=4)
+    zero = probe.Prediction(ipis_min=0, ipis_max=0, deferred=0, fallbacks=40, close_ns=1000.0, ipis_fair=0)
+    same = probe.Row(3, (_trial(2, 1000),), (_trial(0, 1000),), pred, zero)
+    assert same.agrees and same.direction_agrees is None and same.disagreement() is None
+    many = probe.Row(3, (_trial(9, 1000),), (_trial(0, 1000),), pred, zero)
+    assert not many.agrees and "more IPIs ([9])" in (many.disagreement() or "")
+    cheaper = probe.Row(3, (_trial(2, 500),), (_trial(0, 1000),), pred, zero)  # model says 2x dearer
+    assert cheaper.direction_agrees is False and "0.50x" in (cheaper.disagreement() or "")
