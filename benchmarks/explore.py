@@ -15,11 +15,14 @@ Run: ``python benchmarks/explore.py``.
 
 from __future__ import annotations
 
+import sys
+
 from model.small import SMALL, for_mutant, small
+from properties import profiles
 from properties.explorer import ExploreResult, explore
 from properties.invariants import REGISTRY
-from properties.machines import findings_reachable
-from properties.mutants import MUTANTS
+from properties.machines import InvariantViolation, findings_reachable
+from properties.mutants import MUTANTS, hunt
 from properties.workloads import Focus
 
 # The findings the hotplug configurations can reach (F2, F3, F5/F6), pinned by their own traces.
@@ -51,7 +54,13 @@ def main() -> None:
     scale = small(cpus=3, nodes=2, sockets=2, skbs=2, defer_max=3)
     figures("3 CPUs on 2 nodes, 2 sockets x 2 skbs, skb_defer_max 3", explore(scale, skip=SKIP))
     print()
-    print(f"{'mutant':28} {'invariant':30} {'skbs':>4} {'states':>7} {'shortest':>8}")
+    # With --hypothesis, beside each shortest run the length Hypothesis shrinks the same mutant to
+    # (benchmarks/mutants.py's hunt, CI profile; a few seconds per mutant).
+    with_hypothesis = "--hypothesis" in sys.argv[1:]
+    if with_hypothesis:
+        profiles.load("ci")
+    extra = f" {'hypothesis':>10}" if with_hypothesis else ""
+    print(f"{'mutant':28} {'invariant':30} {'skbs':>4} {'states':>7} {'shortest':>8}{extra}")
     for mutant in MUTANTS.values():
         for inv in mutant.invariants:
             config = for_mutant(mutant.name, inv)
@@ -59,7 +68,11 @@ def main() -> None:
                 result = explore(config.build(), skip=frozenset(REGISTRY) - {inv}, max_seconds=60)
             v = result.violation
             shortest = "-" if v is None or v.invariant != inv else str(v.step) + ("q" if v.quiescent else "")
-            print(f"{mutant.name:28} {inv:30} {config.skbs:>4} {result.distinct_states:>7,} {shortest:>8}")
+            shrunk = ""
+            if with_hypothesis:
+                found = hunt(mutant.name, inv, shrink=True)
+                shrunk = f" {len(found.actions) if isinstance(found, InvariantViolation) else '-':>10}"
+            print(f"{mutant.name:28} {inv:30} {config.skbs:>4} {result.distinct_states:>7,} {shortest:>8}{shrunk}")
     print("(shortest: actions in the explorer's shortest counterexample; q: violated at quiescence)")
 
 

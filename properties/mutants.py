@@ -372,3 +372,25 @@ TRACE_MUTANTS: dict[str, Mutant] = {
 }  # fmt: skip
 
 ALL_MUTANTS: dict[str, Mutant] = {**MUTANTS, **TRACE_MUTANTS}
+
+
+def hunt(name: str, invariant: str, *, shrink: bool, max_examples: int = 2000) -> Exception | None:
+    """Run a state machine on mutant ``name`` with only ``invariant`` checked, under the current
+    settings profile; the InvariantViolation it raises (shrunk if ``shrink``), or None if the
+    mutant survives ``max_examples`` examples."""
+    from hypothesis import Phase, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from properties.invariants import REGISTRY
+    from properties.machines import InvariantViolation, machine
+
+    mutant = ALL_MUTANTS[name]
+    phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if shrink else [])
+    hunted = machine(f"Mutant_{name}", mutant.focus, skip=frozenset(REGISTRY) - {invariant})
+    budget = settings(settings(), max_examples=max_examples, phases=phases, print_blob=False)
+    with mutant.applied():
+        try:
+            run_state_machine_as_test(hunted, settings=budget)
+        except InvariantViolation as found:
+            return found
+    return None
