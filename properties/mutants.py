@@ -312,14 +312,14 @@ def _count_not_stored(state: Draft, a: Any) -> Draft:
     return core.set_slot(state, ctx.cpu, node, defer_count=node_count)  # the increment is lost
 
 
+_next = flush._next_slot  # the original, kept before a mutant replaces flush._next_slot
+
+
 def _flush_skips_last_node(state: Draft, cpu: int, ctx: Any) -> Draft:
     node = ctx.node + 1
     if node >= flush.nr_slots(state) - 1 and state.config.defer == "defer-v6":
         return core.set_cpu(state, cpu, softirq=None)
     return _next(state, cpu, ctx)
-
-
-_next = flush._next_slot
 
 
 def _flush_keeps_count(state: Draft, a: Any) -> Draft:
