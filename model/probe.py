@@ -30,6 +30,8 @@ import contextlib
 import fcntl
 import math
 import os
+import platform
+import re
 import socket
 import statistics
 import struct
@@ -89,6 +91,26 @@ def parse_interrupts(text: str) -> dict[str, list[int]]:
     return out
 
 
+_EVENT_LINE = re.compile(r"\s(\d+\.\d+):\s+(sys_enter|inet_sock_set_state):")
+
+
+def purge_times_ns(trace_text: str) -> list[int]:
+    """Per close(): from the syscall's entry to the socket's move to TCP_CLOSE (lock, shutdown,
+    the purge loop, the decision's MIB update), from a trace of one closing thread."""
+    out, entered = [], None
+    for line in trace_text.splitlines():
+        m = _EVENT_LINE.search(line)
+        if m is None:
+            continue
+        stamp = round(float(m.group(1)) * 1e9)
+        if m.group(2) == "sys_enter":
+            entered = stamp
+        elif entered is not None:
+            out.append(stamp - entered)
+            entered = None
+    return out
+
+
 def count_defer_ipis(trace_text: str, cpu: int) -> int:
     """Defer IPIs queued to ``cpu`` in a csd:csd_queue_cpu trace (func trigger_rx_softirq)."""
     return sum(
@@ -108,6 +130,7 @@ class Trial:
     cal: int  # function-call interrupts on CPU A
     ipis: int | None  # defer IPIs queued to A (None: no tracefs)
     close_ns: tuple[int, ...]  # close() wall time per socket
+    purge_ns: tuple[int, ...] = ()  # close() entry to TCP_CLOSE per socket (traced; empty without tracefs)
 
 
 def read_sysctl() -> int:
@@ -127,24 +150,59 @@ def sysctl_restored() -> Iterator[int]:
         write_sysctl(original)
 
 
+# close(2)'s number, for the purge timing (the syscall tracepoint filters on it).
+NR_CLOSE = {"x86_64": 3, "aarch64": 57}.get(platform.machine())
+# The events the probe traces: defer IPIs, and close() entry and the socket's move to TCP_CLOSE
+# (made at the close decision, right after the purge loop) for the purge time.
+EVENTS = ("csd/csd_queue_cpu", "raw_syscalls/sys_enter", "sock/inet_sock_set_state")
+
+
+@attrs.define
+class Tracer:
+    """A tracefs instance of the probe's own (the global trace buffer is left alone)."""
+
+    inst: Path
+
+    def clear(self) -> None:
+        (self.inst / "trace").write_text("")
+
+    def text(self) -> str:
+        return (self.inst / "trace").read_text()
+
+    def follow(self, tid: int) -> None:
+        """Record close() entries and moves to TCP_CLOSE of thread ``tid`` only."""
+        (self.inst / "events" / "raw_syscalls" / "sys_enter" / "filter").write_text(
+            f"common_pid == {tid} && id == {NR_CLOSE if NR_CLOSE is not None else -1}\n"
+        )
+        (self.inst / "events" / "sock" / "inet_sock_set_state" / "filter").write_text(
+            f"common_pid == {tid} && newstate == 7\n"
+        )
+
+
 @contextlib.contextmanager
-def ipi_tracer() -> Iterator[Callable[[], str] | None]:
-    """A tracefs instance of our own with csd:csd_queue_cpu on; yields a reader, or None when
-    tracefs cannot be used. The instance is removed afterwards."""
+def tracer_instance() -> Iterator[Tracer | None]:
+    """Yield a Tracer with EVENTS enabled, or None when tracefs cannot be used; the instance is
+    removed afterwards."""
     inst = TRACEFS / "instances" / f"tcpclose-{os.getpid()}"
     try:
         if not (TRACEFS / "instances").is_dir():
             subprocess_mount()
         inst.mkdir()
-        (inst / "events" / "csd" / "csd_queue_cpu" / "enable").write_text("1\n")
+        tracer = Tracer(inst)
+        tracer.follow(-1)  # nothing from the syscall and socket events until a closer is named
+        for event in EVENTS:
+            (inst / "events" / event / "enable").write_text("1\n")
     except OSError:
+        with contextlib.suppress(OSError):
+            inst.rmdir()
         yield None
         return
     try:
-        yield lambda: (inst / "trace").read_text()
+        yield tracer
     finally:
         with contextlib.suppress(OSError):
-            (inst / "events" / "csd" / "csd_queue_cpu" / "enable").write_text("0\n")
+            for event in EVENTS:
+                (inst / "events" / event / "enable").write_text("0\n")
             inst.rmdir()
 
 
@@ -201,9 +259,7 @@ def _rmem_and_unread(s: socket.socket) -> tuple[int, int]:
     return rmem, unread
 
 
-def trial(
-    sockets: int, sends: int, a: int, b: int, truesize: int | None, tracer: Callable[[], str] | None
-) -> Trial | None:
+def trial(sockets: int, sends: int, a: int, b: int, truesize: int | None, tracer: Tracer | None) -> Trial | None:
     """One trial at the current sysctl; None when the skb count check fails (discarded)."""
     lst, senders, receivers = _connections(sockets)
     try:
@@ -219,22 +275,27 @@ def trial(
             time.sleep(0.005)
             softirq0 = parse_softirqs(Path("/proc/softirqs").read_text())["NET_RX"][a]
             cal0 = parse_interrupts(Path("/proc/interrupts").read_text()).get("CAL", [0] * (a + 1))[a]
-            before = tracer() if tracer else ""
+            if tracer is not None:
+                tracer.follow(threading.get_native_id())
+                tracer.clear()
             times = []
             for r in receivers:
                 t0 = time.perf_counter_ns()
                 r.close()
                 times.append(time.perf_counter_ns() - t0)
             time.sleep(0.05)  # let the kicked CPU run its NET_RX
-            after = tracer() if tracer else ""
+            traced = tracer.text() if tracer is not None else ""
+            if tracer is not None:
+                tracer.follow(-1)
             result["net_rx"] = parse_softirqs(Path("/proc/softirqs").read_text())["NET_RX"][a] - softirq0
             result["cal"] = parse_interrupts(Path("/proc/interrupts").read_text()).get("CAL", [0] * (a + 1))[a] - cal0
-            result["ipis"] = count_defer_ipis(after, a) - count_defer_ipis(before, a) if tracer else None
+            result["ipis"] = count_defer_ipis(traced, a) if tracer is not None else None
             result["times"] = tuple(times)
+            result["purge"] = tuple(purge_times_ns(traced))
 
         _pinned(b, close_all)
         return Trial(read_sysctl(), sockets * sends, int(result["net_rx"]), int(result["cal"]),  # type: ignore[call-overload]
-                     result["ipis"], result["times"])  # type: ignore[arg-type]  # fmt: skip
+                     result["ipis"], result["times"], result["purge"])  # type: ignore[arg-type]  # fmt: skip
     finally:
         for s in (*senders, *receivers, lst):
             s.close()
@@ -331,6 +392,10 @@ class Row:
     prediction: Prediction
     baseline_prediction: Prediction  # the same workload at skb_defer_max 0
 
+    def median_purge_ns(self) -> float:
+        purges = [t for tr in self.trials for t in tr.purge_ns]
+        return statistics.median(purges) if purges else float("nan")
+
     def median_close_ns(self, of: tuple[Trial, ...]) -> float:
         return statistics.median(t for tr in of for t in tr.close_ns) if of else float("nan")
 
@@ -421,7 +486,7 @@ def probe(
         raise SpecError("--sends must be between 1 and 10 (the initial congestion window)")
     if sockets < 1 or reps < 1 or any(d < 0 for d in defer_maxes):
         raise SpecError("--sockets and --reps must be >= 1 and every --defer-max >= 0")
-    with sysctl_restored() as original, ipi_tracer() as tracer:
+    with sysctl_restored() as original, tracer_instance() as tracer:
         truesize = calibrate_truesize(a)
         trials: dict[int, list[Trial]] = {d: [] for d in defer_maxes}
         baselines: dict[int, list[Trial]] = {d: [] for d in defer_maxes}

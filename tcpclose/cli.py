@@ -353,6 +353,14 @@ def probe(pairs: str, defer_max: str, sockets: int, sends: int, reps: int, json_
     sys.exit(0)
 
 
+def _purge_cell(row: Any, skbs: int) -> str:
+    purge = row.median_purge_ns()
+    if purge != purge:  # no tracefs: the purge is not timed apart from close()
+        return "-"
+    per_close = skbs / max(len(row.trials[0].close_ns), 1)
+    return f"{purge / 1000:.1f} ({purge / per_close:.0f})"
+
+
 def print_probe(report: Any) -> None:
     kicks = "defer IPIs (csd trace)" if report.tracing else "NET_RX runs on A"
     console.print(
@@ -360,7 +368,7 @@ def print_probe(report: Any) -> None:
         f"truesize per skb {report.truesize}; {report.discarded} trial(s) discarded[/bold]"
     )
     table = Table("skb_defer_max", "skbs", kicks, "model IPIs", "CAL on A", "close() µs median (range)",
-                  "per skb ns", "vs max 0", "model vs max 0", "agrees")  # fmt: skip
+                  "per skb ns", "purge µs (per skb ns)", "vs max 0", "model vs max 0", "agrees")  # fmt: skip
     for row in report.rows:
         closes = [t for tr in row.trials for t in tr.close_ns]
         base = row.median_close_ns(row.baseline)
@@ -372,6 +380,7 @@ def print_probe(report: Any) -> None:
             ", ".join(str(t.cal) for t in row.trials),
             f"{med / 1000:.1f} ({min(closes) / 1000:.1f}-{max(closes) / 1000:.1f})" if closes else "-",
             f"{med * len(row.trials[0].close_ns) / max(skbs, 1):.0f}" if closes else "-",
+            _purge_cell(row, skbs),
             f"{med / base:.2f}x" if closes and base == base and base > 0 else "-",
             f"{row.predicted_ratio:.2f}x",
             ("IPIs yes" if row.agrees else "[bold red]IPIs NO[/bold red]")

@@ -95,3 +95,14 @@ def test_rows_mark_disagreements() -> None:
     assert not many.agrees and "more IPIs ([9])" in (many.disagreement() or "")
     cheaper = probe.Row(3, (_trial(2, 500),), (_trial(0, 1000),), pred, zero)  # model says 2x dearer
     assert cheaper.direction_agrees is False and "0.50x" in (cheaper.disagreement() or "")
+
+
+def test_purge_times_from_a_trace() -> None:
+    """Expected: each close() entry paired with the next move to TCP_CLOSE: 12 and 8 µs."""
+    text = (
+        "  python3-77 [001] ..... 100.000010: sys_enter: NR 3 (5, 0, 0, 0, 0, 0)\n"
+        "  python3-77 [001] ..... 100.000022: inet_sock_set_state: family=AF_INET newstate=TCP_CLOSE\n"
+        "  python3-77 [001] ..... 100.000100: sys_enter: NR 3 (6, 0, 0, 0, 0, 0)\n"
+        "  python3-77 [001] ..... 100.000108: inet_sock_set_state: family=AF_INET newstate=TCP_CLOSE\n"
+    )
+    assert probe.purge_times_ns(text) == [12_000, 8_000]
