@@ -376,8 +376,9 @@ ALL_MUTANTS: dict[str, Mutant] = {**MUTANTS, **TRACE_MUTANTS}
 
 def hunt(name: str, invariant: str, *, shrink: bool, max_examples: int = 2000) -> Exception | None:
     """Run a state machine on mutant ``name`` with only ``invariant`` checked, under the current
-    settings profile; the InvariantViolation it raises (shrunk if ``shrink``), or None if the
-    mutant survives ``max_examples`` examples."""
+    settings profile but always derandomized (a catalogue check must not depend on luck); the
+    InvariantViolation it raises (shrunk if ``shrink``), or None if the mutant survives
+    ``max_examples`` examples."""
     from hypothesis import Phase, settings
     from hypothesis.stateful import run_state_machine_as_test
 
@@ -387,7 +388,9 @@ def hunt(name: str, invariant: str, *, shrink: bool, max_examples: int = 2000) -
     mutant = ALL_MUTANTS[name]
     phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if shrink else [])
     hunted = machine(f"Mutant_{name}", mutant.focus, skip=frozenset(REGISTRY) - {invariant})
-    budget = settings(settings(), max_examples=max_examples, phases=phases, print_blob=False)
+    budget = settings(
+        settings(), max_examples=max_examples, phases=phases, print_blob=False, derandomize=True, database=None
+    )
     with mutant.applied():
         try:
             run_state_machine_as_test(hunted, settings=budget)
