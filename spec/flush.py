@@ -20,6 +20,8 @@ the environment action RaiseNetRx.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from spec import core, skbuff
 from spec.actions import FlushDetach, FlushFree, FlushReset, IpiDeliver, RaiseNetRx, SoftirqStart
 from spec.core import Draft, View
@@ -31,7 +33,7 @@ def nr_slots(state: View) -> int:
     return state.nodes if state.config.defer == "defer-v6" else 1
 
 
-def first_pc(state: View) -> str:
+def first_pc(state: View) -> Literal["reset", "detach"]:
     return "reset" if state.config.defer == "defer-v6" else "detach"
 
 
@@ -61,7 +63,7 @@ def guard_softirq_start(state: State, a: SoftirqStart) -> str | None:
 
 
 def apply_softirq_start(state: Draft, a: SoftirqStart) -> Draft:
-    ctx = FlushCtx(node=0, pc=first_pc(state))  # type: ignore[arg-type]
+    ctx = FlushCtx(node=0, pc=first_pc(state))
     return core.set_cpu(state, a.cpu, net_rx_pending=False, softirq=ctx, kick_unserved=False)
 
 
@@ -76,7 +78,7 @@ def _next_slot(state: Draft, cpu: int, ctx: FlushCtx) -> Draft:
     node = ctx.node + 1
     if node >= nr_slots(state):
         return core.set_cpu(state, cpu, softirq=None)  # the NET_RX run is over
-    return core.set_cpu(state, cpu, softirq=FlushCtx(node=node, pc=first_pc(state)))  # type: ignore[arg-type]
+    return core.set_cpu(state, cpu, softirq=FlushCtx(node=node, pc=first_pc(state)))
 
 
 def guard_flush_reset(state: State, a: FlushReset) -> str | None:
