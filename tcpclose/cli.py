@@ -123,6 +123,7 @@ def replay(file: Path, as_json: bool, without_mutant: bool) -> None:
         with mutant.applied() if mutant else nullcontext():
             states = replay_states(trace.initial, trace.actions)
     rows = timeline.rows(states, trace.actions)
+    waiting = waiting_at_quiescence(states[-1]) if verdict.quiescent else {}
     if as_json:
         click.echo(json.dumps({
             "file": str(file), "mutant": mutant.name if mutant else None,
@@ -130,10 +131,20 @@ def replay(file: Path, as_json: bool, without_mutant: bool) -> None:
             "violation": None if verdict.holds else {
                 "invariant": verdict.invariant, "step": verdict.step, "message": verdict.message,
                 "quiescent": verdict.quiescent},
+            "waiting_at_quiescence": {str(k): v for k, v in waiting.items()},
         }, indent=1))  # fmt: skip
     else:
         print_timeline(trace.initial, rows, verdict, mutant.name if mutant else None)
+        for skb_id, why in waiting.items():
+            console.print(f"skb {skb_id} still waits at {states[-1].skbs[skb_id].where}: {why}")
     sys.exit(0 if verdict.holds else 1)
+
+
+def waiting_at_quiescence(final: State) -> dict[int, str]:
+    """Why each skb still on a defer slot at the end of a quiescent run waits there."""
+    from properties.invariants import waiting_reasons
+
+    return {k: v or "no reason the kernel allows" for k, v in waiting_reasons(final).items()}
 
 
 def print_timeline(initial: State, rows: list[timeline.Row], verdict: Any, mutant: str | None) -> None:
