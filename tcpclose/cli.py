@@ -458,4 +458,10 @@ MEASURES: list[tuple[str, Callable[[State, int], str]]] = [
     ("protocol pages held", lambda f, n: str(f.memory_allocated + sum(c.per_cpu_fw_alloc for c in f.cpus))),
     ("frees by CPU and path", lambda f, n: _frees(f)),
     ("skbs left on defer lists", lambda f, n: str(sum(len(s.defer_list) for c in f.cpus for s in c.defer_slots))),
+    ("why they wait", lambda f, n: _why_waiting(f)),
 ]
+
+
+def _why_waiting(final: State) -> str:
+    reasons = Counter(waiting_at_quiescence(final).values())
+    return "\n".join(f"{v}: {k}" for k, v in sorted(reasons.items())) or "-"
