@@ -86,7 +86,7 @@ class MetricsScenario:
     plot_sweeps: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
 
-def _attack(close_cpu: int, offline: bool = False, hotplug_flush: bool = False) -> Builder:
+def _attack(close_cpu: int, offline: bool = False, hotplug_flush: bool = False, alloc_cpu: int = 0) -> Builder:
     def build(p: Params, path: CloseVariant) -> Scenario:
         cfg, _ = kernel(p.kernel, close_path=path, hotplug_flush=hotplug_flush)
         return attack(
@@ -94,7 +94,7 @@ def _attack(close_cpu: int, offline: bool = False, hotplug_flush: bool = False) 
             machine=MACHINE,
             sockets=p.sockets,
             skbs=p.skbs,
-            alloc_cpu=0,
+            alloc_cpu=alloc_cpu,
             close_cpu=close_cpu,
             defer_max=p.defer_max,
             offline_after=max(1, p.skbs // 2) if offline else None,
@@ -138,20 +138,6 @@ def _loopback(app_cpu: int) -> Builder:
     return build
 
 
-def _local(p: Params, path: CloseVariant) -> Scenario:
-    cfg, _ = kernel(p.kernel, close_path=path)
-    return attack(
-        kernel_name=p.kernel,
-        machine=MACHINE,
-        sockets=p.sockets,
-        skbs=p.skbs,
-        alloc_cpu=1,
-        close_cpu=1,
-        defer_max=p.defer_max,
-        config=cfg,
-    )
-
-
 SAME, CROSS = "same node 0->1", "cross node 0->2"
 ATTACK_CASES = (Case(SAME, _attack(1)), Case(CROSS, _attack(2)))
 ALL = frozenset({"skbs", "sockets", "defer_max"})
@@ -180,7 +166,7 @@ SCENARIOS: dict[str, MetricsScenario] = {
         MetricsScenario(
             "local",
             "every skb built on the closing CPU (CPU 1 receives and closes)",
-            (Case("all on CPU 1", _local),),
+            (Case("all on CPU 1", _attack(close_cpu=1, alloc_cpu=1)),),
             ALL,
         ),
         MetricsScenario(

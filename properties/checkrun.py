@@ -4,6 +4,7 @@ The same machines the test suite runs; nothing here checks anything on its own."
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable
 
@@ -117,8 +118,6 @@ def machines_all() -> list[str]:
 
 
 def _default_profile() -> str:
-    import os
-
     return os.environ.get("TCPCLOSE_PROFILE", "ci")
 
 

@@ -119,14 +119,13 @@ def step(state: State, action: A.Action) -> State:
 
 
 def _in_range(state: State, action: A.Action) -> bool:
-    sk = getattr(action, "sk", 0)
-    cpu = getattr(action, "cpu", 0)
-    return (
-        isinstance(sk, int)
-        and isinstance(cpu, int)
-        and 0 <= sk < max(1, len(state.sockets))
-        and 0 <= cpu < len(state.cpus)
-    )
+    """Every socket and CPU the action names exists (actions without one name nothing)."""
+    for field, limit in (("sk", len(state.sockets)), ("cpu", len(state.cpus))):
+        if hasattr(action, field):
+            value = getattr(action, field)
+            if not isinstance(value, int) or not 0 <= value < limit:
+                return False
+    return True
 
 
 def _task_actions(sock: Sock) -> list[A.Action]:

@@ -648,3 +648,10 @@ def test_disabled_message_names_action() -> None:
     "PurgeStep(sk=0) is not enabled: no close() of this socket is in its purge loop between skbs"."""
     with pytest.raises(spec.NotEnabled, match=r"^PurgeStep\(sk=0\) is not enabled: no close\(\)"):
         spec.step(_one_socket(), PurgeStep(0))
+
+
+def test_action_naming_a_missing_socket_is_not_enabled() -> None:
+    """Expected: on a machine with no socket, PurgeStep(0) is refused with a reason, not a crash."""
+    empty = spec.boot(Config(), (0, 0), 4, [])
+    with pytest.raises(spec.NotEnabled, match="does not exist"):
+        spec.step(empty, PurgeStep(0))
