@@ -86,11 +86,17 @@ def main() -> None:
 @click.option("--seed", type=int, default=None, help="Random seed (the ci profile is derandomized otherwise).")
 @click.option("--max-examples", type=click.IntRange(min=1), default=None, help="Examples per machine.")
 @click.option("--machine", "machines", multiple=True, help="Only these machines (close, race, hotplug).")
-def check(profile: str | None, seed: int | None, max_examples: int | None, machines: tuple[str, ...]) -> None:
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the verdict, every invariant's checks and the findings seen to this JSON file.")  # fmt: skip
+def check(
+    profile: str | None, seed: int | None, max_examples: int | None, machines: tuple[str, ...], json_file: Path | None
+) -> None:
     """Run every state machine and the known-finding traces, then print what holds.
 
-    Each invariant is checked after every step of every example; a failure writes a trace file
-    (replay it with ``tcpclose replay``) and the command exits 1."""
+    Every invariant is checked after every step of every example. A violation that a known
+    finding's signature explains is reported as that finding; any other writes a trace file
+    (replay it with ``tcpclose replay``). Exit 0 when only known findings show, 1 on anything
+    else or when a known finding no longer reproduces from its pinned trace."""
     from properties import checkrun
 
     with bad_input():
@@ -100,6 +106,11 @@ def check(profile: str | None, seed: int | None, max_examples: int | None, machi
     console.print(checkrun.summary_table(report))
     console.print(checkrun.coverage_table(report))
     console.print(checkrun.findings_table(report))
+    if json_file is not None:
+        with bad_input():
+            traces.write_text_atomic(json_file, json.dumps(report.to_json(), indent=1) + "\n")
+    line = report.verdict_line()
+    console.print(f"[green]{line}[/green]" if report.ok else f"[bold red]{line}[/bold red]", soft_wrap=True)
     sys.exit(0 if report.ok else 1)
 
 
@@ -113,7 +124,8 @@ def check(profile: str | None, seed: int | None, max_examples: int | None, machi
 def replay(file: Path, as_json: bool, without_mutant: bool) -> None:
     """Re-run a trace with the spec's own step function and tell it as a timeline.
 
-    Exit 1 when the recorded violation (or any other) shows, 0 when the trace now passes."""
+    Exit 1 when a violation that no known finding explains shows, 0 when the trace passes or shows
+    only known findings (named below the timeline)."""
     from properties.mutants import ALL_MUTANTS
 
     with bad_input():
@@ -131,6 +143,7 @@ def replay(file: Path, as_json: bool, without_mutant: bool) -> None:
             "violation": None if verdict.holds else {
                 "invariant": verdict.invariant, "step": verdict.step, "message": verdict.message,
                 "quiescent": verdict.quiescent},
+            "findings": list(verdict.findings),
             "waiting_at_quiescence": {str(k): v for k, v in waiting.items()},
         }, indent=1))  # fmt: skip
     else:
@@ -168,9 +181,14 @@ def print_timeline(initial: State, rows: list[timeline.Row], verdict: Any, mutan
         style = "bold red" if bad else None
         table.add_row(str(r.step), *cells, env, "\n".join(r.changes) or "-", style=style)
     console.print(table)
+    if verdict.findings:
+        from properties.findings import FINDINGS
+
+        for fid in verdict.findings:
+            console.print(f"known finding {fid} ({FINDINGS[fid].invariant}): {FINDINGS[fid].title}", soft_wrap=True)
     if verdict.holds:
         console.print(
-            f"[green]holds: no invariant fails in {len(rows)} steps"
+            f"[green]holds: no invariant fails in {len(rows)} steps but for known findings"
             + (" (quiescent)" if verdict.quiescent else "")
             + "[/green]"
         )
@@ -196,26 +214,28 @@ def print_timeline(initial: State, rows: list[timeline.Row], verdict: Any, mutan
 @click.option("--sysctl", type=int, default=None, help="allow one write of skb_defer_max, to this value")
 @click.option("--defer", type=click.Choice(["defer-v6", "defer-v2"]), default="defer-v6", show_default=True)
 @click.option("--close-path", type=click.Choice(["close-new", "close-old"]), default="close-new", show_default=True)
-@click.option("--skip", "skips", multiple=True, help="an invariant not to check (repeatable)")
-@click.option("--skip-findings", is_flag=True, help="skip the invariants of the known findings F1-F4")
+@click.option("--mutant", default=None, help="explore with a mutant of properties/mutants.py applied (a planted bug)")
 @click.option("--max-states", type=click.IntRange(min=1), default=1_000_000, show_default=True)
 @click.option("--max-seconds", type=click.FloatRange(min=0), default=600.0, show_default=True)
 def explore(
     config_name: str | None, cpus: int, nodes: int, sockets: int, skbs: int, defer_max: int, hotplug: bool,
-    hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, skips: tuple[str, ...],
-    skip_findings: bool, max_states: int, max_seconds: float,
+    hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, mutant: str | None, max_states: int,
+    max_seconds: float,
 ) -> None:  # fmt: skip
     """Visit every interleaving of a small configuration breadth first, checking every
-    invariant in every state; a violation is the shortest there is and is written as a trace.
+    invariant in every state. Known findings (matched by signature) are named with their
+    shortest run; any other violation is the shortest there is and is written as a trace.
 
-    Exit 0 when the search completes with no violation, 1 on a violation, 2 on bad input or when
-    a budget ends the search first."""
+    Exit 0 when the search completes with only known findings, 1 on another violation, 2 on bad
+    input or when a budget ends the search first."""
     from model.small import SMALL, small
     from properties.explorer import explore as run_explore
     from properties.findings import FINDINGS
-    from properties.invariants import REGISTRY
+    from properties.mutants import ALL_MUTANTS
 
     with bad_input():
+        if mutant is not None and mutant not in ALL_MUTANTS:
+            raise SpecError(f"unknown mutant {mutant!r} (known: {', '.join(ALL_MUTANTS)})")
         if config_name is not None:
             if config_name not in SMALL:
                 raise SpecError(f"unknown configuration {config_name!r} (known: {', '.join(SMALL)})")
@@ -224,35 +244,42 @@ def explore(
             initial = small(cpus=cpus, nodes=nodes, sockets=sockets, skbs=skbs, defer_max=defer_max,
                             hotplug=hotplug, hotplug_flush=hotplug_flush, sysctl=sysctl,
                             defer=defer, close_path=close_path)  # type: ignore[arg-type]  # fmt: skip
-        unknown = set(skips) - set(REGISTRY)
-        if unknown:
-            raise SpecError(f"unknown invariant(s) {', '.join(sorted(unknown))}")
-        skip = frozenset(skips) | (frozenset(f.invariant for f in FINDINGS.values()) if skip_findings else frozenset())
     with console.status("exploring...") as status:
 
         def progress(depth: int, states: int, transitions: int) -> None:
             status.update(f"exploring: depth {depth}, {states:,} states, {transitions:,} transitions")
 
-        result = run_explore(initial, skip=skip, max_states=max_states, max_seconds=max_seconds, progress=progress)
+        with ALL_MUTANTS[mutant].applied() if mutant else nullcontext():
+            result = run_explore(initial, max_states=max_states, max_seconds=max_seconds, progress=progress)
     table = Table("distinct states", "transitions", "depth", "quiescent states", "seconds", "states/s", "peak memory")
     table.add_row(f"{result.distinct_states:,}", f"{result.transitions:,}", str(result.depth),
                   f"{result.quiescent_states:,}", f"{result.seconds:.2f}", f"{result.states_per_second:,.0f}",
                   f"{result.peak_memory_bytes / 2**20:.0f} MiB")  # fmt: skip
     console.print(table)
+    for fid, known in result.findings:
+        where = "at quiescence after" if known.quiescent else "at"
+        console.print(f"known finding {fid} ({FINDINGS[fid].title}): {known.invariant} {where} step {known.step}, "
+                      "shortest", soft_wrap=True)  # fmt: skip
+    met = ", ".join(fid for fid, _ in result.findings) or "none"
     cx = result.violation
     if cx is not None:
         from properties.checker import check_run
 
-        path = traces.record(traces.Trace(cx.initial, cx.actions, found_by="explore",
-                                          violation=check_run(cx.initial, cx.actions, skip)))  # fmt: skip
+        with ALL_MUTANTS[mutant].applied() if mutant else nullcontext():
+            verdict = check_run(cx.initial, cx.actions)
+        expect = check_run(cx.initial, cx.actions) if mutant else verdict
+        path = traces.record(traces.Trace(cx.initial, cx.actions, found_by="explore", mutant=mutant, violation=verdict,
+                                          expect_on_spec=expect))  # fmt: skip
         where = "at quiescence after" if cx.quiescent else "at"
-        console.print(f"[bold red]✗ {cx.invariant} fails {where} step {cx.step} (shortest): {cx.message}[/bold red]")
-        console.print(f"trace written to {path}; replay it with: tcpclose replay {path}")
+        console.print(f"trace written to {path}; replay it with: tcpclose replay {path}", soft_wrap=True)
+        console.print(f"[bold red]FAILED: {cx.invariant} {where} step {cx.step} (shortest): {cx.message}; "
+                      f"trace {path}[/bold red]", soft_wrap=True)  # fmt: skip
         sys.exit(1)
     if not result.complete:
-        console.print(f"[yellow]search incomplete: {result.reason}[/yellow]")
+        console.print(f"[yellow]search incomplete: {result.reason}; known findings met: {met}[/yellow]", soft_wrap=True)
         sys.exit(2)
-    console.print(f"[green]complete: every invariant holds in all {result.distinct_states:,} states[/green]")
+    console.print(f"[green]complete: every invariant holds in all {result.distinct_states:,} states but for known "
+                  f"findings; known findings met: {met}[/green]", soft_wrap=True)  # fmt: skip
 
 
 # -- metrics -------------------------------------------------------------------------------------

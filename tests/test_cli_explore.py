@@ -9,27 +9,32 @@ from pathlib import Path
 from tests.test_replay import tcpclose
 
 
-def test_explore_completes_on_acceptance_with_findings_skipped() -> None:
-    done = tcpclose("explore", "--config", "acceptance", "--skip-findings")
+def test_explore_completes_on_acceptance_naming_the_known_findings() -> None:
+    done = tcpclose("explore", "--config", "acceptance")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "2,216" in done.stdout and "complete" in done.stdout  # pinned in tests/test_explorer.py too
+    assert "2,216" in done.stdout  # pinned in tests/test_explorer.py too
+    assert done.stdout.splitlines()[-1].endswith("known findings met: F7, F3, F2")
+    assert "known finding F3" in done.stdout and "step 9" in done.stdout
 
 
 def test_explore_writes_the_shortest_counterexample(tmp_path: Path) -> None:
+    """With a planted bug (the online test asks about the wrong CPU), the explorer's failure is
+    the shortest run and replays to the same step under the mutant."""
     os.environ["TCPCLOSE_TRACE_DIR"] = str(tmp_path)
     try:
-        done = tcpclose("explore", "--config", "acceptance")
+        done = tcpclose("explore", "--config", "acceptance", "--mutant", "online_check_wrong_cpu")
     finally:
         os.environ.pop("TCPCLOSE_TRACE_DIR")
-    assert done.returncode == 1
-    assert "dead_cpu_slots_emptied fails at quiescence after step 9" in done.stdout
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].startswith("FAILED: defer_check_sees_online at step 5 (shortest)")
     (written,) = tmp_path.iterdir()
     replayed = tcpclose("replay", str(written), "--json")
-    assert replayed.returncode == 1 and '"step": 9' in replayed.stdout
+    assert replayed.returncode == 1 and "\"step\": 5" in replayed.stdout
 
 
 def test_explore_budget_and_bad_input() -> None:
-    assert tcpclose("explore", "--config", "acceptance", "--skip-findings", "--max-states", "50").returncode == 2
+    assert tcpclose("explore", "--config", "acceptance", "--max-states", "50").returncode == 2
     bad = tcpclose("explore", "--cpus", "0")
     assert bad.returncode == 2 and bad.stderr.startswith("tcpclose: ") and len(bad.stderr.splitlines()) == 1
-    assert tcpclose("explore", "--skip", "no_such_invariant").returncode == 2
+    assert tcpclose("explore", "--mutant", "no_such_mutant").returncode == 2
+    assert tcpclose("explore", "--skip-findings").returncode == 2  # gone: no command switches an invariant off
