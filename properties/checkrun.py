@@ -64,8 +64,8 @@ class Report:
         """One line: what holds and which known findings showed, or the first failure."""
         for m in self.machines:
             if m.violation is not None:
-                v = m.violation
-                return f"FAILED: {v.invariant} at step {len(v.actions)} ({m.name} machine): {v.message}; trace {m.trace_file}"
+                v, at = m.violation, len(m.violation.actions)
+                return f"FAILED: {v.invariant} at step {at} ({m.name} machine): {v.message}; trace {m.trace_file}"
         for m in self.machines:
             if m.missing:
                 return f"FAILED: the {m.name} machine never reached {', '.join(m.missing)} (green by vacuity)"

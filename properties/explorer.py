@@ -242,4 +242,3 @@ def explore(
             depth += 1
         level = nxt_level
     return result(True)
-

@@ -87,7 +87,7 @@ def main() -> None:
 @click.option("--max-examples", type=click.IntRange(min=1), default=None, help="Examples per machine.")
 @click.option("--machine", "machines", multiple=True, help="Only these machines (close, race, hotplug).")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the verdict, every invariant's checks and the findings seen to this JSON file.")  # fmt: skip
+              help="Also write the verdict, each invariant's checks and the findings seen to this file.")  # fmt: skip
 def check(
     profile: str | None, seed: int | None, max_examples: int | None, machines: tuple[str, ...], json_file: Path | None
 ) -> None:

@@ -29,7 +29,7 @@ def test_explore_writes_the_shortest_counterexample(tmp_path: Path) -> None:
     assert done.stdout.splitlines()[-1].startswith("FAILED: defer_check_sees_online at step 5 (shortest)")
     (written,) = tmp_path.iterdir()
     replayed = tcpclose("replay", str(written), "--json")
-    assert replayed.returncode == 1 and "\"step\": 5" in replayed.stdout
+    assert replayed.returncode == 1 and '"step": 5' in replayed.stdout
 
 
 def test_explore_budget_and_bad_input() -> None:
