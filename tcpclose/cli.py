@@ -214,13 +214,16 @@ def print_timeline(initial: State, rows: list[timeline.Row], verdict: Any, mutan
 @click.option("--sysctl", type=int, default=None, help="allow one write of skb_defer_max, to this value")
 @click.option("--defer", type=click.Choice(["defer-v6", "defer-v2"]), default="defer-v6", show_default=True)
 @click.option("--close-path", type=click.Choice(["close-new", "close-old"]), default="close-new", show_default=True)
+@click.option("--set", "settings_", multiple=True, metavar="KEY=VALUE",
+              help="any other parameter of model/small.py's small(), e.g. --set recv=1448 --set unread_test=len_sum "
+              "(repeatable)")  # fmt: skip
 @click.option("--mutant", default=None, help="explore with a mutant of properties/mutants.py applied (a planted bug)")
 @click.option("--max-states", type=click.IntRange(min=1), default=1_000_000, show_default=True)
 @click.option("--max-seconds", type=click.FloatRange(min=0), default=600.0, show_default=True)
 def explore(
     config_name: str | None, cpus: int, nodes: int, sockets: int, skbs: int, defer_max: int, hotplug: bool,
-    hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, mutant: str | None, max_states: int,
-    max_seconds: float,
+    hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, settings_: tuple[str, ...],
+    mutant: str | None, max_states: int, max_seconds: float,
 ) -> None:  # fmt: skip
     """Visit every interleaving of a small configuration breadth first, checking every
     invariant in every state. Known findings (matched by signature) are named with their
@@ -228,7 +231,7 @@ def explore(
 
     Exit 0 when the search completes with only known findings, 1 on another violation, 2 on bad
     input or when a budget ends the search first."""
-    from model.small import SMALL, small
+    from model.small import SMALL, small, small_args
     from properties.explorer import explore as run_explore
     from properties.findings import FINDINGS
     from properties.mutants import ALL_MUTANTS
@@ -239,11 +242,14 @@ def explore(
         if config_name is not None:
             if config_name not in SMALL:
                 raise SpecError(f"unknown configuration {config_name!r} (known: {', '.join(SMALL)})")
+            if settings_:
+                raise SpecError("--set changes a configuration built from the options, not a named --config")
             initial = SMALL[config_name].build()
         else:
-            initial = small(cpus=cpus, nodes=nodes, sockets=sockets, skbs=skbs, defer_max=defer_max,
-                            hotplug=hotplug, hotplug_flush=hotplug_flush, sysctl=sysctl,
-                            defer=defer, close_path=close_path)  # type: ignore[arg-type]  # fmt: skip
+            args = {"cpus": cpus, "nodes": nodes, "sockets": sockets, "skbs": skbs, "defer_max": defer_max,
+                    "hotplug": hotplug, "hotplug_flush": hotplug_flush, "sysctl": sysctl, "defer": defer,
+                    "close_path": close_path}  # fmt: skip
+            initial = small(**{**args, **small_args(settings_)})
     with console.status("exploring...") as status:
 
         def progress(depth: int, states: int, transitions: int) -> None:
