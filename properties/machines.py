@@ -49,6 +49,16 @@ AIMED: tuple[type[Action], ...] = (CpuOffline, SetDeferMax)
 SLOW_KINDS: tuple[type[Action], ...] = (IpiDeliver, SoftirqStart, DeferPush, DeferKick, CpuOnline, CpuOffline)
 
 
+class FindingShown(AssertionError):
+    """Raised, instead of noting it, when a machine run for one known finding shows it (so that
+    Hypothesis shrinks the run; benchmarks/findings.py)."""
+
+    def __init__(self, finding: str, actions: list[Action]) -> None:
+        super().__init__(f"finding {finding} shown in {len(actions)} steps")
+        self.finding = finding
+        self.actions = list(actions)
+
+
 class InvariantViolation(AssertionError):
     """An invariant failed. ``invariant`` is its name; ``actions`` the run up to the failure."""
 
@@ -77,6 +87,8 @@ class SpecMachine(RuleBasedStateMachine):
     focus: ClassVar[Focus] = Focus()
     # The invariants checked: all (None), or one for a mutant hunt (properties/mutants.hunt).
     only: ClassVar[frozenset[str] | None] = None
+    # A known finding to stop at (raise FindingShown) rather than note: for measuring.
+    stop_at: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -130,6 +142,9 @@ class SpecMachine(RuleBasedStateMachine):
         for fid in self.judge.seen[known:]:
             event(f"known {fid}")
             self.seen[f"known {fid}"] += 1
+            if fid == self.stop_at:
+                self.failed = True
+                raise FindingShown(fid, self.actions)
         if failure is not None:
             self.failed = True
             raise InvariantViolation(failure.invariant, failure.message, self.actions, self.initial, self.state)
@@ -191,7 +206,9 @@ class SpecMachine(RuleBasedStateMachine):
         self._judge(invariants.quiescent_violations(self.state, self.only), quiescent=True)
 
 
-def machine(name: str, focus: Focus, only: frozenset[str] | None = None) -> type[SpecMachine]:
+def machine(
+    name: str, focus: Focus, only: frozenset[str] | None = None, stop_at: str | None = None
+) -> type[SpecMachine]:
     """A concrete machine class drawing its initial states with ``focus`` and checking every
     invariant (or only those in ``only``, for a mutant hunt)."""
 
@@ -200,7 +217,7 @@ def machine(name: str, focus: Focus, only: frozenset[str] | None = None) -> type
 
     slow = st.frozensets(st.sampled_from(SLOW_KINDS), max_size=2)
     boot_rule = initialize(state=initial_states(focus), slow=slow)(boot)
-    cls = type(name, (SpecMachine,), {"focus": focus, "only": only, "boot": boot_rule})
+    cls = type(name, (SpecMachine,), {"focus": focus, "only": only, "stop_at": stop_at, "boot": boot_rule})
     return cls
 
 
