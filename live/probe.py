@@ -108,6 +108,7 @@ def rearm(machine: Machine, a: int, b: int, original: int, tracer: K.Tracer | No
     it is refused (no flush frees it; told by the trace), the slot was wedged: the maximum goes
     above any count for a second skb, whose flush resets the count. Without tracefs the second
     path is always taken."""
+    machine.write_defer_max(original)  # the trial before may have left its own value
     lst, senders, receivers = K.connections(2)
     try:
         K.pinned(a, lambda: K.send_all(senders, 1))

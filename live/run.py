@@ -32,7 +32,7 @@ from random import Random
 from typing import Any
 
 import attrs
-from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import HealthCheck, Phase, example, find, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
@@ -62,7 +62,10 @@ def workloads(cpus: int, hotplug: tuple[int, ...]) -> st.SearchStrategy[Workload
 
     @st.composite
     def build(draw: st.DrawFn) -> Workload:
-        conns = draw(st.lists(st.builds(Conn, cpu, st.integers(1, MAX_WRITES)), min_size=1, max_size=4))
+        # Full windows half the time, and up to 8 connections: 63 attempts at a small maximum
+        # wedge a slot at the default 64 (F5).
+        writes = st.one_of(st.just(MAX_WRITES), st.integers(1, MAX_WRITES))
+        conns = draw(st.lists(st.builds(Conn, cpu, writes), min_size=1, max_size=8))
         conn = st.integers(0, len(conns) - 1)
         kinds = [
             st.builds(Step, st.just("read"), conn, cpu, st.integers(1, MAX_WRITES)),
@@ -77,6 +80,25 @@ def workloads(cpus: int, hotplug: tuple[int, ...]) -> st.SearchStrategy[Workload
         return normalize(draw(st.sampled_from(DEFER_MAXES)), conns, drawn, closes, cpus)
 
     return build()
+
+
+def explicit(cpus: int, hotplug: tuple[int, ...]) -> list[Workload]:
+    """Shapes every run checks besides the generated ones, so that the properties never hold by
+    vacuity: the probe's attack at a kicking maximum; 70 closes at maximum 0, which wedge CPU 0's
+    slot at the default maximum 64 (F5); with hotplug, skbs deferred to a CPU that then goes
+    offline and comes back before the drain."""
+    other = 1 % cpus
+    out = [
+        normalize(3, [Conn(0, MAX_WRITES)] * 4, [], [Step("close", i, other, 0) for i in range(4)], cpus),
+        normalize(0, [Conn(0, MAX_WRITES)] * 7, [], [Step("close", i, other, 0) for i in range(7)], cpus),
+    ]
+    if hotplug:
+        x = hotplug[0]
+        away = next(c for c in range(cpus) if c != x)
+        steps = [Step("offline", cpu=x), Step("online", cpu=x)]
+        closes = [Step("close", 0, away, 0), Step("close", 1, away, 1)]  # before the offline, and while offline
+        out.append(normalize(64, [Conn(x, 5), Conn(x, 5)], steps, closes, cpus))
+    return out
 
 
 # -- one example on the kernel ---------------------------------------------------------------------
@@ -249,9 +271,21 @@ class PropertyResult:
     blame: str | None = None
 
 
+COVERAGE: dict[str, Callable[[Examined], bool]] = {
+    "the kernel kicked": lambda e: any(any(o.total("ipis")) for o in e.observations),
+    "the kernel deferred": lambda e: any(any(o.total("flush_frees")) for o in e.observations),
+    "a read ate skbs": lambda e: any(s.kind == "read" for s in e.workload.steps),
+    "skb_defer_max written": lambda e: any(s.kind == "sysctl" for s in e.workload.steps),
+    "a CPU went offline": lambda e: any(s.kind == "offline" for s in e.workload.steps),
+    "the spec wedges a slot": lambda e: e.allowed is not None
+    and any(True in e.allowed.wedged(c) for c in range(len(e.allowed.outcomes["late"].ipis))),
+    "a wedge was seen": lambda e: any(o.wedged(c) for o in e.observations for c in range(o.cpus)),
+}
+
+
 @attrs.frozen
 class LiveReport:
-    examples: int  # phase-1 examples run (not discarded)
+    examples: int  # phase-1 examples run (not discarded): the explicit shapes, then the generated ones
     discarded: int
     runs: int  # live runs in all (confirmations and shrinking included)
     seconds: float
@@ -259,6 +293,8 @@ class LiveReport:
     truesize: int
     properties: tuple[PropertyResult, ...]
     wedges: tuple[tuple[str, int], ...]
+    coverage: tuple[tuple[str, int], ...] = ()  # (event, examples that reached it): no green by vacuity
+    sockstat_delta: tuple[int, int] = (0, 0)  # the least and most change of TCP mem (pages) across an example
     hotplug: Any = None  # live.hotplug.F2Result when --hotplug
     restored: bool = True
 
@@ -286,7 +322,8 @@ def live(
         runner = Runner(machine, saved, tracer, truesize, original, machine.cpus())
         progress("re-arming every slot")
         runner.rearm_all()
-        report = _hunt(runner, workloads(runner.cpus, hot), examples, seed, shrink_seconds, progress, out_dir)
+        shapes = explicit(runner.cpus, hot)
+        report = _hunt(runner, workloads(runner.cpus, hot), shapes, examples, seed, shrink_seconds, progress, out_dir)
         f2 = None
         if hotplug:
             from live.hotplug import f2_race
@@ -302,8 +339,8 @@ def live(
 
 
 def _hunt(
-    runner: Runner, strategy: st.SearchStrategy[Workload], examples: int, seed: int, shrink_seconds: float,
-    progress: Callable[[str], None], out_dir: Path | None,
+    runner: Runner, strategy: st.SearchStrategy[Workload], shapes: list[Workload], examples: int, seed: int,
+    shrink_seconds: float, progress: Callable[[str], None], out_dir: Path | None,
 ) -> LiveReport:  # fmt: skip
     cache: dict[Workload, Examined] = {}
     phase1: list[Examined] = []
@@ -314,13 +351,15 @@ def _hunt(
         return cache[w]
 
     @hypothesis_seed(seed)
-    @settings(max_examples=examples, phases=[Phase.generate], database=None, deadline=None,
+    @settings(max_examples=examples, phases=[Phase.explicit, Phase.generate], database=None, deadline=None,
               suppress_health_check=list(HealthCheck))  # fmt: skip
     @given(strategy)
     def generate(w: Workload) -> None:
-        progress(f"example {len(phase1) + 1}/{examples}: {w.describe()[:90]}")
+        progress(f"example {len(phase1) + 1}/{examples + len(shapes)}: {w.describe()[:90]}")
         phase1.append(cached(w))
 
+    for shape in shapes:
+        generate = example(shape)(generate)
     generate()
     kept = [e for e in phase1 if e.allowed is not None]
     results = []
@@ -332,8 +371,10 @@ def _hunt(
             progress(f"shrinking the divergence of {name} on the live kernel")
             result = _shrink(strategy, name, bad[0], seed, examples, shrink_seconds, cache, cached, out_dir, result)
         results.append(result)
+    coverage = tuple((name, sum(1 for e in kept if reached(e))) for name, reached in COVERAGE.items())
+    deltas = [o.sockstat_mem[1] - o.sockstat_mem[0] for e in kept for o in e.observations] or [0]
     return LiveReport(len(kept), len(phase1) - len(kept), runner.runs, 0.0, runner.original, runner.truesize,
-                      tuple(results), tuple(runner.wedges))  # fmt: skip
+                      tuple(results), tuple(runner.wedges), coverage, (min(deltas), max(deltas)))  # fmt: skip
 
 
 def _shrink(

@@ -149,8 +149,9 @@ class Row:
 
     @property
     def predicted_direction(self) -> Direction:
-        """The cost model's direction; "same" when the spec runs this maximum as it runs 0."""
-        if self.prediction == self.baseline_prediction or math.isclose(self.predicted_ratio, 1.0):
+        """The cost model's direction; "same" when the spec runs this maximum as it runs 0, or the
+        model's difference is below what any measurement here can resolve (NOISE_FLOOR)."""
+        if self.prediction == self.baseline_prediction or abs(self.predicted_ratio - 1) < NOISE_FLOOR:
             return "same"
         return "cheaper" if self.predicted_ratio < 1 else "dearer"
 
@@ -198,10 +199,16 @@ class Row:
                 f"{', '.join(f'{r:.2f}' for r in self.ratios)}; noise ±{self.noise:.0%})"
             )
             if self.predicted_direction == "same":
+                how = (
+                    f"exactly as max 0 (every skb falls back, {self.prediction.ipis_max} IPIs)"
+                    if self.prediction == self.baseline_prediction
+                    else f"within {NOISE_FLOOR:.0%} of max 0 ({self.prediction.deferred} skb(s) handed off, "
+                    f"{self.prediction.ipis_max} IPIs at most)"
+                )
                 why.append(
-                    f"skb_defer_max {self.defer_max}: the spec runs this maximum exactly as max 0 (every skb "
-                    f"falls back, {self.prediction.ipis_max} IPIs), so close() should cost the same; {measured}: "
-                    "the difference comes from outside the model (the trials' order, cache or allocator state)"
+                    f"skb_defer_max {self.defer_max}: the spec runs this maximum {how}, so close() should cost "
+                    f"the same; {measured}: the difference comes from outside the model (the trials' order, cache "
+                    "or allocator state)"
                 )
             elif self.predicted_direction == "dearer":
                 why.append(

@@ -482,6 +482,10 @@ def print_live(report: Any) -> None:
             console.print(f"  wrong: {p.blame}")
             for f in p.files:
                 console.print(f"  written: {f}")
+    console.print("reached: " + "; ".join(f"{name} in {n}" for name, n in report.coverage))
+    lo, hi = report.sockstat_delta
+    console.print(f"/proc/net/sockstat TCP mem after an example minus before: {lo}..{hi} pages "
+                  "(per-CPU reserves make it move only in large steps)")  # fmt: skip
     if report.wedges:
         console.print(f"wedged slots seen (F5) and re-armed: {len(report.wedges)}")
         for workload, cpu in report.wedges:
