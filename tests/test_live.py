@@ -295,3 +295,40 @@ def test_live_command_killed_mid_run_restores(signum: int, tmp_path: Path) -> No
     assert "restored" in err
     assert m.read_defer_max() == before and m.tracefs_mounted() == mounted
     assert {c: m.is_online(c) for c in m.hotpluggable()} == online
+
+
+@pytest.mark.parametrize(
+    ("mutant", "caught"),
+    [
+        ("count_increment_lost", "defer_ipis"),  # the count never grows: the read's second skb does not kick
+        ("slot_of_freeing_cpu", "deferred_skbs"),  # the skbs go to the reader's CPU, which flushes them
+        ("eat_skips_uncharge", "sk_rmem_alloc"),  # the read leaves its skbs charged
+    ],
+)
+def test_the_recorded_kernel_tells_a_broken_spec_apart(mutant: str, caught: str) -> None:
+    """The oracle works both ways: against a deliberately broken spec, the recorded kernel run
+    diverges in the property that mutant breaks."""
+    from properties.mutants import ALL_MUTANTS
+
+    obs = sample()
+    with ALL_MUTANTS[mutant].applied():
+        spec, _ = allowed(SAMPLE, TRUESIZE, 2, obs.env_netrx, 64)
+    assert caught in compare(obs, spec)
+
+
+def test_f2_counts_our_ipis_per_window() -> None:
+    """The F2 race's windows: IPIs to the hotplugged CPU by our threads only, per marker."""
+    from live.hotplug import F2Result, _ipis
+
+    lines = [
+        "  tcpclose-10 [000] ...1. 1.000001: tracing_mark_write: tcpclose f2 before",
+        "  tcpclose-11 [000] d..2. 1.000002: csd_queue_cpu: cpu=1 callsite=x func=trigger_rx_softirq csd=0",
+        "  other-12 [000] d..2. 1.000003: csd_queue_cpu: cpu=1 callsite=x func=trigger_rx_softirq csd=0",
+        "  tcpclose-10 [000] ...1. 1.000004: tracing_mark_write: tcpclose f2 after",
+    ]
+    text = "\n".join(lines)
+    assert _ipis(text, 1, {11}, "before") == 1 and _ipis(text, 1, {11}, "after") == 0
+    stuck = F2Result(1, 3, 100, ipis_before=1, ipis_during=50, ipis_after=0, preempt="full")
+    assert stuck.stuck and "F2 seen live" in stuck.verdict()
+    fine = attrs.evolve(stuck, ipis_after=1, preempt="none")
+    assert not fine.stuck and "preemption model 'none'" in fine.verdict()
