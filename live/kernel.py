@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import re
 import socket
 import struct
@@ -189,8 +190,6 @@ def pinned(cpu: int, fn: Callable[[], None], tids: set[int] | None = None) -> No
         try:
             if tids is not None:
                 tids.add(threading.get_native_id())
-            import os
-
             os.sched_setaffinity(0, {cpu})  # pid 0: this thread only
             fn()
         except BaseException as err:  # re-raised in the caller's thread

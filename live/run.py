@@ -330,7 +330,6 @@ def live(
 
             progress("racing kicks against CPU offline (F2)")
             f2 = f2_race(runner, hot[0])
-        restored_ok = True
     restored_ok = (
         machine.read_defer_max() == saved.defer_max
         and all(machine.is_online(c) == on for c, on in saved.online.items())
@@ -433,10 +432,12 @@ def write_divergence(e: Examined, name: str, out_dir: Path | None) -> list[Path]
     """The spec's two runs as trace files, and the live log (workload, observations, what the
     spec allows, the raw traces) as JSON."""
     out = out_dir or traces.trace_dir()
+    digest = hashlib.sha256(repr(e.workload).encode()).hexdigest()[:10]
     files = []
     for schedule, r in (e.runs or {}).items():
         note = f"tcpclose live: {name} diverged; the spec's {schedule} run of: {e.workload.describe()}"
-        files.append(traces.record(traces.Trace(r.initial, r.actions, found_by=f"live-{schedule}", note=note)))
+        trace = traces.Trace(r.initial, r.actions, found_by=f"live-{schedule}", note=note)
+        files.append(traces.write(trace, out / f"live-{name}-{digest}.{schedule}.json"))
     body = {
         "property": name, "promise": PROPERTIES[name], "divergence": e.divergences[name], "blame": blame(name, e),
         "workload": attrs.asdict(e.workload), "describe": e.workload.describe(),
@@ -444,7 +445,6 @@ def write_divergence(e: Examined, name: str, out_dir: Path | None) -> list[Path]
         "observations": [attrs.asdict(o) for o in e.observations],
         "spec_traces": [str(f) for f in files],
     }  # fmt: skip
-    digest = hashlib.sha256(json.dumps(body["workload"], sort_keys=True).encode()).hexdigest()[:10]
     log = out / f"live-{name}-{digest}.log.json"
     out.mkdir(parents=True, exist_ok=True)
     log.write_text(json.dumps(body, indent=1) + "\n")

@@ -488,8 +488,8 @@ def print_live(report: Any) -> None:
                   "(per-CPU reserves make it move only in large steps)")  # fmt: skip
     if report.wedges:
         console.print(f"wedged slots seen (F5) and re-armed: {len(report.wedges)}")
-        for workload, cpu in report.wedges:
-            console.print(f"  CPU {cpu} after: {workload}")
+        for (workload, cpu), times in Counter(report.wedges).items():
+            console.print(f"  CPU {cpu}" + (f" ({times} runs)" if times > 1 else "") + f" after: {workload}")
     else:
         console.print("wedged slots seen (F5): none")
     if report.hotplug is not None:

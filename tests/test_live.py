@@ -332,3 +332,24 @@ def test_f2_counts_our_ipis_per_window() -> None:
     assert stuck.stuck and "F2 seen live" in stuck.verdict()
     fine = attrs.evolve(stuck, ipis_after=1, preempt="none")
     assert not fine.stuck and "preemption model 'none'" in fine.verdict()
+
+
+def test_a_divergence_is_written_as_a_live_log_and_replayable_traces(tmp_path: Path) -> None:
+    """The sample's sk_forward_alloc divergence, written: the log names the property, the
+    workload and who is wrong; the spec's runs replay with ``tcpclose replay`` (and hold)."""
+    import json
+
+    from live.run import Examined, write_divergence
+    from properties import traces
+
+    obs = sample()
+    spec, runs = allowed(SAMPLE, TRUESIZE, 2, obs.env_netrx, 64)
+    found = compare(obs, spec)
+    files = write_divergence(Examined(SAMPLE, spec, (obs,), found, (), runs), "sk_forward_alloc", tmp_path)
+    log = json.loads(files[0].read_text())
+    assert log["property"] == "sk_forward_alloc" and "spec" in log["blame"]
+    assert log["observations"][0]["trace"].count("tcpclose step") == len(SAMPLE.steps)
+    for f in files[1:]:
+        assert traces.replay(traces.load(f)).holds
+        done = subprocess.run([sys.executable, "-m", "tcpclose", "replay", str(f)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
