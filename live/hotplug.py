@@ -27,6 +27,7 @@ import attrs
 
 from live import kernel as K
 from live.kernel import parse_trace
+from live.machine import Machine
 
 RACE_MAX = 3  # the second skb of every epoch kicks, so kicks are as frequent as they get
 RACE_CONNS = 200  # at CLOSE_GAP apart they outlast an offline/online cycle (about 0.1 s here)
@@ -102,13 +103,10 @@ def _close_while(toggler: threading.Thread, receivers: list[socket.socket], clos
     return closed
 
 
-def f2_race(runner: object, cpu: int, rounds: int = 3) -> F2Result:
-    """Race cross-CPU closes against ``cpu`` going offline; ``runner`` is a live.run.Runner."""
-    from live.run import Runner
-
-    assert isinstance(runner, Runner)
-    machine, tracer = runner.machine, runner.tracer
-    closer = next(c for c in range(runner.cpus) if c != cpu)
+def f2_race(machine: Machine, tracer: K.Tracer, original: int, cpu: int, rounds: int = 3) -> F2Result:
+    """Race cross-CPU closes against ``cpu`` going offline and back, ``rounds`` times; the
+    sysctl goes back to ``original`` after each part (live.machine.guarded() restores the rest)."""
+    closer = next(c for c in range(machine.cpus()) if c != cpu)
     ours: set[int] = set()
     tracer.clear()
 
@@ -123,7 +121,7 @@ def f2_race(runner: object, cpu: int, rounds: int = 3) -> F2Result:
             K.netrx(cpu)
             time.sleep(K.SETTLE)
         finally:
-            machine.write_defer_max(runner.original)
+            machine.write_defer_max(original)
             K.close_quietly((*senders, *receivers, lst))
 
     control("before")
@@ -146,7 +144,7 @@ def f2_race(runner: object, cpu: int, rounds: int = 3) -> F2Result:
             toggler.join()
         finally:
             machine.set_online(cpu, True)
-            machine.write_defer_max(runner.original)
+            machine.write_defer_max(original)
             K.close_quietly((*senders, *receivers, lst))
     K.netrx(cpu)
     control("after")

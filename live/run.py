@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
 from live import kernel as K
+from live.hotplug import f2_race
 from live.machine import LiveUnavailable, Machine, Saved, check_environment, guarded
 from live.observe import PROPERTIES, Observation, applies, compare, windows
 from model.scenarios_live import DEFER_MAXES, MAX_WRITES, Allowed, Conn, Step, Workload, allowed, normalize
@@ -326,10 +327,8 @@ def live(
         report = _hunt(runner, workloads(runner.cpus, hot), shapes, examples, seed, shrink_seconds, progress, out_dir)
         f2 = None
         if hotplug:
-            from live.hotplug import f2_race
-
             progress("racing kicks against CPU offline (F2)")
-            f2 = f2_race(runner, hot[0])
+            f2 = f2_race(machine, tracer, original, hot[0])
     restored_ok = (
         machine.read_defer_max() == saved.defer_max
         and all(machine.is_online(c) == on for c, on in saved.online.items())
