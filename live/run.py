@@ -43,6 +43,7 @@ from live.machine import LiveUnavailable, Machine, Saved, check_environment, gua
 from live.observe import PROPERTIES, Observation, applies, compare, windows
 from model.scenarios_live import DEFER_MAXES, MAX_WRITES, Allowed, Conn, Step, Workload, allowed, normalize
 from properties import traces
+from spec import SpecError
 
 EVENTS = ("csd/csd_queue_cpu", "csd/csd_function_entry", "irq/softirq_entry", "skb/consume_skb")
 FILTERS = {
@@ -231,7 +232,7 @@ def _read(r: socket.socket, nbytes: int) -> None:
 @attrs.frozen
 class Examined:
     workload: Workload
-    allowed: Allowed | None  # None: discarded
+    allowed: Allowed | None  # None: discarded (no observations) or the spec could not run it
     observations: tuple[Observation, ...]
     divergences: dict[str, str]  # confirmed: shown by every observation
     unconfirmed: tuple[str, ...]  # shown by the first observation only
@@ -243,15 +244,18 @@ def examine(runner: Runner, w: Workload) -> Examined:
         first = runner.observe(w)
     except Discarded:
         return Examined(w, None, (), {}, ())
-    spec, runs = allowed(w, runner.truesize, runner.cpus, first.env_netrx, runner.original)
+    try:
+        spec, runs = allowed(w, runner.truesize, runner.cpus, first.env_netrx, runner.original)
+    except SpecError as err:  # the kernel did something the spec's script cannot follow
+        return Examined(w, None, (first,), {"spec_replay": str(err)}, ())
     found = compare(first, spec)
     if not found:
         return Examined(w, spec, (first,), {}, (), runs)
     try:
         second = runner.observe(w)
-    except Discarded:
+        spec2, _ = allowed(w, runner.truesize, runner.cpus, second.env_netrx, runner.original)
+    except (Discarded, SpecError):
         return Examined(w, spec, (first,), {}, tuple(found), runs)
-    spec2, _ = allowed(w, runner.truesize, runner.cpus, second.env_netrx, runner.original)
     again = compare(second, spec2)
     confirmed = {k: f"{v} (second run: {again[k]})" for k, v in found.items() if k in again}
     return Examined(w, spec, (first, second), confirmed, tuple(k for k in found if k not in again), runs)
@@ -359,10 +363,10 @@ def _hunt(
     for shape in shapes:
         generate = example(shape)(generate)
     generate()
-    kept = [e for e in phase1 if e.allowed is not None]
+    kept = [e for e in phase1 if e.observations]
     results = []
     for name in PROPERTIES:
-        applied = [e for e in kept if e.allowed is not None and applies(name, e.allowed)]
+        applied = [e for e in kept if applies(name, e.allowed)]
         bad = [e for e in applied if name in e.divergences]
         result = PropertyResult(name, len(applied), len(bad), sum(1 for e in applied if name in e.unconfirmed))
         if bad:
@@ -420,6 +424,8 @@ def blame(name: str, e: Examined) -> str:
                     "calls and NET_RX runs (seen twice); the spec's rules of FACTS §7-§9 miss something here")
         case "wedged_slots":
             return "the spec: the kernel's slot count after the run is not the one the spec's rules leave (F5)"
+        case "spec_replay":
+            return "the spec: its script cannot follow what the kernel did (a NET_RX, hotplug or sysctl event)"
         case "sk_rmem_alloc":
             return "the kernel, against FACTS §12 (sk_rmem_alloc is the truesize sum of the charged skbs)"
         case _:
