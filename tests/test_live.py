@@ -273,7 +273,8 @@ def test_live_run_restores_the_machine() -> None:
     before, mounted = m.read_defer_max(), m.tracefs_mounted()
     report = live(machine=m, examples=3, seed=1, hotplug=False, shrink_seconds=5)
     assert report.examples + report.discarded == 3 + len(explicit(m.cpus(), ()))
-    assert dict(report.coverage)["a wedge was seen"] >= 1  # the explicit F5 shape wedges CPU 0's slot
+    if before <= 70:  # the explicit F5 shape (70 attempts at max 0) wedges CPU 0's slot at this maximum
+        assert dict(report.coverage)["a wedge was seen"] >= 1
     assert all(p.examples > 0 for p in report.properties if p.name != "no_deferral_where_forbidden")
     assert m.read_defer_max() == before and m.tracefs_mounted() == mounted and report.restored
 
