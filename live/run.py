@@ -66,17 +66,17 @@ def workloads(cpus: int, hotplug: tuple[int, ...]) -> st.SearchStrategy[Workload
     def build(draw: st.DrawFn) -> Workload:
         # Full windows half the time, and up to 8 connections: 63 attempts at a small maximum
         # wedge a slot at the default 64 (F5).
-        writes = st.one_of(st.just(MAX_WRITES), st.integers(1, MAX_WRITES))
+        writes = st.one_of(st.integers(1, MAX_WRITES), st.just(MAX_WRITES))  # shrinks toward 1
         conns = draw(st.lists(st.builds(Conn, cpu, writes), min_size=1, max_size=8))
         conn = st.integers(0, len(conns) - 1)
-        kinds = [
-            st.builds(Step, st.just("read"), conn, cpu, st.integers(1, MAX_WRITES)),
-            st.builds(Step, st.just("sysctl"), value=st.sampled_from(DEFER_MAXES)),
-            st.builds(Step, st.just("netrx"), cpu=cpu),
-        ]
+        read = st.builds(Step, st.just("read"), conn, cpu, st.integers(1, MAX_WRITES))
+        sysctl = st.builds(Step, st.just("sysctl"), value=st.sampled_from(DEFER_MAXES))
+        # NET_RX first: shrinking moves toward the first branch, the step that changes least.
+        # Reads and sysctl writes twice: short early examples should still have them.
+        kinds = [st.builds(Step, st.just("netrx"), cpu=cpu), read, read, sysctl, sysctl]
         if hotplug:
             kinds += [st.builds(Step, st.sampled_from(["offline", "online"]), cpu=st.sampled_from(hotplug))]
-        drawn = draw(st.lists(st.one_of(kinds), max_size=8))
+        drawn = draw(st.lists(st.one_of(kinds), min_size=1, max_size=8))
         # One close per connection; ``value`` places it among the drawn steps.
         closes = [Step("close", i, draw(cpu), draw(st.integers(0, len(drawn)))) for i in range(len(conns))]
         return normalize(draw(st.sampled_from(DEFER_MAXES)), conns, drawn, closes, cpus)
