@@ -472,7 +472,7 @@ def print_live(report: Any) -> None:
     for p in report.properties:
         verdict = "[green]holds[/green]" if p.diverged == 0 else f"[bold red]diverges in {p.diverged}[/bold red]"
         if p.unconfirmed:
-            verdict += f" ({p.unconfirmed} unconfirmed: not seen again on a second run)"
+            verdict += f" ({p.unconfirmed} unconfirmed: a second run did not show it or was discarded)"
         table.add_row(p.name, PROPERTIES[p.name], str(p.examples), verdict)
     console.print(table)
     for p in report.properties:
