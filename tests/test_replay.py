@@ -206,7 +206,8 @@ def test_check_writes_a_trace_for_a_violation(tmp_path: Path) -> None:
     (result,) = report.machines
     assert not report.ok and result.violation is not None and result.trace_file is not None
     assert report.verdict_line().startswith("FAILED: forward_alloc_bound at step")
-    assert report.to_json()["verdict"] == "fail" and report.to_json()["violations"][0]["trace"] == result.trace_file
+    as_json = json.loads(json.dumps(report.to_json()))
+    assert as_json["verdict"] == "fail" and as_json["violations"][0]["trace"] == result.trace_file
     written = traces.load(Path(result.trace_file))
     assert written.violation is not None and written.violation.invariant == "forward_alloc_bound"
     with mutant.applied():
