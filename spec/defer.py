@@ -10,25 +10,41 @@ kick_defer_list_purge(), in two versions:
   compared, kicked on and incremented under it.
 
 Theory of operation (defer-v6). The steps, between any two of which another CPU may act:
-1. check: a zero-copy skb, or one built on this CPU, on an out-of-range CPU or on an offline
-   CPU, is freed now (kfree_skb_napi_cache() on this CPU);
-2. count: read ``skb_defer_max``, choose the slot of this CPU's node, ``c = ++defer_count``;
-   if ``c >= max`` free now (the count is not given back);
-3. push: llist_add() onto the slot's list; from here the skb belongs to the owning CPU;
-4. kick: if ``c - 1 == max >> 1``, kick_defer_list_purge(): if ``defer_ipi_scheduled`` can be
+1. check: a zero-copy skb (only in kernels with 0943404b1f3b: ``Config.zcopy_check``), or one
+   built on this CPU, on an out-of-range CPU or on an offline CPU, is freed now
+   (kfree_skb_napi_cache() on this CPU);
+2. read: the plain reads made before the increment: ``numa_node_id()`` of this CPU chooses the
+   slot, and ``READ_ONCE(skb_defer_max)`` gives the one maximum this attempt uses for both its
+   tests (FACTS §14: a migration or a sysctl write can fall between these reads and the
+   increment);
+3. count: ``c = ++defer_count`` on the chosen slot; if ``c >= max`` free now (the count is not
+   given back);
+4. push: llist_add() onto the slot's list; from here the skb belongs to the owning CPU;
+5. kick: if ``c - 1 == max >> 1``, kick_defer_list_purge(): if ``defer_ipi_scheduled`` can be
    changed from 0 to 1, queue the async IPI. If the target went offline since step 1, the IPI
    call fails (-ENXIO, kernel/smp.c: generic_exec_single()) and nothing clears the flag again.
 
-Simplifications: reading the sysctl, the node and the increment are one step (all are
-reads/one atomic on data private to the attempt); under defer-v2 the online check and the racy
-count read are one step, and the locked section is one step. The PREEMPT_RT variant (schedule
-the backlog thread instead of an IPI, 80d2eefcb4c8) is not modelled.
+defer-v2: check (as above, never with the zero-copy test), then read: ``READ_ONCE`` of the
+maximum and the racy pre-check of the count against it (free now if ``count >= max``), then the
+locked section (kick decided on the count before this skb, count and list updated together),
+then the kick.
+
+Where a task can be stopped (``Config.preempt``): the attempt runs in process context with
+preemption enabled. Under full preemption the scheduler may migrate the task between any two of
+these steps, and a CPU may go offline between them (the stopper preempts the task); under
+PREEMPT_NONE or VOLUNTARY neither happens inside the attempt (spec/system.py: Migrate,
+spec/hotplug.py: CpuOffline).
+
+Simplifications: the two reads of step 2 are one step (both are plain reads of values no step
+of the attempt writes; a write landing between them is the same as one landing before or after
+both); under defer-v2 the locked section is one step. The PREEMPT_RT variant (schedule the
+backlog thread instead of an IPI, 80d2eefcb4c8) is not modelled.
 """
 
 from __future__ import annotations
 
 from spec import core, rules, skbuff
-from spec.actions import DeferCheck, DeferCount, DeferKick, DeferPush
+from spec.actions import DeferCheck, DeferCount, DeferKick, DeferPush, DeferRead
 from spec.core import Draft, View
 from spec.state import DeferCtx, DeferRecord, State
 
@@ -57,7 +73,7 @@ def apply_defer_check(state: Draft, a: DeferCheck) -> Draft:
     assert ctx is not None
     skb = state.skbs[ctx.skb]
     cpu = skb.alloc_cpu
-    if skb.zcopy:
+    if skb.zcopy and state.config.zcopy_check:
         return free_now(state, a.sk, ctx.skb, "zcopy")
     if cpu == task.cpu:
         return free_now(state, a.sk, ctx.skb, "same_cpu")
@@ -65,12 +81,27 @@ def apply_defer_check(state: Draft, a: DeferCheck) -> Draft:
         return free_now(state, a.sk, ctx.skb, "out_of_range")
     if not state.cpus[cpu].online:
         return free_now(state, a.sk, ctx.skb, "offline")
-    if state.config.defer == "defer-v6":
-        return core.set_task(state, a.sk, defer=core.evolve(ctx, pc="count", cpu=cpu))
+    return core.set_task(state, a.sk, defer=core.evolve(ctx, pc="read", cpu=cpu))
+
+
+def guard_defer_read(state: State, a: DeferRead) -> str | None:
+    return _ctx(state, a.sk, "read")[1]
+
+
+def apply_defer_read(state: Draft, a: DeferRead) -> Draft:
+    task = core.task_of(state, a.sk)
+    ctx = task.defer
+    assert ctx is not None
     defer_max = state.skb_defer_max
-    if rules.defer_v2_full(core.slot(state, cpu, 0).defer_count, defer_max):
+    if state.config.defer == "defer-v6":
+        node = state.cpus[task.cpu].node
+        nxt = core.evolve(ctx, pc="count", node=node, defer_max=defer_max, read_on=task.cpu)
+        return core.set_task(state, a.sk, defer=nxt)
+    seen = core.slot(state, ctx.cpu, 0).defer_count
+    if rules.defer_v2_full(seen, defer_max):
         return free_now(state, a.sk, ctx.skb, "full")
-    return core.set_task(state, a.sk, defer=core.evolve(ctx, pc="push", cpu=cpu, defer_max=defer_max))
+    nxt = core.evolve(ctx, pc="push", defer_max=defer_max, read_on=task.cpu, seen_count=seen)
+    return core.set_task(state, a.sk, defer=nxt)
 
 
 def guard_defer_count(state: State, a: DeferCount) -> str | None:
@@ -83,20 +114,16 @@ def apply_defer_count(state: Draft, a: DeferCount) -> Draft:
     task = core.task_of(state, a.sk)
     ctx = task.defer
     assert ctx is not None
-    node = state.cpus[task.cpu].node
-    defer_max = state.skb_defer_max
-    count = core.slot(state, ctx.cpu, node).defer_count + 1
-    state = core.set_slot(state, ctx.cpu, node, defer_count=count)
-    if rules.defer_fallback(count, defer_max):
+    count = core.slot(state, ctx.cpu, ctx.node).defer_count + 1
+    state = core.set_slot(state, ctx.cpu, ctx.node, defer_count=count)
+    if rules.defer_fallback(count, ctx.defer_max):
         return free_now(state, a.sk, ctx.skb, "full")
     nxt = core.evolve(
         ctx,
         pc="push",
-        node=node,
         count=count,
-        defer_max=defer_max,
         counted_on=task.cpu,
-        counted_epoch=core.slot(state, ctx.cpu, node).epoch,
+        counted_epoch=core.slot(state, ctx.cpu, ctx.node).epoch,
     )
     return core.set_task(state, a.sk, defer=nxt)
 
@@ -122,12 +149,15 @@ def apply_defer_push(state: Draft, a: DeferPush) -> Draft:
             defer_list=(ctx.skb, *slot.defer_list),
         )
     v6 = state.config.defer == "defer-v6"
+    here = core.task_of(state, a.sk).cpu
     record = DeferRecord(
-        producer_cpu=ctx.counted_on if v6 else core.task_of(state, a.sk).cpu,
+        producer_cpu=ctx.read_on,
         node=ctx.node,
         epoch=ctx.counted_epoch if v6 else slot.epoch,
         count=ctx.count if v6 else slot.defer_count + 1,
         defer_max=ctx.defer_max,
+        seen_count=ctx.seen_count,
+        counted_cpu=ctx.counted_on if v6 else here,
     )
     state = core.touch(state, ctx.skb, ("task", a.sk), deferred=record)
     state = core.hand(state, ctx.skb, ("task", a.sk), ("defer_list", ctx.cpu, ctx.node))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from spec import actions as A
-from spec import close, core, defer, flush, hotplug, receive
+from spec import close, core, defer, flush, hotplug, pagepool, receive
 from spec.core import Draft, SpecError
 from spec.state import Config, Cpu, DeferSlot, Env, Sock, State
 
@@ -35,13 +35,18 @@ class NotEnabled(SpecError):
 
 
 def guard_migrate(state: State, a: A.Migrate) -> str | None:
-    """The scheduler may move a preemptible task between any two of its steps (the purge loop
-    and skb_attempt_defer_free() run with preemption enabled)."""
+    """The scheduler may move a task between two of its steps where it can be preempted: the
+    purge loop and skb_attempt_defer_free() run with preemption enabled, but only a fully
+    preemptible kernel (``Config.preempt`` "full") stops a task inside the defer attempt
+    (FACTS §14). Simplification: between the purge loop's iterations the task may move under
+    every model (under NONE and VOLUNTARY it would need a scheduling point there)."""
     if state.env.migrations <= 0:
         return "the workload allows no more migrations"
     task = state.sockets[a.sk].owner
     if task is None:
         return f"socket {a.sk} has no task"
+    if task.defer is not None and state.config.preempt != "full":
+        return f"preempt={state.config.preempt}: the task is not preempted inside skb_attempt_defer_free()"
     if a.cpu == task.cpu or not state.cpus[a.cpu].online:
         return f"CPU {a.cpu} is the task's CPU or offline"
     return None
@@ -79,7 +84,9 @@ RULES: dict[type[A.Action], tuple[ModuleType, str]] = {
     A.CloseStart: (close, "close_start"),
     A.PurgeStep: (close, "purge_step"),
     A.CloseDecide: (close, "close_decide"),
+    A.SockDestruct: (close, "sock_destruct"),
     A.DeferCheck: (defer, "defer_check"),
+    A.DeferRead: (defer, "defer_read"),
     A.DeferCount: (defer, "defer_count"),
     A.DeferPush: (defer, "defer_push"),
     A.DeferKick: (defer, "defer_kick"),
@@ -90,6 +97,7 @@ RULES: dict[type[A.Action], tuple[ModuleType, str]] = {
     A.FlushFree: (flush, "flush_free"),
     A.RaiseNetRx: (flush, "raise_net_rx"),
     A.DevCpuDead: (hotplug, "dev_cpu_dead"),
+    A.PagePoolRetry: (pagepool, "page_pool_retry"),
     A.CpuOffline: (hotplug, "cpu_offline"),
     A.CpuOnline: (hotplug, "cpu_online"),
     A.Migrate: (_system, "migrate"),
@@ -141,6 +149,7 @@ def _task_actions(sock: Sock) -> list[A.Action]:
 
 _DEFER_STEP: dict[str, Callable[[int], A.Action]] = {
     "check": A.DeferCheck,
+    "read": A.DeferRead,
     "count": A.DeferCount,
     "push": A.DeferPush,
     "kick": A.DeferKick,
@@ -162,6 +171,8 @@ def candidates(state: State) -> list[A.Action]:
                 out.append(A.RecvStart(sock.id) if sock.ops[0].op == "recv" else A.CloseStart(sock.id))
         else:
             out.extend(_task_actions(sock))
+    if state.page_pool is not None or state.env.page_pool_releases:
+        out.append(A.PagePoolRetry())
     for cpu in state.cpus:
         if cpu.ipi_queued:
             out.append(A.IpiDeliver(cpu.id))
@@ -185,6 +196,7 @@ def candidates(state: State) -> list[A.Action]:
             out.append(A.CpuOnline(cpu.id))
     if env.defer_max_writes:
         out.extend(A.SetDeferMax(v) for v in env.defer_max_values)
+    out.extend(A.SockDestruct(s.id) for s in state.sockets if s.shutdown and not s.destroyed)
     return out
 
 
