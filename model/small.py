@@ -19,7 +19,7 @@ import attrs
 
 from model.scenarios import LENGTH, TRUESIZE, socket
 from spec import Config, Env, Incoming, SpecError, State, UserOp, boot
-from spec.state import CloseVariant, DeferVariant
+from spec.state import CloseVariant, DeferVariant, Preempt
 
 
 def cpu_nodes(cpus: int, nodes: int) -> tuple[int, ...]:
@@ -47,6 +47,11 @@ def small(
     fclone: bool = False,
     bare_fin: bool = False,
     mem_pcpu_rsv: int = 256,
+    preempt: Preempt = "full",
+    zcopy: bool = False,
+    zcopy_check: bool = False,
+    page_pool: bool = False,
+    recv_first: bool = False,
 ) -> State:
     """The attack's shape, small: ``sockets`` sockets x ``skbs`` unread skbs built on CPU 0;
     socket k is closed on CPU 1 + k mod (cpus - 1) (on CPU 0 itself on a 1-CPU machine).
@@ -56,8 +61,12 @@ def small(
     unrelated NET_RX raises; ``isn``: the initial receive sequence number (near 2**32 to wrap);
     ``linger0``: SO_LINGER with time 0; ``fclone``: the skbs are fast clones; ``bare_fin``: a
     FIN without data follows each socket's skbs; ``mem_pcpu_rsv``: the per-CPU page reserve (small values
-    make the fold into memory_allocated happen). The kernel is v6.18's Config with the variants
-    given (NAPI cache 64/32). Raises
+    make the fold into memory_allocated happen); ``preempt``: the preemption model; ``zcopy``:
+    the skbs carry a zero-copy buffer, ``zcopy_check``: the kernel has 0943404b1f3b;
+    ``page_pool``: the kernel's page pool kicks the defer lists and one release walk runs;
+    ``recv_first``: before closing, each socket's application reads its first skb on the closing
+    CPU, so later arrivals on CPU 0 find that skb deferred there (the arrival flush). The kernel
+    is v6.18's Config with the variants given (NAPI cache 64/32). Raises
     SpecError with one line naming an impossible parameter."""
     if cpus < 1:
         raise SpecError(f"a machine needs at least one CPU, not {cpus}")
@@ -83,18 +92,24 @@ def small(
         defer=defer,
         hotplug_flush=hotplug_flush,
         mem_pcpu_rsv=mem_pcpu_rsv,
+        preempt=preempt,
+        zcopy_check=zcopy_check,
+        page_pool_kick=page_pool,
     )
     extra: dict[str, object] = {} if isn is None else {"isn": isn}
     if linger0:
         extra.update(sock_linger=True, sk_lingertime=0)
-    packets = [Incoming(cpu=0, length=LENGTH, truesize=TRUESIZE, fclone=fclone) for _ in range(skbs)]
+    packets = [Incoming(cpu=0, length=LENGTH, truesize=TRUESIZE, fclone=fclone, zcopy=zcopy) for _ in range(skbs)]
     if bare_fin:
         packets.append(Incoming(cpu=0, length=0, truesize=768, fin=True))
+    def closer(k: int) -> int:
+        return 1 + k % (cpus - 1) if cpus > 1 else 0
+
     socks = [
         socket(
             k,
             packets,
-            [UserOp("close", 1 + k % (cpus - 1) if cpus > 1 else 0)],
+            [UserOp("recv", closer(k), LENGTH)] * int(recv_first) + [UserOp("close", closer(k))],
             page_size=config.page_size,
             **extra,  # type: ignore[arg-type]
         )
@@ -106,6 +121,7 @@ def small(
         offlines=1 if hotplug else 0,
         defer_max_values=() if sysctl is None else (sysctl,),
         defer_max_writes=0 if sysctl is None else 1,
+        page_pool_releases=int(page_pool),
     )
     return boot(config, cpu_nodes(cpus, nodes), defer_max, socks, env)
 

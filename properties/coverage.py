@@ -12,16 +12,33 @@ from spec import (
     DeferPush,
     FlushDetach,
     FlushReset,
+    PacketArrives,
+    PagePoolRetry,
     SetDeferMax,
+    SockDestruct,
     State,
 )
 
 # The events each state machine must reach under the CI profile (every event is required of at
 # least one machine: the race machine exists to reach the reset window).
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "close": ("kick sent", "full slot fell back", "cross-CPU free", "RST sent", "skb_defer_max changed"),
+    "close": (
+        "kick sent",
+        "full slot fell back",
+        "cross-CPU free",
+        "RST sent",
+        "skb_defer_max changed",
+        "arrival flushed a slot",
+        "page pool kicked a CPU",
+    ),
     "race": ("kick sent", "full slot fell back", "flush raced a producer", "cross-CPU free", "RST sent"),
-    "hotplug": ("kick sent", "cross-CPU free", "RST sent", "CPU offline with a non-empty slot"),
+    "hotplug": (
+        "kick sent",
+        "cross-CPU free",
+        "RST sent",
+        "CPU offline with a non-empty slot",
+        "socket destroyed with error-queue skbs",
+    ),
 }
 
 
@@ -55,6 +72,14 @@ def observe(pre: State, a: Action, post: State) -> list[str]:
         out.append("CPU offline with a non-empty slot")
     if isinstance(a, SetDeferMax):
         out.append("skb_defer_max changed")
+    if isinstance(a, PacketArrives):
+        cpu = pre.sockets[a.sk].rx[0].cpu
+        if any(sl.defer_list for sl in pre.cpus[cpu].defer_slots):
+            out.append("arrival flushed a slot")
+    if isinstance(a, PagePoolRetry) and pre.page_pool is not None:
+        out.append("page pool kicked a CPU")
+    if isinstance(a, SockDestruct) and pre.sockets[a.sk].sk_error_queue:
+        out.append("socket destroyed with error-queue skbs")
     for old, new in zip(pre.skbs, post.skbs, strict=False):
         for f in new.frees[len(old.frees) :]:
             if f.how == "nodefer:full":

@@ -25,9 +25,12 @@ from spec import (
     DeferCheck,
     DeferCount,
     DeferPush,
+    DeferRead,
     DevCpuDead,
     FlushFree,
     FreeEvent,
+    PacketArrives,
+    SockDestruct,
     State,
 )
 
@@ -149,6 +152,18 @@ def rmem_zero_after_purge(pre: State, a: Action, post: State) -> str | None:
     return None
 
 
+@transition_invariant("accounting")
+def rmem_zero_at_destruction(pre: State, a: Action, post: State) -> str | None:
+    """When the socket is destroyed its charges are all given back: sk_rmem_alloc and
+    sk_forward_alloc are 0 (inet_sock_destruct() warns otherwise; FACTS §5.4)."""
+    if isinstance(a, SockDestruct):
+        sock = post.sockets[a.sk]
+        if sock.sk_rmem_alloc or sock.sk_forward_alloc:
+            rmem, fwd = sock.sk_rmem_alloc, sock.sk_forward_alloc
+            return f"socket {a.sk} destroyed with sk_rmem_alloc {rmem}, sk_forward_alloc {fwd}"
+    return None
+
+
 # ================================================================================================
 # skb lifecycle
 # ================================================================================================
@@ -211,8 +226,8 @@ def skb_in_exactly_one_place(s: State) -> str | None:
 @state_invariant("defer")
 def placed_by_the_rules(s: State) -> str | None:
     """An skb sits on slot (cpu, node) only if cpu is the CPU that built it, node is the node of
-    the CPU that counted it, that CPU was not the builder, and its count was below the max it
-    read (FACTS §7)."""
+    the CPU the producer read it on (numa_node_id(), before the increment: FACTS §14), and its
+    count was below the max it read (FACTS §7)."""
     for c in s.cpus:
         for node, slot in enumerate(c.defer_slots):
             for i in slot.defer_list:
@@ -222,7 +237,7 @@ def placed_by_the_rules(s: State) -> str | None:
                 if skb.alloc_cpu != c.id:
                     return f"skb {i} built on CPU {skb.alloc_cpu} sits on CPU {c.id}'s slot"
                 if s.config.defer == "defer-v6" and s.cpus[rec.producer_cpu].node != node:
-                    return f"skb {i} counted on CPU {rec.producer_cpu} sits on node slot {node}"
+                    return f"skb {i} whose node was read on CPU {rec.producer_cpu} sits on node slot {node}"
                 if s.config.defer == "defer-v6" and rec.count >= rec.defer_max:
                     return f"skb {i} pushed with count {rec.count} >= max {rec.defer_max}"
     return None
@@ -264,32 +279,28 @@ def v2_count_matches_list(s: State) -> str | None:
 
 @transition_invariant("defer")
 def full_slot_falls_back(pre: State, a: Action, post: State) -> str | None:
-    """An attempt whose count reached skb_defer_max frees the skb at once on its own CPU
-    (nodefer) and adds nothing to the slot; one below the max goes on to push (FACTS §7.5)."""
+    """An attempt whose count reached the skb_defer_max it read frees the skb at once on its own
+    CPU (nodefer) and adds nothing to the slot; one below the max goes on to push (FACTS §7.5).
+    The slot is the one of the node it read, the max the one it read (FACTS §14: both are read
+    once, before the increment)."""
     if isinstance(a, DeferCount) and pre.config.defer == "defer-v6":
         task = pre.sockets[a.sk].owner
         assert task is not None and task.defer is not None
-        node = pre.cpus[task.cpu].node
-        count = post.cpus[task.defer.cpu].defer_slots[node].defer_count
+        read_max = task.defer.defer_max
+        count = post.cpus[task.defer.cpu].defer_slots[task.defer.node].defer_count
         skb = post.skbs[task.defer.skb]
-        full = count >= pre.skb_defer_max
+        full = count >= read_max
         lists = [[sl.defer_list for sl in st.cpus[task.defer.cpu].defer_slots] for st in (pre, post)]
         if full and (skb.frees != (FreeEvent(task.cpu, "nodefer:full"),) or lists[0] != lists[1]):
-            return f"count {count} >= max {pre.skb_defer_max} but skb {skb.id} was not freed locally"
+            return f"count {count} >= max {read_max} but skb {skb.id} was not freed locally"
         if not full and skb.frees:
-            return f"count {count} < max {pre.skb_defer_max} but skb {skb.id} was freed"
-    if isinstance(a, DeferCheck) and pre.config.defer == "defer-v2":
+            return f"count {count} < max {read_max} but skb {skb.id} was freed"
+    if isinstance(a, DeferRead) and pre.config.defer == "defer-v2":
         task = pre.sockets[a.sk].owner
         assert task is not None and task.defer is not None
         skb = post.skbs[task.defer.skb]
         target = skb.alloc_cpu
-        if (
-            target != task.cpu
-            and not skb.zcopy
-            and pre.cpus[target].online
-            and pre.cpus[target].defer_slots[0].defer_count >= pre.skb_defer_max
-            and not skb.frees
-        ):
+        if pre.cpus[target].defer_slots[0].defer_count >= pre.skb_defer_max and not skb.frees:
             return f"defer-v2: CPU {target}'s list is full but skb {skb.id} was not freed"
     return None
 
@@ -297,9 +308,8 @@ def full_slot_falls_back(pre: State, a: Action, post: State) -> str | None:
 @transition_invariant("defer")
 def defer_check_sees_online(pre: State, a: Action, post: State) -> str | None:
     """An offline CPU is never deferred to, in the exact sense the kernel gives: an attempt that
-    passes the check step saw its target online, in range, not itself, and the skb not
-    zero-copy (FACTS §7.1-2). The push is a later step: the target may be offline by then (see
-    properties/findings.py)."""
+    passes the check step saw its target online, in range and not itself (FACTS §7.2). The push
+    is a later step: the target may be offline by then (see properties/findings.py)."""
     if not isinstance(a, DeferCheck):
         return None
     task = pre.sockets[a.sk].owner
@@ -308,8 +318,22 @@ def defer_check_sees_online(pre: State, a: Action, post: State) -> str | None:
     if skb.frees:
         return None
     target = skb.alloc_cpu
-    if skb.zcopy or target == task.cpu or not pre.cpus[target].online:
+    if target == task.cpu or not pre.cpus[target].online:
         return f"skb {skb.id} passed the check for CPU {target} (task on CPU {task.cpu})"
+    return None
+
+
+@state_invariant("defer")
+def deferred_skb_holds_no_refs(s: State) -> str | None:
+    """A deferred skb holds no reference to an outside object: on a defer slot, or detached by a
+    flush, it has no socket, no destructor and no zero-copy user buffer, since it may wait there
+    indefinitely (FACTS §11; 0943404b1f3b frees zero-copy skbs at once, FACTS §7.1)."""
+    for skb in s.skbs:
+        if skb.where[0] == "defer_list" or skb.where[:2] == ("held", "softirq"):
+            if skb.sk is not None or skb.destructor is not None:
+                return f"skb {skb.id} at {skb.where} still points at socket {skb.sk} ({skb.destructor})"
+            if skb.zcopy:
+                return f"skb {skb.id} at {skb.where} holds a zero-copy user buffer"
     return None
 
 
@@ -318,10 +342,28 @@ def flush_frees_locally(pre: State, a: Action, post: State) -> str | None:
     """A flush frees skbs on the CPU whose slot held them, which is the CPU that built them."""
     if not isinstance(a, FlushFree):
         return None
-    for before, after in zip(pre.skbs, post.skbs, strict=True):
+    for before, after in zip(pre.skbs, post.skbs, strict=False):  # a FlushFree may build a packet
         for f in after.frees[len(before.frees) :]:
             if f.how == "flush" and (f.cpu != a.cpu or after.alloc_cpu != a.cpu):
                 return f"skb {after.id} built on CPU {after.alloc_cpu} flushed on CPU {f.cpu} by CPU {a.cpu}"
+    return None
+
+
+@transition_invariant("defer")
+def arrival_flushes_first(pre: State, a: Action, post: State) -> str | None:
+    """Every NAPI poll on a CPU comes after a flush of that CPU's slots, including the one that
+    delivers a received packet (909876500251, FACTS §14): a packet arriving on a CPU whose slots
+    hold skbs is not built in the arrival's step (its NET_RX run flushes first); on empty slots
+    it is built there and then."""
+    if not isinstance(a, PacketArrives):
+        return None
+    cpu = pre.sockets[a.sk].rx[0].cpu
+    waiting = any(sl.defer_list for sl in pre.cpus[cpu].defer_slots)
+    built = len(post.skbs) > len(pre.skbs)
+    if waiting and built:
+        return f"a packet was built on CPU {cpu} before its NET_RX run flushed the skbs waiting there"
+    if not waiting and not built:
+        return f"a packet arriving on CPU {cpu}, whose slots are empty, was not built"
     return None
 
 
@@ -478,15 +520,20 @@ def no_wedged_slot(s: State) -> str | None:
 def waiting_reasons(s: State) -> dict[int, str | None]:
     """Why each skb still on a defer slot at quiescence is waiting (None: no allowed reason).
 
-    Allowed: on an online CPU with no kick owed and no NET_RX pending, an skb whose producer's
-    count stayed below the kick point (it waits until something else runs NET_RX there; FACTS
-    §12; an skb at or above the kick point was pushed before a kick, and the flush that kick
-    caused should have taken it); on an offline CPU without the
-    hotplug flush (they wait for it to return, 68822bdf76f1); on an online CPU whose IPI guard is
-    stuck set with no IPI queued (finding F2, reported by kick_leads_to_flush); on an offline CPU
-    with the flush,
-    pushed after dev_cpu_dead() by a producer whose online check came before the CPU went down
-    (finding F3 in properties/findings.py)."""
+    Every NET_RX run on a CPU flushes its slots first: one raised by the defer IPI, one raised by
+    unrelated traffic, and the one that delivers a packet arriving there (909876500251, FACTS
+    §14). At quiescence no packet is left to arrive and no NET_RX is pending on an online CPU, so
+    an skb still waiting was pushed after the last NET_RX run on its CPU flushed its slot.
+    Allowed:
+    - on an online CPU with no kick owed, an skb whose producer's count stayed below the kick
+      point: no IPI is due, and it waits for the next NET_RX run there, an arriving packet or
+      other traffic (FACTS §12; an skb at or above the kick point was pushed before a kick, and
+      the flush that kick caused should have taken it);
+    - on an online CPU whose IPI guard is stuck set with no IPI queued (finding F2, reported by
+      kick_leads_to_flush);
+    - on an offline CPU without the hotplug flush (it waits for the CPU to return, 68822bdf76f1);
+    - on an offline CPU with the flush, pushed after dev_cpu_dead() by a producer whose online
+      check came before the CPU went down (finding F3 in properties/findings.py)."""
     out: dict[int, str | None] = {}
     for c in s.cpus:
         for slot in c.defer_slots:
@@ -494,7 +541,7 @@ def waiting_reasons(s: State) -> dict[int, str | None]:
                 rec = s.skbs[i].deferred
                 below = rec is not None and rec.count - 1 < rec.defer_max // 2
                 if c.online and not c.kick_unserved and not c.net_rx_pending and below:
-                    out[i] = "below the kick point, no NET_RX on its CPU"
+                    out[i] = "below the kick point; no NET_RX run (packet, IPI or other traffic) on its CPU since"
                 elif c.online and c.defer_ipi_scheduled and not c.ipi_queued and not c.net_rx_pending:
                     out[i] = "kicked, but the IPI guard is stuck set (finding F2)"
                 elif not c.online and not s.config.hotplug_flush:

@@ -127,11 +127,14 @@ class SpecMachine(RuleBasedStateMachine):
 
 def findings_reachable(focus: Focus) -> frozenset[str]:
     """The invariants of known findings (properties/findings.py) that runs drawn with ``focus``
-    can violate: F1 needs the error queue, F2 and F3 need hotplug, F5 and F6 (a wedged slot)
-    are reachable everywhere (a sysctl write below the count, or two producers at max 2)."""
+    can violate: F1 needs the error queue, F2 and F3 need hotplug (and full preemption, or the
+    page-pool walk for F2), F5 and F6 (a wedged slot) are reachable everywhere (a sysctl write
+    below the count, or two producers at max 2), F7 needs a kernel without the zero-copy test."""
     skip = {"no_wedged_slot"} | ({"rmem_zero_after_purge"} if focus.errqueue else set())
-    if focus.hotplug:
+    if focus.hotplug and focus.preempt in (None, "full"):
         skip |= {"kick_leads_to_flush", "dead_cpu_slots_emptied"}
+    if focus.zcopy_check is not True:
+        skip |= {"deferred_skb_holds_no_refs"}
     return frozenset(skip)
 
 
@@ -151,9 +154,10 @@ def machine(name: str, focus: Focus, skip: frozenset[str] | None = None) -> type
 
 # The close paths, accounting, decision and defer machinery, without hotplug or the error queue.
 CloseMachine = machine("CloseMachine", Focus())
-# The same with CPU hotplug (both dev_cpu_dead() variants) and error-queue skbs. Findings F1, F2
-# and F3 (properties/findings.py) are reachable here; they are pinned by trace tests instead.
-HotplugMachine = machine("HotplugMachine", Focus(hotplug=True, errqueue=True))
+# The same with CPU hotplug (both dev_cpu_dead() variants), error-queue skbs and kernels with and
+# without the zero-copy test. Findings F1, F2, F3 and F7 (properties/findings.py) are reachable
+# here; they are pinned by trace tests instead.
+HotplugMachine = machine("HotplugMachine", Focus(hotplug=True, errqueue=True, zcopy_check=None))
 
 # The attack's shape: every skb built on CPU 0, two sockets closed on CPU 1 and CPU 2 (on the
 # other node of 3cpu-2node), so that two producers and the owner's flush meet in the reset window.

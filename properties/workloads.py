@@ -32,6 +32,10 @@ class Focus:
     rx_cpu: int | None = None  # every packet built on this CPU (the attack's shape)
     defer_max: int | None = None
     close_cpus: tuple[int, ...] | None = None  # one socket per entry, closed on that CPU
+    preempt: str | None = None  # Config.preempt; None: drawn
+    # Config.zcopy_check: True pins the stable kernels' test; None draws it (without it, a
+    # zero-copy skb is deferred: finding F7, so only machines that skip it draw None).
+    zcopy_check: bool | None = True
 
     def label(self) -> str:
         """The pinned fields only, e.g. ``defer=defer-v2,machine=2cpu-2node``."""
@@ -82,6 +86,9 @@ def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
         mem_pcpu_rsv=draw(st.integers(1, 3)),
         napi_cache_size=4,
         napi_cache_bulk=2,
+        preempt=focus.preempt or draw(st.sampled_from(("full", "voluntary", "none"))),  # type: ignore[arg-type]
+        zcopy_check=draw(st.booleans()) if focus.zcopy_check is None else focus.zcopy_check,
+        page_pool_kick=draw(st.booleans()),
     )
     socks = []
     nsocks = draw(st.integers(1, BOUNDS.max_sockets)) if focus.close_cpus is None else len(focus.close_cpus)
@@ -111,6 +118,7 @@ def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
         offlines=draw(st.integers(1, BOUNDS.max_env_events)) if focus.hotplug else 0,
         defer_max_values=values,
         defer_max_writes=draw(st.integers(0, BOUNDS.max_env_events)) if values else 0,
+        page_pool_releases=draw(st.integers(0, 1)) if config.page_pool_kick else 0,
     )
     defer_max = draw(st.sampled_from(BOUNDS.defer_max_values)) if focus.defer_max is None else focus.defer_max
     return boot(config, machine.cpu_nodes, defer_max, socks, env)

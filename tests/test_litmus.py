@@ -23,6 +23,7 @@ from spec.actions import (
     DeferCount,
     DeferKick,
     DeferPush,
+    DeferRead,
     DevCpuDead,
     ErrQueueCharge,
     FlushDetach,
@@ -55,6 +56,7 @@ U32 = 2**32
 
 _DEFER_STEP: dict[str, Callable[[int], Action]] = {
     "check": DeferCheck,
+    "read": DeferRead,
     "count": DeferCount,
     "push": DeferPush,
     "kick": DeferKick,
@@ -352,9 +354,9 @@ def test_reset_window_over_estimate() -> None:
     state = play(
         _two_closers(),
         [
-            CloseStart(0), PurgeStep(0), DeferCheck(0), DeferCount(0), DeferPush(0),  # count 1, [0]
+            CloseStart(0), PurgeStep(0), DeferCheck(0), DeferRead(0), DeferCount(0), DeferPush(0),  # count 1, [0]
             RaiseNetRx(0), SoftirqStart(0), FlushReset(0),  # count 0, list still [0]
-            CloseStart(1), PurgeStep(1), DeferCheck(1), DeferCount(1), DeferPush(1),  # count 1, [1, 0]
+            CloseStart(1), PurgeStep(1), DeferCheck(1), DeferRead(1), DeferCount(1), DeferPush(1),  # count 1, [1, 0]
             FlushDetach(0), FlushFree(0),  # both detached and freed
             CloseDecide(0), CloseDecide(1),
         ],
@@ -374,8 +376,8 @@ def test_reset_window_under_estimate() -> None:
     state = play(
         _two_closers(),
         [
-            CloseStart(0), PurgeStep(0), DeferCheck(0), DeferCount(0), DeferPush(0),  # count 1, [0]
-            CloseStart(1), PurgeStep(1), DeferCheck(1), DeferCount(1),  # count 2, not pushed
+            CloseStart(0), PurgeStep(0), DeferCheck(0), DeferRead(0), DeferCount(0), DeferPush(0),  # count 1, [0]
+            CloseStart(1), PurgeStep(1), DeferCheck(1), DeferRead(1), DeferCount(1),  # count 2, not pushed
             RaiseNetRx(0), SoftirqStart(0), FlushReset(0), FlushDetach(0), FlushFree(0),  # count 0, []
             DeferPush(1),  # [1]; 2 - 1 != 64 >> 1: no kick
             CloseDecide(0), CloseDecide(1),
@@ -397,7 +399,7 @@ def _deferred_to_cpu0(hotplug_flush: bool, env: Env) -> State:
     """Three skbs built on CPU 0, closed on CPU 1 and all deferred to CPU 0's slot (max 64)."""
     sock = socket(0, [Incoming(cpu=0, length=100, truesize=768) for _ in range(3)], [UserOp("close", 1)])
     state = boot([sock], Config(hotplug_flush=hotplug_flush), env=env)
-    per_skb: list[Action] = [PurgeStep(0), DeferCheck(0), DeferCount(0), DeferPush(0)]
+    per_skb: list[Action] = [PurgeStep(0), DeferCheck(0), DeferRead(0), DeferCount(0), DeferPush(0)]
     return play(state, [PacketArrives(0)] * 3 + [CloseStart(0), *(per_skb * 3), CloseDecide(0)])
 
 
@@ -440,10 +442,10 @@ def test_late_producer_pushes_onto_dead_cpu_despite_hotplug_flush() -> None:
         state,
         [
             PacketArrives(0), PacketArrives(0), CloseStart(0),
-            PurgeStep(0), DeferCheck(0), DeferCount(0), DeferPush(0),  # skb 0 on CPU 0's slot, count 1
+            PurgeStep(0), DeferCheck(0), DeferRead(0), DeferCount(0), DeferPush(0),  # skb 0 on CPU 0's slot, count 1
             PurgeStep(0), DeferCheck(0),  # skb 1: CPU 0 is online -> go on
             CpuOffline(0), DevCpuDead(0),  # skb 0 freed on CPU 1, count 0
-            DeferCount(0), DeferPush(0),  # count 1, [1]; 1 - 1 != 32: no kick
+            DeferRead(0), DeferCount(0), DeferPush(0),  # count 1, [1]; 1 - 1 != 32: no kick
             CloseDecide(0),
         ],
     )  # fmt: skip
