@@ -102,6 +102,7 @@ def small(
     packets = [Incoming(cpu=0, length=LENGTH, truesize=TRUESIZE, fclone=fclone, zcopy=zcopy) for _ in range(skbs)]
     if bare_fin:
         packets.append(Incoming(cpu=0, length=0, truesize=768, fin=True))
+
     def closer(k: int) -> int:
         return 1 + k % (cpus - 1) if cpus > 1 else 0
 

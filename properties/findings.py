@@ -64,7 +64,6 @@ from collections.abc import Callable
 import attrs
 
 from model.scenarios import socket
-from spec.state import DeferVariant, Preempt
 from spec import (
     Action,
     CloseDecide,
@@ -98,6 +97,7 @@ from spec import (
     UserOp,
     boot,
 )
+from spec.state import DeferVariant, Preempt
 
 
 @attrs.frozen

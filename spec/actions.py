@@ -90,8 +90,10 @@ class CloseDecide(Action):
 @attrs.frozen
 class SockDestruct(Action):
     """The closed socket's last reference goes: inet_sock_destruct() purges its queues (the
-    error queue's skbs are uncharged and freed) and gives back its memory."""
+    error queue's skbs are uncharged and freed) and gives back its memory. An environment
+    action: when the last reference goes is not the close path's choice."""
 
+    environment: ClassVar[bool] = True
     sk: int
 
 

@@ -3,6 +3,8 @@ and each finding holds exactly where properties/findings.py says (preemption mod
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from model.small import small
@@ -11,6 +13,7 @@ from properties.explorer import explore
 from properties.findings import FINDINGS, f2, f2_page_pool, f3
 from properties.invariants import REGISTRY
 from spec import Action, SockDestruct, State
+from spec.state import DeferVariant, Preempt
 
 # Where each finding shows, worked out by hand from its trace: F1 at the decision (step 3);
 # F2, F3, F5 and F6 at quiescence after the last step; F4 at the decision, the last of 19 steps;
@@ -48,12 +51,16 @@ def test_f1_promise_holds_at_destruction() -> None:
 
 
 @pytest.mark.parametrize("defer", ["defer-v6", "defer-v2"])
-def test_f2_f3_hold_under_full_preemption_on_both_defer_versions(defer: str) -> None:
+def test_f2_f3_hold_under_full_preemption_on_both_defer_versions(defer: DeferVariant) -> None:
     """Expected: the offline race reproduces F2 (quiescent, after CpuOnline) and F3 on defer-v6
     and on defer-v2 (v6.17: the guard of 97e719a82b43, no count step: 2 steps fewer)."""
     fewer = 2 if defer == "defer-v2" else 0
-    for build, inv, step in ((f2, "kick_leads_to_flush", 18), (f3, "dead_cpu_slots_emptied", 16)):
-        state, actions = build(defer)  # type: ignore[operator]
+    cases: tuple[tuple[Callable[..., tuple[State, list[Action]]], str, int], ...] = (
+        (f2, "kick_leads_to_flush", 18),
+        (f3, "dead_cpu_slots_emptied", 16),
+    )
+    for build, inv, step in cases:
+        state, actions = build(defer)
         verdict = check_run(state, actions)
         assert (verdict.invariant, verdict.step, verdict.quiescent) == (inv, step - fewer, True)
 
@@ -67,12 +74,13 @@ def test_f2_through_the_page_pool_walk() -> None:
 
 
 @pytest.mark.parametrize("preempt", ["none", "voluntary"])
-def test_f2_f3_traces_are_impossible_without_full_preemption(preempt: str) -> None:
+def test_f2_f3_traces_are_impossible_without_full_preemption(preempt: Preempt) -> None:
     """Expected: under NONE and VOLUNTARY the CPU cannot go down while the producer is inside
     skb_attempt_defer_free() (step 11 of the offline race) or while the page-pool walk is between
     its online test and its kick (step 2): stop_machine() would wait (FACTS §14)."""
-    for build, at in ((f2, 11), (f3, 11), (f2_page_pool, 2)):
-        state, actions = build(preempt=preempt)  # type: ignore[operator]
+    builds: tuple[tuple[Callable[..., tuple[State, list[Action]]], int], ...] = ((f2, 11), (f3, 11), (f2_page_pool, 2))
+    for build, at in builds:
+        state, actions = build(preempt=preempt)
         with pytest.raises(NotEnabledAt) as err:
             check_run(state, actions)
         assert err.value.step == at and "preempt=" in str(err.value)
@@ -89,7 +97,7 @@ def _violations(state: State) -> list[str]:
 
 
 @pytest.mark.parametrize("preempt", ["none", "voluntary"])
-def test_f2_f3_gone_without_full_preemption(preempt: str) -> None:
+def test_f2_f3_gone_without_full_preemption(preempt: Preempt) -> None:
     """Expected: the acceptance configuration (hotplug with the flush, a sysctl write) and its
     twin without the flush violate nothing once the kernel cannot preempt the producer inside
     skb_attempt_defer_free(): F2 and F3 are gone, not just their traces (under full preemption
