@@ -52,6 +52,7 @@ def small(
     zcopy_check: bool = False,
     page_pool: bool = False,
     recv_first: bool = False,
+    errqueue: bool = False,
 ) -> State:
     """The attack's shape, small: ``sockets`` sockets x ``skbs`` unread skbs built on CPU 0;
     socket k is closed on CPU 1 + k mod (cpus - 1) (on CPU 0 itself on a 1-CPU machine).
@@ -65,7 +66,8 @@ def small(
     the skbs carry a zero-copy buffer, ``zcopy_check``: the kernel has 0943404b1f3b;
     ``page_pool``: the kernel's page pool kicks the defer lists and one release walk runs;
     ``recv_first``: before closing, each socket's application reads its first skb on the closing
-    CPU, so later arrivals on CPU 0 find that skb deferred there (the arrival flush). The kernel
+    CPU, so later arrivals on CPU 0 find that skb deferred there (the arrival flush);
+    ``errqueue``: an error-queue skb is charged to each socket first. The kernel
     is v6.18's Config with the variants given (NAPI cache 64/32). Raises
     SpecError with one line naming an impossible parameter."""
     if cpus < 1:
@@ -102,6 +104,8 @@ def small(
     packets = [Incoming(cpu=0, length=LENGTH, truesize=TRUESIZE, fclone=fclone, zcopy=zcopy) for _ in range(skbs)]
     if bare_fin:
         packets.append(Incoming(cpu=0, length=0, truesize=768, fin=True))
+    if errqueue:
+        packets.insert(0, Incoming(cpu=0, length=0, truesize=768, errqueue=True))
 
     def closer(k: int) -> int:
         return 1 + k % (cpus - 1) if cpus > 1 else 0
@@ -155,6 +159,32 @@ SMALL: dict[str, Small] = {
             "the issue's acceptance size: 2 CPUs on 2 nodes, 3 unread skbs, skb_defer_max 4 (the third push "
             "kicks), one CPU offline with the hotplug flush and one write of skb_defer_max to 2",
             lambda: small(cpus=2, nodes=2, skbs=3, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True),
+        ),
+        Small(
+            "arrival-flush",
+            "the application reads the first skb on CPU 1 (deferred to CPU 0's slot), then the second packet "
+            "arrives on CPU 0: its NET_RX run flushes the slot (reset, detach, free) before the skb is built, "
+            "interleaved with the close of what is left (pinned count)",
+            lambda: small(cpus=2, nodes=1, skbs=2, recv_first=True),
+        ),
+        Small(
+            "acceptance-voluntary",
+            "the acceptance configuration on a PREEMPT_VOLUNTARY kernel: no CPU goes down while the producer "
+            "is inside skb_attempt_defer_free(), so findings F2 and F3 are gone",
+            lambda: small(
+                cpus=2, nodes=2, skbs=3, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True, preempt="voluntary"
+            ),
+        ),
+        Small(
+            "page-pool",
+            "one page-pool release walk (v6.18.y) kicking both CPUs while CPU 0 may go offline and one skb is "
+            "deferred to it: finding F2 without any producer's kick",
+            lambda: small(cpus=2, nodes=1, skbs=1, hotplug=True, page_pool=True),
+        ),
+        Small(
+            "zcopy",
+            "one zero-copy skb on a kernel without 0943404b1f3b (v6.18.0): finding F7",
+            lambda: small(cpus=2, nodes=1, skbs=1, zcopy=True),
         ),
     )
 }
@@ -215,6 +245,11 @@ FOR_MUTANT: dict[str, MutantConfig] = {
     "count_increment_lost": _m(2, "two producers in one epoch read the same count"),
     "flush_skips_last_node": _m(2, "closed on node 1, max 3: the kick's flush never visits slot (0, 1)",
                                 nodes=2, defer_max=3),
+    "destruct_keeps_err_queue": _m(0, "an error-queue skb still queued when the socket is destroyed", errqueue=True),
+    "no_zcopy_check": _m(1, "one zero-copy skb on a kernel with the test", zcopy=True, zcopy_check=True),
+    "arrival_skips_flush": _m(2, "the first skb read and deferred to CPU 0, the second arrives there", recv_first=True),
+    "offline_ignores_preempt": _m(1, "PREEMPT_VOLUNTARY: CPU 0 goes down inside the attempt, after its check",
+                                  hotplug=True, hotplug_flush=True, preempt="voluntary"),
 }  # fmt: skip
 
 # Where one of a mutant's invariants needs another configuration than the mutant's.

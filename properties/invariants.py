@@ -281,13 +281,14 @@ def v2_count_matches_list(s: State) -> str | None:
 def full_slot_falls_back(pre: State, a: Action, post: State) -> str | None:
     """An attempt whose count reached the skb_defer_max it read frees the skb at once on its own
     CPU (nodefer) and adds nothing to the slot; one below the max goes on to push (FACTS §7.5).
-    The slot is the one of the node it read, the max the one it read (FACTS §14: both are read
-    once, before the increment)."""
+    The slot is the one of the node of the CPU the attempt made its reads on, the max the one it
+    read (FACTS §14: both are read once, before the increment)."""
     if isinstance(a, DeferCount) and pre.config.defer == "defer-v6":
         task = pre.sockets[a.sk].owner
         assert task is not None and task.defer is not None
         read_max = task.defer.defer_max
-        count = post.cpus[task.defer.cpu].defer_slots[task.defer.node].defer_count
+        node = pre.cpus[task.defer.read_on].node
+        count = post.cpus[task.defer.cpu].defer_slots[node].defer_count
         skb = post.skbs[task.defer.skb]
         full = count >= read_max
         lists = [[sl.defer_list for sl in st.cpus[task.defer.cpu].defer_slots] for st in (pre, post)]
