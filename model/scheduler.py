@@ -73,14 +73,18 @@ def run(
     triggers: Sequence[Trigger] = (),
     workload_first: bool = True,
     slow: tuple[type[Action], ...] = (),
+    hold: tuple[type[Action], ...] = (),
     max_steps: int = 1_000_000,
 ) -> Run:
     """Run ``state`` to quiescence under the fair round-robin policy.
 
     ``workload_first``: deliver every queued packet before anything else (the unread data is
-    already there when the application acts). ``slow``: kinds of step taken only when nothing
-    else is enabled (``(IpiDeliver,)``: every IPI arrives after the closes are done, the longest
-    latency the kernel allows). Raises RuntimeError if ``max_steps`` is reached.
+    already there when the application acts), each arrival with the flush its NET_RX run makes
+    first. ``slow``: kinds of step taken only when nothing else is enabled (``(IpiDeliver,)``:
+    every IPI arrives after the closes are done, the longest latency the kernel allows).
+    ``hold``: kinds of step the policy never takes; only ``triggers`` fire them (a scenario that
+    paces its packets: each arrives when its trigger says). Raises RuntimeError if ``max_steps``
+    is reached.
     """
     actions: list[Action] = []
     states: list[State] = [state]
@@ -95,8 +99,11 @@ def run(
             options = [a for a in enabled(state) if not a.environment]
             if not options:
                 return Run(states[0], tuple(actions), tuple(states), quiescent=True)
+            options = [a for a in options if not isinstance(a, hold)]
+            if not options:  # only held steps are left and no trigger is due
+                return Run(states[0], tuple(actions), tuple(states), quiescent=False)
             options = [a for a in options if not isinstance(a, slow)] or options
-            act = _pick(options, last, workload_first)
+            act = _pick(state, options, last, workload_first)
             last = actor(act)
         assert act is not None
         state = step(state, act)
@@ -107,18 +114,25 @@ def run(
 
 
 def _fire(state: State, pending: list[Trigger], taken: dict[Action, int]) -> Action | None:
-    for trig in pending:
-        due = trig.after is None or taken.get(trig.after, 0) >= trig.count
-        if due and trig.action in enabled(state):
+    due = [t for t in pending if t.after is None or taken.get(t.after, 0) >= t.count]
+    if not due:
+        return None
+    now = set(enabled(state))
+    for trig in due:
+        if trig.action in now:
             pending.remove(trig)
             return trig.action
     return None
 
 
-def _pick(options: list[Action], last: tuple[str, int] | None, workload_first: bool) -> Action:
+def _pick(state: State, options: list[Action], last: tuple[str, int] | None, workload_first: bool) -> Action:
     if workload_first:
         for a in options:
             if isinstance(a, PacketArrives | ErrQueueCharge):
+                return a
+            cpu = getattr(a, "cpu", None)
+            flushing = state.cpus[cpu].softirq if isinstance(cpu, int) and actor(a) == ("cpu", cpu) else None
+            if flushing is not None and flushing.rx_sk is not None:  # an arrival's flush, then its skb
                 return a
     actors = sorted({actor(a) for a in options})
     nxt = next((k for k in actors if last is None or k > last), actors[0])
