@@ -11,11 +11,13 @@ read, never assertions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from model.metrics import Metrics
 from model.scenarios_metrics import measure_case, scenario
 from properties.mutants import MUTANTS
 
-KEYS = (
+KEYS: tuple[tuple[str, str, Callable[[Metrics], float | int | None]], ...] = (
     ("ipis_sent", "IPIs", lambda m: m.total("ipis_sent")),
     ("left_waiting", "left waiting", lambda m: m.left_waiting),
     ("handoff_p50", "hand-off p50 ns", lambda m: m.percentile(50)),

@@ -42,7 +42,12 @@ class Run:
 
 
 def actor(action: Action) -> tuple[str, int]:
-    """Which actor an action belongs to: a socket (``sk``) or a CPU (``cpu``)."""
+    """Which actor an action belongs to: a socket's arriving packets (``rx``), a socket's task
+    (``sk``) or a CPU (``cpu``). A socket's packets and its application are two actors, so that a
+    fair run interleaves reads with arrivals (an arrival then flushes what a read deferred to
+    its CPU, FACTS §14) instead of delivering every packet first."""
+    if isinstance(action, PacketArrives | ErrQueueCharge):
+        return ("rx", action.sk)
     sk = getattr(action, "sk", None)
     if sk is not None:
         return ("sk", sk)

@@ -248,8 +248,6 @@ FOR_MUTANT: dict[str, MutantConfig] = {
     "destruct_keeps_err_queue": _m(0, "an error-queue skb still queued when the socket is destroyed", errqueue=True),
     "no_zcopy_check": _m(1, "one zero-copy skb on a kernel with the test", zcopy=True, zcopy_check=True),
     "arrival_skips_flush": _m(2, "the first skb read and deferred to CPU 0, the second arrives there", recv_first=True),
-    "offline_ignores_preempt": _m(1, "PREEMPT_VOLUNTARY: CPU 0 goes down inside the attempt, after its check",
-                                  hotplug=True, hotplug_flush=True, preempt="voluntary"),
 }  # fmt: skip
 
 # Where one of a mutant's invariants needs another configuration than the mutant's.

@@ -28,10 +28,16 @@ REQUIRED: dict[str, tuple[str, ...]] = {
         "cross-CPU free",
         "RST sent",
         "skb_defer_max changed",
-        "arrival flushed a slot",
         "page pool kicked a CPU",
     ),
-    "race": ("kick sent", "full slot fell back", "flush raced a producer", "cross-CPU free", "RST sent"),
+    "race": (
+        "kick sent",
+        "full slot fell back",
+        "flush raced a producer",
+        "cross-CPU free",
+        "RST sent",
+        "arrival flushed a slot",
+    ),
     "hotplug": (
         "kick sent",
         "cross-CPU free",

@@ -397,10 +397,6 @@ MUTANTS.update(
             Mutant("arrival_skips_flush", "a received packet is built before its NET_RX run flushes",
                    ("arrival_flushes_first",), ((receive, "apply_packet_arrives", _arrival_without_flush),),
                    Focus(rx_cpu=0)),
-            Mutant("offline_ignores_preempt", "a CPU goes offline while a non-preemptible task is inside "
-                   "skb_attempt_defer_free()", ("dead_cpu_slots_emptied",),
-                   ((hotplug, "guard_cpu_offline", _guard_offline_any_time),),
-                   Focus(hotplug=True, hotplug_flush=True, preempt="voluntary", rx_cpu=0)),
         )
     }
 )  # fmt: skip
@@ -410,6 +406,16 @@ MUTANTS.update(
 # could not tell the mutant from the finding. tests/test_mutants.py runs them on a workload
 # where the unmodified spec keeps the promise.
 TRACE_MUTANTS: dict[str, Mutant] = {
+    # Its window (a CPU going down while a task is inside skb_attempt_defer_free()) is one a
+    # random machine reaches about once in 600 offline events; the explorer finds it on
+    # small(..., preempt="voluntary") and a fixed run shows it (tests/test_explorer.py,
+    # tests/test_mutants.py).
+    "offline_ignores_preempt": Mutant(
+        "offline_ignores_preempt", "a CPU goes offline while a non-preemptible task is inside "
+        "skb_attempt_defer_free()", ("dead_cpu_slots_emptied",),
+        ((hotplug, "guard_cpu_offline", _guard_offline_any_time),),
+        Focus(hotplug=True, hotplug_flush=True, preempt="voluntary"),
+    ),
     "hotplug_flush_skipped": Mutant(
         "hotplug_flush_skipped", "dev_cpu_dead() ignores the hotplug flush", ("dead_cpu_slots_emptied",),
         ((hotplug, "apply_dev_cpu_dead", _dev_cpu_dead_without_flush),), Focus(hotplug=True, hotplug_flush=True),

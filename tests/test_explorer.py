@@ -23,7 +23,7 @@ from properties.checker import check_run
 from properties.explorer import Counterexample, ExploreResult, explore
 from properties.findings import FINDINGS
 from properties.invariants import REGISTRY
-from properties.mutants import MUTANTS
+from properties.mutants import MUTANTS, TRACE_MUTANTS
 from spec import SpecError, State
 
 ALL = frozenset(REGISTRY)
@@ -188,6 +188,21 @@ def test_explorer_finds_mutant(name: str, invariant: str) -> None:
     if config.skbs > 0:
         smaller = hunt(name, invariant, config.skbs - 1)
         assert smaller.complete and smaller.violation is None, smaller.summary()
+
+
+def test_explorer_finds_offline_ignoring_preemption() -> None:
+    """The trace mutant offline_ignores_preempt (properties/mutants.py): on a PREEMPT_VOLUNTARY
+    kernel with the hotplug flush, one skb suffices for the explorer to find a CPU going down
+    inside the producer's attempt (F3's shape); without the mutant the same configuration is
+    clean (dead_cpu_slots_emptied holds everywhere)."""
+    state = small(cpus=2, nodes=1, skbs=1, hotplug=True, hotplug_flush=True, preempt="voluntary")
+    inv = "dead_cpu_slots_emptied"
+    clean = explore(state, skip=only(inv), max_seconds=30)
+    assert clean.complete and clean.violation is None, clean.summary()
+    with TRACE_MUTANTS["offline_ignores_preempt"].applied():
+        found = explore(state, skip=only(inv), max_seconds=30)
+        assert found.violation is not None and found.violation.invariant == inv, found.summary()
+        assert_replays(found.violation, only(inv))
 
 
 def test_every_mutant_has_a_config() -> None:
