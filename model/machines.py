@@ -12,10 +12,10 @@ from spec import Config
 
 # Each named kernel is a release as tagged (v6.18 is v6.18.0) or a stable series as read
 # (v6.18.y: 6.18.35, FACTS §14); the preemption model is a build option, left at Config's default
-# ("full") and chosen per run. Not modelled: e20dfbad8aab (v6.19), which makes
-# napi_consume_skb() defer TX completions from softirq on any CPU, a second producer the spec
-# does not have yet.
-_V619 = Config(close_path="close-new", unread_test="end_seq", defer="defer-v6", napi_cache_size=128)
+# ("full") and chosen per run.
+_V619 = Config(
+    close_path="close-new", unread_test="end_seq", defer="defer-v6", napi_cache_size=128, napi_consume_defers=True
+)
 KERNELS: dict[str, tuple[Config, int]] = {
     # close-old, the summed unread test, spinlock lists, NAPI cache 64/32, defer max 64; no
     # zero-copy test (0943404b1f3b never reached defer-v2 kernels).
@@ -30,8 +30,9 @@ KERNELS: dict[str, tuple[Config, int]] = {
         Config(close_path="close-new", unread_test="end_seq", defer="defer-v6", zcopy_check=True, page_pool_kick=True),
         64,
     ),
-    # b61785852ed0 raised skb_defer_max to 128; the NAPI cache grew to 128 (bulk free 32). Without
-    # 0943404b1f3b (not in v6.19.0).
+    # b61785852ed0 raised skb_defer_max to 128; the NAPI cache grew to 128 (bulk free 32);
+    # e20dfbad8aab: napi_consume_skb() defers TX skbs built on another CPU (a second producer, in
+    # softirq on any CPU). Without 0943404b1f3b (not in v6.19.0).
     "v6.19": (_V619, 128),
     # The 6.19.y stable series: the zero-copy test (0943404b1f3b is in 6.19.y, FACTS §14); the
     # page-pool kick assumed as in 6.18.y (stable series carry the same backports; unconfirmed).

@@ -58,8 +58,8 @@ from spec.state import CloseVariant, FreeEvent, Skb, State
 
 Line = tuple[str | int, ...]
 
-WORKLOAD: tuple[type[A.Action], ...] = (A.PacketArrives, A.ErrQueueCharge)
-SOFTIRQ: tuple[type[A.Action], ...] = (A.SoftirqStart, A.FlushReset, A.FlushDetach, A.FlushFree)
+WORKLOAD: tuple[type[A.Action], ...] = (A.PacketArrives, A.ErrQueueCharge, A.TxComplete)
+SOFTIRQ: tuple[type[A.Action], ...] = (A.SoftirqStart, A.FlushReset, A.FlushDetach, A.FlushFree, A.NapiConsumeSkb)
 LOCKS: tuple[type[A.Action], ...] = (A.CloseStart, A.CloseDecide, A.RecvStart, A.RecvEnd)
 
 

@@ -53,6 +53,7 @@ def small(
     page_pool: bool = False,
     recv_first: bool = False,
     errqueue: bool = False,
+    tx: tuple[tuple[int, int], ...] = (),
 ) -> State:
     """The attack's shape, small: ``sockets`` sockets x ``skbs`` unread skbs built on CPU 0;
     socket k is closed on CPU 1 + k mod (cpus - 1) (on CPU 0 itself on a 1-CPU machine).
@@ -67,7 +68,9 @@ def small(
     ``page_pool``: the kernel's page pool kicks the defer lists and one release walk runs;
     ``recv_first``: before closing, each socket's application reads its first skb on the closing
     CPU, so later arrivals on CPU 0 find that skb deferred there (the arrival flush);
-    ``errqueue``: an error-queue skb is charged to each socket first. The kernel
+    ``errqueue``: an error-queue skb is charged to each socket first; ``tx``: TX completions
+    (built on, completed on) that napi_consume_skb() defers (e20dfbad8aab, switched on with
+    them). The kernel
     is v6.18's Config with the variants given (NAPI cache 64/32). Raises
     SpecError with one line naming an impossible parameter."""
     if cpus < 1:
@@ -97,6 +100,7 @@ def small(
         preempt=preempt,
         zcopy_check=zcopy_check,
         page_pool_kick=page_pool,
+        napi_consume_defers=bool(tx),
     )
     extra: dict[str, object] = {} if isn is None else {"isn": isn}
     if linger0:
@@ -127,6 +131,7 @@ def small(
         defer_max_values=() if sysctl is None else (sysctl,),
         defer_max_writes=0 if sysctl is None else 1,
         page_pool_releases=int(page_pool),
+        tx_completions=tx,
     )
     return boot(config, cpu_nodes(cpus, nodes), defer_max, socks, env)
 
@@ -180,6 +185,13 @@ SMALL: dict[str, Small] = {
             "one page-pool release walk (v6.18.y) kicking both CPUs while CPU 0 may go offline and one skb is "
             "deferred to it: finding F2 without any producer's kick",
             lambda: small(cpus=2, nodes=1, skbs=1, hotplug=True, page_pool=True),
+        ),
+        Small(
+            "tx-producer",
+            "v6.19's second producer: CPU 1's NAPI poll completes a TX skb built on CPU 0 and defers it "
+            "from softirq while CPU 1's close defers an unread skb to the same slot (skb_defer_max 3: the "
+            "second push kicks)",
+            lambda: small(cpus=2, nodes=1, skbs=1, defer_max=3, tx=((0, 1),)),
         ),
         Small(
             "zcopy",

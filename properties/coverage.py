@@ -12,6 +12,7 @@ from spec import (
     DeferPush,
     FlushDetach,
     FlushReset,
+    NapiConsumeSkb,
     PacketArrives,
     PagePoolRetry,
     SetDeferMax,
@@ -29,6 +30,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
         "RST sent",
         "skb_defer_max changed",
         "page pool kicked a CPU",
+        "TX completion deferred",
     ),
     "race": (
         "kick sent",
@@ -82,6 +84,10 @@ def observe(pre: State, a: Action, post: State) -> list[str]:
         cpu = pre.sockets[a.sk].rx[0].cpu
         if any(sl.defer_list for sl in pre.cpus[cpu].defer_slots):
             out.append("arrival flushed a slot")
+    if isinstance(a, NapiConsumeSkb):
+        flush = pre.cpus[a.cpu].softirq
+        if flush is not None and flush.defer is not None and flush.defer.pc == "push":
+            out.append("TX completion deferred")
     if isinstance(a, PagePoolRetry) and pre.page_pool is not None:
         out.append("page pool kicked a CPU")
     if isinstance(a, SockDestruct) and pre.sockets[a.sk].sk_error_queue:

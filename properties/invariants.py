@@ -24,11 +24,14 @@ from spec import (
     CloseDecide,
     DeferCheck,
     DeferCount,
+    DeferCtx,
+    DeferKick,
     DeferPush,
     DeferRead,
     DevCpuDead,
     FlushFree,
     FreeEvent,
+    NapiConsumeSkb,
     PacketArrives,
     SockDestruct,
     State,
@@ -68,6 +71,32 @@ def transition_invariant(concern: str) -> Callable[[Callable[..., str | None]], 
 
 def quiescent_invariant(concern: str) -> Callable[[Callable[..., str | None]], Callable[..., str | None]]:
     return _register(concern, "quiescent")
+
+
+def _attempt_step(pre: State, a: Action) -> tuple[str, DeferCtx, int, tuple[str, int]] | None:
+    """If ``a`` is a step of a skb_attempt_defer_free() (a task's DeferCheck..DeferKick, or the
+    NapiConsumeSkb of a NAPI poll's TX completion): its step name, the attempt's locals before
+    it, the CPU that runs it, and who runs it."""
+    if isinstance(a, DeferCheck | DeferRead | DeferCount | DeferPush | DeferKick):
+        task = pre.sockets[a.sk].owner
+        if task is None or task.defer is None:
+            return None
+        return task.defer.pc, task.defer, task.cpu, ("task", a.sk)
+    if isinstance(a, NapiConsumeSkb):
+        flush = pre.cpus[a.cpu].softirq
+        if flush is None or flush.defer is None:
+            return None
+        return flush.defer.pc, flush.defer, a.cpu, ("softirq", a.cpu)
+    return None
+
+
+def _attempt_after(post: State, who: tuple[str, int]) -> DeferCtx | None:
+    kind, ident = who
+    if kind == "task":
+        task = post.sockets[ident].owner
+        return task.defer if task is not None else None
+    flush = post.cpus[ident].softirq
+    return flush.defer if flush is not None else None
 
 
 def _later(a: int, b: int) -> bool:
@@ -201,6 +230,10 @@ def skb_in_exactly_one_place(s: State) -> str | None:
         if ctx is not None and ctx.pc != "kick":  # at the kick step the skb is already handed off
             seen[(ctx.skb, ("held", "task", sock.id))] += 1
     for c in s.cpus:
+        ctx = c.softirq.defer if c.softirq is not None else None
+        if ctx is not None and ctx.pc != "kick":  # a TX skb in napi_consume_skb()'s attempt
+            seen[(ctx.skb, ("held", "softirq", c.id))] += 1
+    for c in s.cpus:
         for node, slot in enumerate(c.defer_slots):
             for i in slot.defer_list:
                 seen[(i, ("defer_list", c.id, node))] += 1
@@ -283,23 +316,23 @@ def full_slot_falls_back(pre: State, a: Action, post: State) -> str | None:
     CPU (nodefer) and adds nothing to the slot; one below the max goes on to push (FACTS §7.5).
     The slot is the one of the node of the CPU the attempt made its reads on, the max the one it
     read (FACTS §14: both are read once, before the increment)."""
-    if isinstance(a, DeferCount) and pre.config.defer == "defer-v6":
-        task = pre.sockets[a.sk].owner
-        assert task is not None and task.defer is not None
-        read_max = task.defer.defer_max
-        node = pre.cpus[task.defer.read_on].node
-        count = post.cpus[task.defer.cpu].defer_slots[node].defer_count
-        skb = post.skbs[task.defer.skb]
+    found = _attempt_step(pre, a)
+    if found is None:
+        return None
+    pc, ctx, here, _ = found
+    if pc == "count" and pre.config.defer == "defer-v6":
+        read_max = ctx.defer_max
+        node = pre.cpus[ctx.read_on].node
+        count = post.cpus[ctx.cpu].defer_slots[node].defer_count
+        skb = post.skbs[ctx.skb]
         full = count >= read_max
-        lists = [[sl.defer_list for sl in st.cpus[task.defer.cpu].defer_slots] for st in (pre, post)]
-        if full and (skb.frees != (FreeEvent(task.cpu, "nodefer:full"),) or lists[0] != lists[1]):
+        lists = [[sl.defer_list for sl in st.cpus[ctx.cpu].defer_slots] for st in (pre, post)]
+        if full and (skb.frees != (FreeEvent(here, "nodefer:full"),) or lists[0] != lists[1]):
             return f"count {count} >= max {read_max} but skb {skb.id} was not freed locally"
         if not full and skb.frees:
             return f"count {count} < max {read_max} but skb {skb.id} was freed"
-    if isinstance(a, DeferRead) and pre.config.defer == "defer-v2":
-        task = pre.sockets[a.sk].owner
-        assert task is not None and task.defer is not None
-        skb = post.skbs[task.defer.skb]
+    if pc == "read" and pre.config.defer == "defer-v2":
+        skb = post.skbs[ctx.skb]
         target = skb.alloc_cpu
         if pre.cpus[target].defer_slots[0].defer_count >= pre.skb_defer_max and not skb.frees:
             return f"defer-v2: CPU {target}'s list is full but skb {skb.id} was not freed"
@@ -311,16 +344,16 @@ def defer_check_sees_online(pre: State, a: Action, post: State) -> str | None:
     """An offline CPU is never deferred to, in the exact sense the kernel gives: an attempt that
     passes the check step saw its target online, in range and not itself (FACTS §7.2). The push
     is a later step: the target may be offline by then (see properties/findings.py)."""
-    if not isinstance(a, DeferCheck):
+    found = _attempt_step(pre, a)
+    if found is None or found[0] != "check":
         return None
-    task = pre.sockets[a.sk].owner
-    assert task is not None and task.defer is not None
-    skb = post.skbs[task.defer.skb]
+    _, ctx, here, _ = found
+    skb = post.skbs[ctx.skb]
     if skb.frees:
         return None
     target = skb.alloc_cpu
-    if target == task.cpu or not pre.cpus[target].online:
-        return f"skb {skb.id} passed the check for CPU {target} (task on CPU {task.cpu})"
+    if target == here or not pre.cpus[target].online:
+        return f"skb {skb.id} passed the check for CPU {target} (running on CPU {here})"
     return None
 
 
@@ -392,13 +425,12 @@ def kick_at_half_capacity(pre: State, a: Action, post: State) -> str | None:
     """A push is followed by a kick exactly when its count crossed half capacity: v6, count
     max/2 + 1 (so only with max >= 3, as lower counts fall back); v2, the count before the push
     equal to max/2. Fallbacks never kick."""
-    if not isinstance(a, DeferPush):
+    found = _attempt_step(pre, a)
+    if found is None or found[0] != "push":
         return None
-    task = pre.sockets[a.sk].owner
-    assert task is not None and task.defer is not None
-    ctx = task.defer
-    after_task = post.sockets[a.sk].owner
-    kicks = after_task is not None and after_task.defer is not None and after_task.defer.pc == "kick"
+    _, ctx, _, who = found
+    after = _attempt_after(post, who)
+    kicks = after is not None and after.pc == "kick"
     if pre.config.defer == "defer-v6":
         due = ctx.count == ctx.defer_max // 2 + 1
     else:

@@ -305,16 +305,19 @@ def _count_not_stored(state: Draft, a: Any) -> Draft:
     return core.set_slot(state, ctx.cpu, ctx.node, defer_count=node_count)  # the increment is lost
 
 
-def _flush_skips_last_node(state: Draft, cpu: int, node: int, rx_sk: int | None) -> Draft:
+def _flush_skips_last_node(state: Draft, cpu: int, node: int, rx_sk: int | None, tx_cpu: int | None = None) -> Draft:
     """flush._enter_slot with the loop bound one short under defer-v6: the last node's slot is
     never tested."""
     last = flush.nr_slots(state) - int(state.config.defer == "defer-v6")
     while node < last:
         if core.slot(state, cpu, node).defer_list:
-            return core.set_cpu(state, cpu, softirq=FlushCtx(node=node, pc=flush.first_pc(state), rx_sk=rx_sk))
+            ctx = FlushCtx(node=node, pc=flush.first_pc(state), rx_sk=rx_sk, tx_cpu=tx_cpu)
+            return core.set_cpu(state, cpu, softirq=ctx)
         node += 1
     state = core.set_cpu(state, cpu, softirq=None)
-    return receive.napi_poll_rx(state, rx_sk) if rx_sk is not None else state
+    if rx_sk is not None:
+        state = receive.napi_poll_rx(state, rx_sk)
+    return flush.napi_consume_tx(state, cpu, tx_cpu) if tx_cpu is not None else state
 
 
 def _flush_keeps_count(state: Draft, a: Any) -> Draft:

@@ -89,6 +89,7 @@ def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
         preempt=focus.preempt or draw(st.sampled_from(("full", "voluntary", "none"))),  # type: ignore[arg-type]
         zcopy_check=draw(st.booleans()) if focus.zcopy_check is None else focus.zcopy_check,
         page_pool_kick=draw(st.booleans()),
+        napi_consume_defers=draw(st.booleans()),
     )
     socks = []
     nsocks = draw(st.integers(1, BOUNDS.max_sockets)) if focus.close_cpus is None else len(focus.close_cpus)
@@ -119,6 +120,9 @@ def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
         defer_max_values=values,
         defer_max_writes=draw(st.integers(0, BOUNDS.max_env_events)) if values else 0,
         page_pool_releases=draw(st.integers(0, 1)) if config.page_pool_kick else 0,
+        tx_completions=tuple(
+            draw(st.lists(st.tuples(st.integers(0, ncpus - 1), st.integers(0, ncpus - 1)), max_size=2))
+        ),
     )
     defer_max = draw(st.sampled_from(BOUNDS.defer_max_values)) if focus.defer_max is None else focus.defer_max
     return boot(config, machine.cpu_nodes, defer_max, socks, env)

@@ -23,6 +23,7 @@ from spec.actions import (
     FlushReset,
     IpiDeliver,
     Migrate,
+    NapiConsumeSkb,
     PacketArrives,
     PagePoolRetry,
     PurgeStep,
@@ -33,6 +34,7 @@ from spec.actions import (
     SetDeferMax,
     SockDestruct,
     SoftirqStart,
+    TxComplete,
 )
 from spec.core import SpecError
 from spec.state import (
@@ -82,6 +84,7 @@ __all__ = [
     "Incoming",
     "IpiDeliver",
     "Migrate",
+    "NapiConsumeSkb",
     "NotEnabled",
     "PacketArrives",
     "PagePoolRetry",
@@ -99,6 +102,7 @@ __all__ = [
     "SpecError",
     "State",
     "Task",
+    "TxComplete",
     "UserOp",
     "boot",
     "enabled",

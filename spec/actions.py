@@ -177,6 +177,22 @@ class FlushFree(Action):
 
 
 @attrs.frozen
+class TxComplete(Action):
+    """A TX completion reaches ``cpu``: NET_RX runs there, its flush first; then the NAPI poll
+    completes the next TX skb (napi_consume_skb()), built on another CPU."""
+
+    cpu: int
+
+
+@attrs.frozen
+class NapiConsumeSkb(Action):
+    """The next step of the skb_attempt_defer_free() that napi_consume_skb() makes in ``cpu``'s
+    NAPI poll (e20dfbad8aab): check, read, count, push or kick, as its program counter says."""
+
+    cpu: int
+
+
+@attrs.frozen
 class DevCpuDead(Action):
     """dev_cpu_dead() for ``cpu`` runs on a surviving CPU."""
 
@@ -253,6 +269,8 @@ ALL_ACTIONS: tuple[type[Action], ...] = (
     FlushReset,
     FlushDetach,
     FlushFree,
+    TxComplete,
+    NapiConsumeSkb,
     DevCpuDead,
     PagePoolRetry,
     Migrate,

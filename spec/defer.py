@@ -46,7 +46,7 @@ from __future__ import annotations
 from spec import core, rules, skbuff
 from spec.actions import DeferCheck, DeferCount, DeferKick, DeferPush, DeferRead
 from spec.core import Draft, View
-from spec.state import DeferCtx, DeferRecord, State
+from spec.state import Context, DeferCtx, DeferRecord, FlushCtx, State
 
 
 def _ctx(state: View, sk: int, pc: str) -> tuple[DeferCtx | None, str | None]:
@@ -56,11 +56,43 @@ def _ctx(state: View, sk: int, pc: str) -> tuple[DeferCtx | None, str | None]:
     return task.defer, core.task_blocked(state, sk)
 
 
-def free_now(state: Draft, sk: int, skb_id: int, reason: str) -> Draft:
-    """The nodefer exit: kfree_skb_napi_cache() on the task's CPU; the attempt is over."""
-    cpu = core.task_of(state, sk).cpu
-    state = skbuff.kfree_skb_napi_cache(state, skb_id, ("task", sk), cpu, f"nodefer:{reason}")
-    return core.set_task(state, sk, defer=None)
+# Who runs an attempt: a socket's task (process context: close or recvmsg) or a CPU's NET_RX
+# softirq (napi_consume_skb() of a TX completion, e20dfbad8aab, v6.19). The steps below are the
+# same for both; only where the attempt's locals live and which CPU runs it differ.
+
+
+def attempt(state: View, who: Context) -> DeferCtx:
+    """The attempt in progress of ``who``."""
+    kind, ident = who
+    ctx = core.task_of(state, ident).defer if kind == "task" else _softirq(state, ident).defer
+    assert ctx is not None
+    return ctx
+
+
+def running_cpu(state: View, who: Context) -> int:
+    """The CPU the attempt runs on now (a task may have migrated)."""
+    kind, ident = who
+    return core.task_of(state, ident).cpu if kind == "task" else ident
+
+
+def set_attempt(state: Draft, who: Context, ctx: DeferCtx | None) -> Draft:
+    """Store the attempt's next step; None: the attempt is over (a softirq's NET_RX run with it)."""
+    kind, ident = who
+    if kind == "task":
+        return core.set_task(state, ident, defer=ctx)
+    return core.set_cpu(state, ident, softirq=None if ctx is None else core.evolve(_softirq(state, ident), defer=ctx))
+
+
+def _softirq(state: View, cpu: int) -> FlushCtx:
+    ctx = state.cpus[cpu].softirq
+    assert ctx is not None
+    return ctx
+
+
+def free_now(state: Draft, who: Context, skb_id: int, reason: str) -> Draft:
+    """The nodefer exit: kfree_skb_napi_cache() on the attempt's CPU; the attempt is over."""
+    state = skbuff.kfree_skb_napi_cache(state, skb_id, who, running_cpu(state, who), f"nodefer:{reason}")
+    return set_attempt(state, who, None)
 
 
 def guard_defer_check(state: State, a: DeferCheck) -> str | None:
@@ -68,20 +100,22 @@ def guard_defer_check(state: State, a: DeferCheck) -> str | None:
 
 
 def apply_defer_check(state: Draft, a: DeferCheck) -> Draft:
-    task = core.task_of(state, a.sk)
-    ctx = task.defer
-    assert ctx is not None
+    return defer_check(state, ("task", a.sk))
+
+
+def defer_check(state: Draft, who: Context) -> Draft:
+    ctx = attempt(state, who)
     skb = state.skbs[ctx.skb]
     cpu = skb.alloc_cpu
     if skb.zcopy and state.config.zcopy_check:
-        return free_now(state, a.sk, ctx.skb, "zcopy")
-    if cpu == task.cpu:
-        return free_now(state, a.sk, ctx.skb, "same_cpu")
+        return free_now(state, who, ctx.skb, "zcopy")
+    if cpu == running_cpu(state, who):
+        return free_now(state, who, ctx.skb, "same_cpu")
     if cpu >= len(state.cpus):
-        return free_now(state, a.sk, ctx.skb, "out_of_range")
+        return free_now(state, who, ctx.skb, "out_of_range")
     if not state.cpus[cpu].online:
-        return free_now(state, a.sk, ctx.skb, "offline")
-    return core.set_task(state, a.sk, defer=core.evolve(ctx, pc="read", cpu=cpu))
+        return free_now(state, who, ctx.skb, "offline")
+    return set_attempt(state, who, core.evolve(ctx, pc="read", cpu=cpu))
 
 
 def guard_defer_read(state: State, a: DeferRead) -> str | None:
@@ -89,19 +123,20 @@ def guard_defer_read(state: State, a: DeferRead) -> str | None:
 
 
 def apply_defer_read(state: Draft, a: DeferRead) -> Draft:
-    task = core.task_of(state, a.sk)
-    ctx = task.defer
-    assert ctx is not None
+    return defer_read(state, ("task", a.sk))
+
+
+def defer_read(state: Draft, who: Context) -> Draft:
+    ctx = attempt(state, who)
+    here = running_cpu(state, who)
     defer_max = state.skb_defer_max
     if state.config.defer == "defer-v6":
-        node = state.cpus[task.cpu].node
-        nxt = core.evolve(ctx, pc="count", node=node, defer_max=defer_max, read_on=task.cpu)
-        return core.set_task(state, a.sk, defer=nxt)
+        node = state.cpus[here].node
+        return set_attempt(state, who, core.evolve(ctx, pc="count", node=node, defer_max=defer_max, read_on=here))
     seen = core.slot(state, ctx.cpu, 0).defer_count
     if rules.defer_v2_full(seen, defer_max):
-        return free_now(state, a.sk, ctx.skb, "full")
-    nxt = core.evolve(ctx, pc="push", defer_max=defer_max, read_on=task.cpu, seen_count=seen)
-    return core.set_task(state, a.sk, defer=nxt)
+        return free_now(state, who, ctx.skb, "full")
+    return set_attempt(state, who, core.evolve(ctx, pc="push", defer_max=defer_max, read_on=here, seen_count=seen))
 
 
 def guard_defer_count(state: State, a: DeferCount) -> str | None:
@@ -111,21 +146,18 @@ def guard_defer_count(state: State, a: DeferCount) -> str | None:
 
 
 def apply_defer_count(state: Draft, a: DeferCount) -> Draft:
-    task = core.task_of(state, a.sk)
-    ctx = task.defer
-    assert ctx is not None
+    return defer_count(state, ("task", a.sk))
+
+
+def defer_count(state: Draft, who: Context) -> Draft:
+    ctx = attempt(state, who)
     count = core.slot(state, ctx.cpu, ctx.node).defer_count + 1
     state = core.set_slot(state, ctx.cpu, ctx.node, defer_count=count)
     if rules.defer_fallback(count, ctx.defer_max):
-        return free_now(state, a.sk, ctx.skb, "full")
-    nxt = core.evolve(
-        ctx,
-        pc="push",
-        count=count,
-        counted_on=task.cpu,
-        counted_epoch=core.slot(state, ctx.cpu, ctx.node).epoch,
-    )
-    return core.set_task(state, a.sk, defer=nxt)
+        return free_now(state, who, ctx.skb, "full")
+    epoch = core.slot(state, ctx.cpu, ctx.node).epoch
+    nxt = core.evolve(ctx, pc="push", count=count, counted_on=running_cpu(state, who), counted_epoch=epoch)
+    return set_attempt(state, who, nxt)
 
 
 def guard_defer_push(state: State, a: DeferPush) -> str | None:
@@ -133,8 +165,11 @@ def guard_defer_push(state: State, a: DeferPush) -> str | None:
 
 
 def apply_defer_push(state: Draft, a: DeferPush) -> Draft:
-    ctx = core.task_of(state, a.sk).defer
-    assert ctx is not None
+    return defer_push(state, ("task", a.sk))
+
+
+def defer_push(state: Draft, who: Context) -> Draft:
+    ctx = attempt(state, who)
     slot = core.slot(state, ctx.cpu, ctx.node)
     if state.config.defer == "defer-v6":
         kick = rules.defer_kick(ctx.count, ctx.defer_max)
@@ -149,7 +184,6 @@ def apply_defer_push(state: Draft, a: DeferPush) -> Draft:
             defer_list=(ctx.skb, *slot.defer_list),
         )
     v6 = state.config.defer == "defer-v6"
-    here = core.task_of(state, a.sk).cpu
     record = DeferRecord(
         producer_cpu=ctx.read_on,
         node=ctx.node,
@@ -157,11 +191,11 @@ def apply_defer_push(state: Draft, a: DeferPush) -> Draft:
         count=ctx.count if v6 else slot.defer_count + 1,
         defer_max=ctx.defer_max,
         seen_count=ctx.seen_count,
-        counted_cpu=ctx.counted_on if v6 else here,
+        counted_cpu=ctx.counted_on if v6 else running_cpu(state, who),
     )
-    state = core.touch(state, ctx.skb, ("task", a.sk), deferred=record)
-    state = core.hand(state, ctx.skb, ("task", a.sk), ("defer_list", ctx.cpu, ctx.node))
-    return core.set_task(state, a.sk, defer=core.evolve(ctx, pc="kick") if kick else None)
+    state = core.touch(state, ctx.skb, who, deferred=record)
+    state = core.hand(state, ctx.skb, who, ("defer_list", ctx.cpu, ctx.node))
+    return set_attempt(state, who, core.evolve(ctx, pc="kick") if kick else None)
 
 
 def guard_defer_kick(state: State, a: DeferKick) -> str | None:
@@ -169,9 +203,12 @@ def guard_defer_kick(state: State, a: DeferKick) -> str | None:
 
 
 def apply_defer_kick(state: Draft, a: DeferKick) -> Draft:
-    ctx = core.task_of(state, a.sk).defer
-    assert ctx is not None
-    state = core.set_task(state, a.sk, defer=None)
+    return defer_kick(state, ("task", a.sk))
+
+
+def defer_kick(state: Draft, who: Context) -> Draft:
+    ctx = attempt(state, who)
+    state = set_attempt(state, who, None)
     return kick_defer_list_purge(state, ctx.cpu)
 
 

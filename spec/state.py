@@ -52,6 +52,9 @@ class Config:
       FACTS §14).
     - ``page_pool_kick``: page_pool_release_retry() kicks every online CPU's defer lists through
       the same IPI guard (net/core/page_pool.c, read in 6.18.35; FACTS §14).
+    - ``napi_consume_defers``: napi_consume_skb() hands a TX skb built on another CPU to
+      skb_attempt_defer_free() from the NAPI poll (e20dfbad8aab, v6.19; FACTS §14); without it,
+      a TX completion frees the skb where it completes.
     """
 
     close_path: CloseVariant = "close-new"
@@ -65,6 +68,7 @@ class Config:
     preempt: Preempt = "full"
     zcopy_check: bool = False
     page_pool_kick: bool = False
+    napi_consume_defers: bool = False
 
 
 @attrs.frozen(slots=False)
@@ -124,7 +128,7 @@ class DeferRecord:
 @attrs.frozen(slots=False)
 class Skb:
     """An sk_buff with its lifecycle. ``sk`` and ``destructor`` are the kernel's fields
-    (cleared by tcp_eat_recv_skb()); ``owner_sk`` is ghost: the socket it was received on, kept
+    (cleared by tcp_eat_recv_skb()); ``owner_sk`` is ghost: the socket it was received on (-1: a TX skb), kept
     after ``sk`` is cleared so that invariants can attribute it."""
 
     id: int
@@ -229,12 +233,16 @@ class FlushCtx:
     """A NET_RX softirq's skb_defer_free_flush() in progress (ours: program counter and locals).
     ``node`` is the slot being flushed, ``pc`` its next step, ``batch`` the detached list,
     ``rx_sk`` the socket whose arriving packet the NAPI poll of this run builds once the flush
-    is over (None for a run raised by the IPI or by unrelated traffic)."""
+    is over (None for a run raised by the IPI or by unrelated traffic), ``tx_cpu`` the CPU that
+    built the TX skb whose completion the poll handles (None: no TX completion), and ``defer``
+    the skb_attempt_defer_free() that napi_consume_skb() makes for it (pc "consume")."""
 
     node: int = 0
-    pc: Literal["reset", "detach", "free"] = "reset"
+    pc: Literal["reset", "detach", "free", "consume"] = "reset"
     batch: tuple[int, ...] = ()
     rx_sk: int | None = None
+    tx_cpu: int | None = None
+    defer: DeferCtx | None = None
 
 
 @attrs.frozen(slots=False)
@@ -270,7 +278,8 @@ class Cpu:
 class Env:
     """How much the environment may still do (ours; model/ sets the budgets so runs are finite):
     migrate a task, raise NET_RX through unrelated traffic, take a CPU offline, write the sysctl,
-    destroy a page pool whose pages are still in flight (page_pool_release_retry() runs)."""
+    destroy a page pool whose pages are still in flight (page_pool_release_retry() runs), and
+    the TX completions the NICs will report."""
 
     migrations: int = 0
     netrx_raises: int = 0
@@ -278,6 +287,9 @@ class Env:
     defer_max_values: tuple[int, ...] = ()
     defer_max_writes: int = 0
     page_pool_releases: int = 0
+    # TX completions still to come, in order: (CPU that built the skb, CPU whose NAPI poll
+    # completes it).
+    tx_completions: tuple[tuple[int, int], ...] = ()
 
 
 @attrs.frozen(slots=False)

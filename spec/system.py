@@ -95,6 +95,8 @@ RULES: dict[type[A.Action], tuple[ModuleType, str]] = {
     A.FlushReset: (flush, "flush_reset"),
     A.FlushDetach: (flush, "flush_detach"),
     A.FlushFree: (flush, "flush_free"),
+    A.TxComplete: (flush, "tx_complete"),
+    A.NapiConsumeSkb: (flush, "napi_consume_skb"),
     A.RaiseNetRx: (flush, "raise_net_rx"),
     A.DevCpuDead: (hotplug, "dev_cpu_dead"),
     A.PagePoolRetry: (pagepool, "page_pool_retry"),
@@ -173,11 +175,13 @@ def candidates(state: State) -> list[A.Action]:
             out.extend(_task_actions(sock))
     if state.page_pool is not None or state.env.page_pool_releases:
         out.append(A.PagePoolRetry())
+    if state.env.tx_completions:
+        out.append(A.TxComplete(state.env.tx_completions[0][1]))
     for cpu in state.cpus:
         if cpu.ipi_queued:
             out.append(A.IpiDeliver(cpu.id))
         if cpu.softirq is not None:
-            out.extend((A.FlushReset(cpu.id), A.FlushDetach(cpu.id), A.FlushFree(cpu.id)))
+            out.extend((A.FlushReset(cpu.id), A.FlushDetach(cpu.id), A.FlushFree(cpu.id), A.NapiConsumeSkb(cpu.id)))
         elif cpu.net_rx_pending:
             out.append(A.SoftirqStart(cpu.id))
         if cpu.dead_pending:
@@ -224,6 +228,8 @@ def boot(
         raise SpecError(f"skb_defer_max must be >= 0, not {skb_defer_max}")
     if env is not None and any(v < 0 for v in env.defer_max_values):
         raise SpecError("skb_defer_max values must be >= 0")
+    if env is not None and any(not 0 <= c < len(cpu_nodes) for pair in env.tx_completions for c in pair):
+        raise SpecError("a TX completion names a CPU that does not exist")
     if config.page_size <= 0 or config.mem_pcpu_rsv < 0:
         raise SpecError("PAGE_SIZE must be > 0 and mem_pcpu_rsv >= 0")
     if not 0 < config.napi_cache_bulk <= config.napi_cache_size:

@@ -792,14 +792,17 @@ def test_zero_copy_test_only_where_the_kernel_has_it(zcopy_check: bool, freed: t
 def test_named_kernels_match_their_names() -> None:
     """Expected: the zero-copy test only in the stable series (v6.18.y, v6.19.y), never in v6.17,
     v6.18 (v6.18.0) or v6.19 (v6.19.0); skb_defer_max 128 from v6.19; the page-pool kick where read
-    (6.18.35) and assumed for 6.19.y."""
-    table = {name: (cfg.zcopy_check, dmax, cfg.page_pool_kick) for name, (cfg, dmax) in KERNELS.items()}
+    (6.18.35) and assumed for 6.19.y; the TX-completion producer (e20dfbad8aab) from v6.19."""
+    table = {
+        name: (cfg.zcopy_check, dmax, cfg.page_pool_kick, cfg.napi_consume_defers)
+        for name, (cfg, dmax) in KERNELS.items()
+    }
     assert table == {
-        "v6.17": (False, 64, False),
-        "v6.18": (False, 64, False),
-        "v6.18.y": (True, 64, True),
-        "v6.19": (False, 128, False),
-        "v6.19.y": (True, 128, True),
+        "v6.17": (False, 64, False, False),
+        "v6.18": (False, 64, False, False),
+        "v6.18.y": (True, 64, True, False),
+        "v6.19": (False, 128, False, True),
+        "v6.19.y": (True, 128, True, True),
     }
 
 
@@ -834,3 +837,23 @@ def test_socket_destruction_gives_the_error_queue_charge_back() -> None:
     assert (s.sk_rmem_alloc, s.sk_forward_alloc, s.sk_reserved_mem, s.destroyed) == (0, 0, 0, True)
     assert state.skbs[0].frees == (FreeEvent(0, "destruct:err_queue"),)
     assert state.memory_allocated + sum(c.per_cpu_fw_alloc for c in state.cpus) == 0
+
+
+def test_tx_completion_defers_from_softirq() -> None:
+    """Expected (FACTS §14 "v6.19, a second producer", e20dfbad8aab): a TX completion on CPU 1 of
+    an skb built on CPU 0 runs NET_RX on CPU 1 (its flush finds nothing), then napi_consume_skb()
+    makes the attempt from softirq: check (CPU 0 online, not CPU 1), read (node 0, max 64 on CPU
+    1), count 1, push onto CPU 0's slot, no kick (1 - 1 != 32); 4 NapiConsumeSkb steps, and the
+    run ends with the attempt. Meanwhile no CPU can go offline (CPU 1 is in softirq). Without the
+    switch (v6.18) the skb is freed on CPU 1 in the TxComplete step."""
+    env = Env(offlines=1, tx_completions=((0, 1),))
+    state = spec.step(boot([socket(0, [], [])], Config(napi_consume_defers=True), env=env), spec.TxComplete(1))
+    assert state.skbs[0].alloc_cpu == 0 and state.skbs[0].where == ("held", "softirq", 1)
+    with pytest.raises(spec.NotEnabled, match="CPU 1 is in softirq"):
+        spec.step(state, CpuOffline(0))
+    state = play(state, [spec.NapiConsumeSkb(1)] * 4)
+    rec = state.skbs[0].deferred
+    assert state.cpus[0].defer_slots[0].defer_list == (0,) and state.cpus[1].softirq is None
+    assert rec is not None and (rec.producer_cpu, rec.node, rec.count, rec.defer_max) == (1, 0, 1, 64)
+    old = spec.step(boot([socket(0, [], [])], Config(), env=env), spec.TxComplete(1))
+    assert old.skbs[0].frees == (FreeEvent(1, "tx_complete"),) and old.cpus[1].softirq is None
