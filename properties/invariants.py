@@ -554,9 +554,10 @@ def waiting_reasons(s: State) -> dict[int, str | None]:
     """Why each skb still on a defer slot at quiescence is waiting (None: no allowed reason).
 
     Every NET_RX run on a CPU flushes its slots first: one raised by the defer IPI, one raised by
-    unrelated traffic, and the one that delivers a packet arriving there (909876500251, FACTS
-    §14). At quiescence no packet is left to arrive and no NET_RX is pending on an online CPU, so
-    an skb still waiting was pushed after the last NET_RX run on its CPU flushed its slot.
+    unrelated traffic, the one that delivers a packet arriving there and the one that completes a
+    TX skb there (909876500251, FACTS §14). At quiescence no packet or TX completion is left to
+    come and no NET_RX is pending on an online CPU, so an skb still waiting was pushed after the
+    last NET_RX run on its CPU flushed its slot.
     Allowed:
     - on an online CPU with no kick owed, an skb whose producer's count stayed below the kick
       point: no IPI is due, and it waits for the next NET_RX run there, an arriving packet or
@@ -574,7 +575,7 @@ def waiting_reasons(s: State) -> dict[int, str | None]:
                 rec = s.skbs[i].deferred
                 below = rec is not None and rec.count - 1 < rec.defer_max // 2
                 if c.online and not c.kick_unserved and not c.net_rx_pending and below:
-                    out[i] = "below the kick point; no NET_RX run (packet, IPI or other traffic) on its CPU since"
+                    out[i] = "below the kick point; no NET_RX run on its CPU since (packet, TX completion, IPI)"
                 elif c.online and c.defer_ipi_scheduled and not c.ipi_queued and not c.net_rx_pending:
                     out[i] = "kicked, but the IPI guard is stuck set (finding F2)"
                 elif not c.online and not s.config.hotplug_flush:
