@@ -33,7 +33,7 @@ def main() -> None:
     print(f"{'kernel':8} {'steps':>6} {'step/s':>10} {'replay/s':>10} {'run/s':>10}   (best of 15 runs)")
     for kname in ("v6.17", "v6.18", "v6.19"):
         sc = attack(kernel_name=kname)
-        result = run(sc.state, triggers=sc.triggers)
+        result = run(sc.state, triggers=sc.triggers, hold=sc.hold)
 
         def chain(actions: tuple[Action, ...] = result.actions, start: State = sc.state) -> None:
             state = start
@@ -42,7 +42,7 @@ def main() -> None:
 
         t_step = best_seconds(chain)
         t_replay = best_seconds(partial(replay, sc.state, result.actions))
-        t_run = best_seconds(partial(run, sc.state, triggers=sc.triggers), reps=5)
+        t_run = best_seconds(partial(run, sc.state, triggers=sc.triggers, hold=sc.hold), reps=5)
         n = len(result.actions)
         print(f"{kname:8} {n:>6} {n / t_step:>10,.0f} {n / t_replay:>10,.0f} {n / t_run:>10,.0f}")
 

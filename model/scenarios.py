@@ -14,7 +14,22 @@ import attrs
 
 from model.machines import KERNELS, MACHINES
 from model.scheduler import Trigger
-from spec import Config, CpuOffline, Env, Incoming, PurgeStep, Sock, State, UserOp, boot
+from spec import (
+    Action,
+    CloseDecide,
+    CloseStart,
+    Config,
+    CpuOffline,
+    Env,
+    Incoming,
+    PacketArrives,
+    PurgeStep,
+    RecvEnd,
+    Sock,
+    State,
+    UserOp,
+    boot,
+)
 from spec.core import SpecError
 
 TRUESIZE = 2304
@@ -24,10 +39,14 @@ ISN = 1_000_000  # initial receive sequence number; tests move it next to 2**32 
 
 @attrs.frozen
 class Scenario:
+    """A workload and how the scheduler runs it: ``triggers`` fire scripted steps, ``hold`` names
+    the kinds of step only triggers take (model/scheduler.py)."""
+
     name: str
     doc: str
     state: State
     triggers: tuple[Trigger, ...] = ()
+    hold: tuple[type[Action], ...] = ()
 
 
 def kernel(name: str, **overrides: Any) -> tuple[Config, int]:
@@ -75,10 +94,14 @@ def attack(
     defer_max: int | None = None,
     offline_after: int | None = None,
     config: Config | None = None,
+    turns: bool = False,
 ) -> Scenario:
     """K sockets x N unread skbs built on ``alloc_cpu``, all closed on ``close_cpu`` (the case
     b13592d20b21 was written for). ``offline_after``: take ``alloc_cpu`` offline after that
-    many purge steps of socket 0."""
+    many purge steps of socket 0. ``turns``: the sockets take turns, as under a sustained attack:
+    socket k's packets arrive once socket k - 1's close has decided, and socket k is closed once
+    they are all queued, so each arrival's NET_RX run on ``alloc_cpu`` first flushes what the
+    earlier closes deferred there (FACTS §14); otherwise every packet arrives first."""
     cfg, dmax = kernel(kernel_name)
     cfg = config or cfg
     cpu_nodes = _machine(machine)
@@ -96,11 +119,20 @@ def attack(
     triggers: tuple[Trigger, ...] = ()
     if offline_after is not None:
         triggers = (Trigger(CpuOffline(alloc_cpu), after=PurgeStep(0), count=offline_after),)
+    hold: tuple[type[Action], ...] = ()
+    if turns:
+        hold = (PacketArrives, CloseStart)
+        for k in range(sockets):
+            after = CloseDecide(k - 1) if k else None
+            triggers += tuple(Trigger(PacketArrives(k), after=after, count=int(k > 0)) for _ in range(skbs))
+            triggers += (Trigger(CloseStart(k), after=PacketArrives(k), count=skbs),)
+    shape = ", sockets in turn" if turns else ""
     return Scenario(
         "attack",
-        f"{sockets} sockets x {skbs} unread skbs built on CPU {alloc_cpu}, closed on CPU {close_cpu}",
+        f"{sockets} sockets x {skbs} unread skbs built on CPU {alloc_cpu}, closed on CPU {close_cpu}{shape}",
         state,
         triggers,
+        hold,
     )
 
 
@@ -112,15 +144,23 @@ def recvmsg_steady(
     rx_cpu: int = 0,
     app_cpu: int = 1,
     config: Config | None = None,
+    paced: bool = False,
 ) -> Scenario:
-    """One socket whose application reads every segment as it arrives, then closes: the steady
-    state in which recvmsg() has deferred frees since 2022, and close finds nothing unread."""
+    """One socket whose application reads every segment, then closes: the steady state in which
+    recvmsg() has deferred frees since 2022, and close finds nothing unread. ``paced``: each
+    segment arrives after the application has read the one before (the reader keeps up), so each
+    arrival's NET_RX run on ``rx_cpu`` first flushes the segment read before it (FACTS §14);
+    otherwise every segment arrives first and the reads follow."""
     cfg, dmax = kernel(kernel_name)
     cfg = config or cfg
     ops = [UserOp("recv", app_cpu, LENGTH) for _ in range(skbs)] + [UserOp("close", app_cpu)]
     sock = socket(0, [Incoming(cpu=rx_cpu, length=LENGTH, truesize=TRUESIZE) for _ in range(skbs)], ops)
     state = boot(cfg, _machine(machine), dmax, [sock])
-    return Scenario("recvmsg", f"{skbs} segments received on CPU {rx_cpu}, read on CPU {app_cpu}", state)
+    doc = f"{skbs} segments received on CPU {rx_cpu}, read on CPU {app_cpu}"
+    if not paced:
+        return Scenario("recvmsg", doc, state)
+    triggers = tuple(Trigger(PacketArrives(0), after=RecvEnd(0) if i else None, count=i) for i in range(skbs))
+    return Scenario("recvmsg", doc + ", each read before the next arrives", state, triggers, (PacketArrives,))
 
 
 def _machine(name: str) -> tuple[int, ...]:

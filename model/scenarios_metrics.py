@@ -9,10 +9,15 @@ Machine: ``4cpu-2node`` (CPUs 0, 1 on node 0; 2, 3 on node 1) for every scenario
 same-node and the cross-node case differ only in the closing CPU.
 
 Scenarios (``SCENARIOS``):
-- attack: K sockets x N unread skbs built on CPU 0, closed on CPU 1 (same node) or 2 (cross);
+- attack: K sockets x N unread skbs built on CPU 0, closed on CPU 1 (same node) or 2 (cross),
+  the sockets in turn: socket k's packets arrive on CPU 0 after socket k - 1's close, so each
+  arrival's NET_RX run first flushes what that close deferred there (FACTS §14);
+- burst: the same, every packet arriving before the first close (the arrival flushes find
+  nothing: what the last partial epoch leaves waits for other traffic);
 - defer-max: the attack at skb_defer_max 0, 1, 2, 64 (v6.18's default) and 128 (v6.19's);
 - local: every skb built on the closing CPU (CPU 1 builds and closes);
-- recvmsg: the application reads every segment, then closes (close finds nothing unread);
+- recvmsg: the application reads every segment before the next arrives, then closes (close
+  finds nothing unread; each arrival flushes the segment read before it);
 - loopback: the sender's CPU builds the skbs (CPU 0), the receiver reads half, closes the rest;
 - offline: the attack, CPU 0 goes offline half-way through the first close, with and without the
   dev_cpu_dead() flush (06e3f54e8b22).
@@ -86,7 +91,9 @@ class MetricsScenario:
     plot_sweeps: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
 
-def _attack(close_cpu: int, offline: bool = False, hotplug_flush: bool = False, alloc_cpu: int = 0) -> Builder:
+def _attack(
+    close_cpu: int, offline: bool = False, hotplug_flush: bool = False, alloc_cpu: int = 0, turns: bool = False
+) -> Builder:
     def build(p: Params, path: CloseVariant) -> Scenario:
         cfg, _ = kernel(p.kernel, close_path=path, hotplug_flush=hotplug_flush)
         return attack(
@@ -99,6 +106,7 @@ def _attack(close_cpu: int, offline: bool = False, hotplug_flush: bool = False, 
             defer_max=p.defer_max,
             offline_after=max(1, p.skbs // 2) if offline else None,
             config=cfg,
+            turns=turns,
         )
 
     return build
@@ -107,7 +115,9 @@ def _attack(close_cpu: int, offline: bool = False, hotplug_flush: bool = False, 
 def _recvmsg(app_cpu: int) -> Builder:
     def build(p: Params, path: CloseVariant) -> Scenario:
         cfg, _ = kernel(p.kernel, close_path=path)
-        sc = recvmsg_steady(kernel_name=p.kernel, machine=MACHINE, skbs=p.skbs, rx_cpu=0, app_cpu=app_cpu, config=cfg)
+        sc = recvmsg_steady(
+            kernel_name=p.kernel, machine=MACHINE, skbs=p.skbs, rx_cpu=0, app_cpu=app_cpu, config=cfg, paced=True
+        )
         if p.defer_max is None:
             return sc
         return attrs.evolve(sc, state=attrs.evolve(sc.state, skb_defer_max=p.defer_max))
@@ -139,7 +149,8 @@ def _loopback(app_cpu: int) -> Builder:
 
 
 SAME, CROSS = "same node 0->1", "cross node 0->2"
-ATTACK_CASES = (Case(SAME, _attack(1)), Case(CROSS, _attack(2)))
+ATTACK_CASES = (Case(SAME, _attack(1, turns=True)), Case(CROSS, _attack(2, turns=True)))
+BURST_CASES = (Case(SAME, _attack(1)), Case(CROSS, _attack(2)))
 ALL = frozenset({"skbs", "sockets", "defer_max"})
 
 SCENARIOS: dict[str, MetricsScenario] = {
@@ -147,7 +158,7 @@ SCENARIOS: dict[str, MetricsScenario] = {
     for s in (
         MetricsScenario(
             "attack",
-            "K sockets x N unread skbs built on CPU 0 (RX), closed on an application CPU",
+            "K sockets x N unread skbs built on CPU 0 (RX), closed on an application CPU, the sockets in turn",
             ATTACK_CASES,
             ALL,
             plot_sweeps=(
@@ -155,6 +166,12 @@ SCENARIOS: dict[str, MetricsScenario] = {
                 ("sockets", (1, 2, 4, 8, 16)),
                 ("defer_max", (0, 1, 2, 4, 8, 16, 32, 64, 128)),
             ),
+        ),
+        MetricsScenario(
+            "burst",
+            "the attack with every packet arriving before the first close",
+            BURST_CASES,
+            ALL,
         ),
         MetricsScenario(
             "defer-max",
@@ -171,7 +188,7 @@ SCENARIOS: dict[str, MetricsScenario] = {
         ),
         MetricsScenario(
             "recvmsg",
-            "one socket whose application reads every segment, then closes: nothing unread",
+            "one socket whose application reads every segment before the next arrives, then closes: nothing unread",
             (Case(SAME, _recvmsg(1)), Case(CROSS, _recvmsg(2))),
             frozenset({"skbs", "defer_max"}),
         ),

@@ -60,7 +60,12 @@ class Run:
 
 
 def actor(action: Action) -> tuple[str, int]:
-    """Which actor an action belongs to: a socket (``sk``) or a CPU (``cpu``)."""
+    """Which actor an action belongs to: a socket's arriving packets (``rx``), a socket's task
+    (``sk``) or a CPU (``cpu``). A socket's packets and its application are two actors, so that a
+    fair run interleaves reads with arrivals (an arrival then flushes what a read deferred to
+    its CPU, FACTS §14) instead of delivering every packet first."""
+    if isinstance(action, PacketArrives | ErrQueueCharge):
+        return ("rx", action.sk)
     sk = getattr(action, "sk", None)
     if sk is not None:
         return ("sk", sk)
@@ -92,16 +97,19 @@ def run(
     workload_first: bool = True,
     slow: tuple[type[Action], ...] = (),
     script: Sequence[Action | int] | None = None,
+    hold: tuple[type[Action], ...] = (),
     max_steps: int = 1_000_000,
     limit: int | None = None,
 ) -> Run:
     """Run ``state`` to quiescence under the fair round-robin policy.
 
     ``workload_first``: deliver every queued packet before anything else (the unread data is
-    already there when the application acts). ``slow``: kinds of step taken only when nothing
-    else is enabled (``(IpiDeliver,)``: every IPI arrives after the closes are done, the longest
-    latency the kernel allows). ``limit``: stop after that many steps, quiescent or not. Raises
-    RuntimeError if ``max_steps`` is reached.
+    already there when the application acts), each arrival with the flush its NET_RX run makes
+    first. ``slow``: kinds of step taken only when nothing else is enabled (``(IpiDeliver,)``:
+    every IPI arrives after the closes are done, the longest latency the kernel allows).
+    ``hold``: kinds of step the policy never takes; only ``triggers`` fire them (a scenario that
+    paces its packets: each arrives when its trigger says). ``limit``: stop after that many
+    steps, quiescent or not. Raises RuntimeError if ``max_steps`` is reached.
 
     ``script``: the system calls and environment events of one user thread, in order: a socket
     id starts that socket's next call (only once no call is in progress), an environment action
@@ -122,7 +130,8 @@ def run(
         if fired is not None:
             act: Action | None = fired
         else:
-            options = [a for a in enabled(state) if not a.environment]
+            every = [a for a in enabled(state) if not a.environment]
+            options = [a for a in every if not isinstance(a, hold)]
             if script is not None:  # calls start only at their turn in the script
                 options = [a for a in options if not isinstance(a, RecvStart | CloseStart)]
             fast = [a for a in options if not isinstance(a, slow)]
@@ -131,9 +140,11 @@ def run(
             elif not options:
                 if left:
                     raise SpecError(f"the script is stuck before {left[0]!r}: nothing else can run")
-                return Run(states[0], tuple(actions), tuple(states), quiescent=True)
+                # Quiescent unless held steps are left that no trigger has fired yet.
+                quiescent = not any(isinstance(a, hold) for a in every)
+                return Run(states[0], tuple(actions), tuple(states), quiescent=quiescent)
             else:
-                act = _pick(fast or options, last, workload_first)
+                act = _pick(state, fast or options, last, workload_first)
                 last = actor(act)
         assert act is not None
         state = step(state, act)
@@ -157,18 +168,25 @@ def _script_item(state: State, item: Action | int) -> Action:
 
 
 def _fire(state: State, pending: list[Trigger], taken: dict[Action, int]) -> Action | None:
-    for trig in pending:
-        due = trig.after is None or taken.get(trig.after, 0) >= trig.count
-        if due and trig.action in enabled(state):
+    due = [t for t in pending if t.after is None or taken.get(t.after, 0) >= t.count]
+    if not due:
+        return None
+    now = set(enabled(state))
+    for trig in due:
+        if trig.action in now:
             pending.remove(trig)
             return trig.action
     return None
 
 
-def _pick(options: list[Action], last: tuple[str, int] | None, workload_first: bool) -> Action:
+def _pick(state: State, options: list[Action], last: tuple[str, int] | None, workload_first: bool) -> Action:
     if workload_first:
         for a in options:
             if isinstance(a, PacketArrives | ErrQueueCharge):
+                return a
+            cpu = getattr(a, "cpu", None)
+            flushing = state.cpus[cpu].softirq if isinstance(cpu, int) and actor(a) == ("cpu", cpu) else None
+            if flushing is not None and flushing.rx_sk is not None:  # an arrival's flush, then its skb
                 return a
     actors = sorted({actor(a) for a in options})
     nxt = next((k for k in actors if last is None or k > last), actors[0])

@@ -20,7 +20,7 @@ import attrs
 
 from model.scenarios import LENGTH, TRUESIZE, socket
 from spec import Config, Env, Incoming, SpecError, State, UserOp, boot
-from spec.state import CloseVariant, DeferVariant, UnreadTest
+from spec.state import CloseVariant, DeferVariant, Preempt, UnreadTest
 
 
 def cpu_nodes(cpus: int, nodes: int) -> tuple[int, ...]:
@@ -60,6 +60,11 @@ def small(
     page_size: int = 4096,
     napi_cache: tuple[int, int] = (64, 32),
     rx_cpu: int = 0,
+    preempt: Preempt = "full",
+    zcopy_check: bool = False,
+    page_pool: bool = False,
+    recv_first: bool = False,
+    tx: tuple[tuple[int, int], ...] = (),
 ) -> State:
     """The attack's shape, small: ``sockets`` sockets x ``skbs`` unread skbs built on CPU 0;
     socket k is closed on CPU 1 + k mod (cpus - 1) (on CPU 0 itself on a 1-CPU machine).
@@ -70,15 +75,20 @@ def small(
     ``linger0``: SO_LINGER with time 0; ``fclone``: the skbs are fast clones; ``bare_fin``: a
     FIN without data follows each socket's skbs; ``mem_pcpu_rsv``: the per-CPU page reserve (small values
     make the fold into memory_allocated happen); ``unread_test``: "end_seq" (5f9238530970) or
-    "len_sum" (before it); ``zcopy``: the skbs carry a zero-copy buffer; ``errqueue``: an
-    error-queue skb is charged after the data; ``recv``: the application reads that many bytes
-    before close; ``retransmit_fin``: the peer then retransmits the last byte read with a FIN
+    "len_sum" (before it); ``zcopy``: the skbs carry a zero-copy buffer, ``zcopy_check``: the
+    kernel has 0943404b1f3b; ``errqueue``: an error-queue skb is charged to each socket first;
+    ``recv``: the application reads that many bytes before close; ``recv_first``: it reads its
+    first skb on the closing CPU, so later arrivals on CPU 0 find that skb deferred there (the
+    arrival flush); ``retransmit_fin``: the peer then retransmits the last byte read with a FIN
     (packetdrill tcp_close_no_rst); ``reserved_pages``: SO_RESERVE_MEM; ``repair``: repair mode;
     ``lingertime``: SO_LINGER with that time; ``sk_state``: the socket's state when the workload
     starts (LISTEN and CLOSE take no data); ``page_size``, ``napi_cache`` (size, bulk): kernel
-    constants; ``rx_cpu``: the CPU that builds the packets (0 by default, the attack's shape). The
-    kernel is v6.18's Config with the variants given. Raises SpecError with one line naming an
-    impossible parameter."""
+    constants; ``rx_cpu``: the CPU that builds the packets (0 by default, the attack's shape);
+    ``preempt``: the preemption model; ``page_pool``: the kernel's page pool kicks the defer
+    lists and one release walk runs; ``tx``: TX completions (built on, completed on) that
+    napi_consume_skb() defers (e20dfbad8aab, switched on with them). The kernel is v6.18's
+    Config with the variants given. Raises SpecError with one line naming an impossible
+    parameter."""
     if cpus < 1:
         raise SpecError(f"a machine needs at least one CPU, not {cpus}")
     if not 1 <= nodes <= cpus:
@@ -122,6 +132,10 @@ def small(
         page_size=page_size,
         napi_cache_size=napi_cache[0],
         napi_cache_bulk=napi_cache[1],
+        preempt=preempt,
+        zcopy_check=zcopy_check,
+        page_pool_kick=page_pool,
+        napi_consume_defers=bool(tx),
     )
     extra: dict[str, object] = {} if isn is None else {"isn": isn}
     if linger0 or lingertime is not None:
@@ -132,11 +146,12 @@ def small(
     if bare_fin:
         packets.append(Incoming(rx_cpu, length=0, truesize=768, fin=True))
     if errqueue:
-        packets.append(Incoming(rx_cpu, length=0, truesize=768, errqueue=True))
+        packets.insert(0, Incoming(rx_cpu, length=0, truesize=768, errqueue=True))
+    reads = recv or (LENGTH if recv_first else 0)
     socks = []
     for k in range(sockets):
         closer = 1 + k % (cpus - 1) if cpus > 1 else 0
-        ops = ([UserOp("recv", closer, recv)] if recv else []) + [UserOp("close", closer)]
+        ops = ([UserOp("recv", closer, reads)] if reads else []) + [UserOp("close", closer)]
         socks.append(
             socket(
                 k, packets, ops, state=sk_state, page_size=page_size, reserved_pages=reserved_pages, repair=repair,
@@ -149,6 +164,8 @@ def small(
         offlines=1 if hotplug else 0,
         defer_max_values=() if sysctl is None else (sysctl,),
         defer_max_writes=0 if sysctl is None else 1,
+        page_pool_releases=int(page_pool),
+        tx_completions=tx,
     )
     return boot(config, cpu_nodes(cpus, nodes), defer_max, socks, env)
 
@@ -170,6 +187,8 @@ def small_args(pairs: Sequence[str]) -> dict[str, Any]:
                 if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
                     raise ValueError
                 out[key] = text.lower() in ("true", "1", "yes")
+            elif default == ():  # pairs, e.g. tx=0:1,0:1
+                out[key] = tuple((int(a), int(b)) for a, b in (item.split(":") for item in text.split(",")))
             elif isinstance(default, tuple):
                 size, bulk = text.split("/")
                 out[key] = (int(size), int(bulk))
@@ -210,6 +229,39 @@ SMALL: dict[str, Small] = {
             "the issue's acceptance size: 2 CPUs on 2 nodes, 3 unread skbs, skb_defer_max 4 (the third push "
             "kicks), one CPU offline with the hotplug flush and one write of skb_defer_max to 2",
             lambda: small(cpus=2, nodes=2, skbs=3, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True),
+        ),
+        Small(
+            "arrival-flush",
+            "the application reads the first skb on CPU 1 (deferred to CPU 0's slot), then the second packet "
+            "arrives on CPU 0: its NET_RX run flushes the slot (reset, detach, free) before the skb is built, "
+            "interleaved with the close of what is left (pinned count)",
+            lambda: small(cpus=2, nodes=1, skbs=2, recv_first=True),
+        ),
+        Small(
+            "acceptance-voluntary",
+            "the acceptance configuration on a PREEMPT_VOLUNTARY kernel: no CPU goes down while the producer "
+            "is inside skb_attempt_defer_free(), so findings F2 and F3 are gone",
+            lambda: small(
+                cpus=2, nodes=2, skbs=3, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True, preempt="voluntary"
+            ),
+        ),
+        Small(
+            "page-pool",
+            "one page-pool release walk (v6.18.y) kicking both CPUs while CPU 0 may go offline and one skb is "
+            "deferred to it: finding F2 without any producer's kick",
+            lambda: small(cpus=2, nodes=1, skbs=1, hotplug=True, page_pool=True),
+        ),
+        Small(
+            "tx-producer",
+            "v6.19's second producer: CPU 1's NAPI poll completes a TX skb built on CPU 0 and defers it "
+            "from softirq while CPU 1's close defers an unread skb to the same slot (skb_defer_max 3: the "
+            "second push kicks)",
+            lambda: small(cpus=2, nodes=1, skbs=1, defer_max=3, tx=((0, 1),)),
+        ),
+        Small(
+            "zcopy",
+            "one zero-copy skb on a kernel without 0943404b1f3b (v6.18.0): finding F9",
+            lambda: small(cpus=2, nodes=1, skbs=1, zcopy=True),
         ),
     )
 }
@@ -276,6 +328,9 @@ FOR_MUTANT: dict[str, MutantConfig] = {
                                    defer_max=3, hotplug=True),
     "flush_skips_last_node": _m(2, "closed on node 1, max 3: the kick's flush never visits slot (0, 1)",
                                 nodes=2, defer_max=3),
+    "destruct_keeps_err_queue": _m(0, "an error-queue skb still queued when the socket is destroyed", errqueue=True),
+    "no_zcopy_check": _m(1, "one zero-copy skb on a kernel with the test", zcopy=True, zcopy_check=True),
+    "arrival_skips_flush": _m(2, "the first skb read and deferred to CPU 0, the second arrives there", recv_first=True),
 }  # fmt: skip
 
 # Where one of a mutant's invariants needs another configuration than the mutant's.

@@ -11,10 +11,15 @@ from spec import (
     DeferCount,
     DeferKick,
     DeferPush,
+    DeferRead,
     ErrQueueCharge,
     FlushDetach,
     FlushReset,
+    NapiConsumeSkb,
+    PacketArrives,
+    PagePoolRetry,
     SetDeferMax,
+    SockDestruct,
     State,
     enabled,
 )
@@ -23,16 +28,17 @@ from spec import (
 # least one machine: the race machine exists to reach the reset window).
 # Each machine's list names the windows it aims at and the known findings it must meet (no green
 # by vacuity: a finding the machine no longer reaches means its generators lost the window).
-# Finding F6 is not required of any machine: see the README ("what the machines find").
+# Findings F4, F6 and F10 are not required of any machine: see the README ("what the machines find").
 REQUIRED: dict[str, tuple[str, ...]] = {
     "close": ("kick sent", "full slot fell back", "cross-CPU free", "RST sent", "skb_defer_max changed",
-              "skb_defer_max written mid-epoch", "known F4", "known F8"),
+              "skb_defer_max written mid-epoch", "page pool kicked a CPU", "TX completion deferred"),
     "hotplug": ("kick sent", "cross-CPU free", "RST sent", "CPU offline with a non-empty slot",
-                "error-queue charge during a purge", "known F1"),
-    "race": ("kick sent", "full slot fell back", "flush raced a producer", "cross-CPU free", "RST sent"),
+                "error-queue charge during a purge", "socket destroyed with error-queue skbs", "known F1", "known F9"),
+    "race": ("kick sent", "full slot fell back", "flush raced a producer", "cross-CPU free", "RST sent",
+             "arrival flushed a slot"),
     "offline": ("kick sent", "CPU offline in a producer's window", "pushed to an offline CPU", "known F2",
                 "known F3", "known F7"),
-    "sysctl": ("kick sent", "skb_defer_max written mid-epoch"),
+    "sysctl": ("kick sent", "skb_defer_max written mid-epoch", "known F8"),
     "wedge": ("full slot fell back", "skb_defer_max changed", "known F5"),
 }  # fmt: skip
 
@@ -61,7 +67,7 @@ def windows(state: State) -> list[Action]:
 def _aims(state: State, a: Action, producers: list[tuple[int, int, str]]) -> bool:
     if isinstance(a, CpuOffline):
         return any(cpu == a.cpu for _, cpu, _ in producers)
-    if isinstance(a, DeferCount | DeferPush | DeferCheck):
+    if isinstance(a, DeferRead | DeferCount | DeferPush | DeferCheck):
         return _in_reset_window(state, a.sk)
     if isinstance(a, SetDeferMax):
         return _epoch_open(state)
@@ -126,6 +132,18 @@ def observe(pre: State, a: Action, post: State) -> list[str]:
             out.append("skb_defer_max written mid-epoch")
     if isinstance(a, ErrQueueCharge) and _purging(pre, a.sk):
         out.append("error-queue charge during a purge")
+    if isinstance(a, PacketArrives):
+        cpu = pre.sockets[a.sk].rx[0].cpu
+        if any(sl.defer_list for sl in pre.cpus[cpu].defer_slots):
+            out.append("arrival flushed a slot")
+    if isinstance(a, NapiConsumeSkb):
+        flush = pre.cpus[a.cpu].softirq
+        if flush is not None and flush.defer is not None and flush.defer.pc == "push":
+            out.append("TX completion deferred")
+    if isinstance(a, PagePoolRetry) and pre.page_pool is not None:
+        out.append("page pool kicked a CPU")
+    if isinstance(a, SockDestruct) and pre.sockets[a.sk].sk_error_queue:
+        out.append("socket destroyed with error-queue skbs")
     for old, new in zip(pre.skbs, post.skbs, strict=False):
         for f in new.frees[len(old.frees) :]:
             if f.how == "nodefer:full":

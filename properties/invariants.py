@@ -24,10 +24,16 @@ from spec import (
     CloseDecide,
     DeferCheck,
     DeferCount,
+    DeferCtx,
+    DeferKick,
     DeferPush,
+    DeferRead,
     DevCpuDead,
     FlushFree,
     FreeEvent,
+    NapiConsumeSkb,
+    PacketArrives,
+    SockDestruct,
     State,
 )
 
@@ -77,6 +83,32 @@ def transition_invariant(concern: str, promise: str | None = None) -> Deco:
 
 def quiescent_invariant(concern: str, promise: str | None = None) -> Deco:
     return _register(concern, "quiescent", promise)
+
+
+def _attempt_step(pre: State, a: Action) -> tuple[str, DeferCtx, int, tuple[str, int]] | None:
+    """If ``a`` is a step of a skb_attempt_defer_free() (a task's DeferCheck..DeferKick, or the
+    NapiConsumeSkb of a NAPI poll's TX completion): its step name, the attempt's locals before
+    it, the CPU that runs it, and who runs it."""
+    if isinstance(a, DeferCheck | DeferRead | DeferCount | DeferPush | DeferKick):
+        task = pre.sockets[a.sk].owner
+        if task is None or task.defer is None:
+            return None
+        return task.defer.pc, task.defer, task.cpu, ("task", a.sk)
+    if isinstance(a, NapiConsumeSkb):
+        flush = pre.cpus[a.cpu].softirq
+        if flush is None or flush.defer is None:
+            return None
+        return flush.defer.pc, flush.defer, a.cpu, ("softirq", a.cpu)
+    return None
+
+
+def _attempt_after(post: State, who: tuple[str, int]) -> DeferCtx | None:
+    kind, ident = who
+    if kind == "task":
+        task = post.sockets[ident].owner
+        return task.defer if task is not None else None
+    flush = post.cpus[ident].softirq
+    return flush.defer if flush is not None else None
 
 
 def _later(a: int, b: int) -> bool:
@@ -161,6 +193,18 @@ def rmem_zero_after_purge(pre: State, a: Action, post: State) -> str | None:
     return None
 
 
+@transition_invariant("accounting")
+def rmem_zero_at_destruction(pre: State, a: Action, post: State) -> str | None:
+    """When the socket is destroyed its charges are all given back: sk_rmem_alloc and
+    sk_forward_alloc are 0 (inet_sock_destruct() warns otherwise; FACTS §5.4)."""
+    if isinstance(a, SockDestruct):
+        sock = post.sockets[a.sk]
+        if sock.sk_rmem_alloc or sock.sk_forward_alloc:
+            rmem, fwd = sock.sk_rmem_alloc, sock.sk_forward_alloc
+            return f"socket {a.sk} destroyed with sk_rmem_alloc {rmem}, sk_forward_alloc {fwd}"
+    return None
+
+
 # ================================================================================================
 # skb lifecycle
 # ================================================================================================
@@ -198,6 +242,10 @@ def skb_in_exactly_one_place(s: State) -> str | None:
         if ctx is not None and ctx.pc != "kick":  # at the kick step the skb is already handed off
             seen[(ctx.skb, ("held", "task", sock.id))] += 1
     for c in s.cpus:
+        ctx = c.softirq.defer if c.softirq is not None else None
+        if ctx is not None and ctx.pc != "kick":  # a TX skb in napi_consume_skb()'s attempt
+            seen[(ctx.skb, ("held", "softirq", c.id))] += 1
+    for c in s.cpus:
         for node, slot in enumerate(c.defer_slots):
             for i in slot.defer_list:
                 seen[(i, ("defer_list", c.id, node))] += 1
@@ -223,8 +271,8 @@ def skb_in_exactly_one_place(s: State) -> str | None:
 @state_invariant("defer")
 def placed_by_the_rules(s: State) -> str | None:
     """An skb sits on slot (cpu, node) only if cpu is the CPU that built it, node is the node of
-    the CPU that counted it, that CPU was not the builder, and its count was below the max it
-    read (FACTS §7)."""
+    the CPU the producer read it on (numa_node_id(), before the increment: FACTS §14), and its
+    count was below the max it read (FACTS §7)."""
     for c in s.cpus:
         for node, slot in enumerate(c.defer_slots):
             for i in slot.defer_list:
@@ -234,7 +282,7 @@ def placed_by_the_rules(s: State) -> str | None:
                 if skb.alloc_cpu != c.id:
                     return f"skb {i} built on CPU {skb.alloc_cpu} sits on CPU {c.id}'s slot"
                 if s.config.defer == "defer-v6" and s.cpus[rec.producer_cpu].node != node:
-                    return f"skb {i} counted on CPU {rec.producer_cpu} sits on node slot {node}"
+                    return f"skb {i} whose node was read on CPU {rec.producer_cpu} sits on node slot {node}"
                 if s.config.defer == "defer-v6" and rec.count >= rec.defer_max:
                     return f"skb {i} pushed with count {rec.count} >= max {rec.defer_max}"
     return None
@@ -276,32 +324,29 @@ def v2_count_matches_list(s: State) -> str | None:
 
 @transition_invariant("defer", promise="fallback")
 def full_slot_falls_back(pre: State, a: Action, post: State) -> str | None:
-    """An attempt whose count reached skb_defer_max frees the skb at once on its own CPU
-    (nodefer) and adds nothing to the slot; one below the max goes on to push (FACTS §7.5)."""
-    if isinstance(a, DeferCount) and pre.config.defer == "defer-v6":
-        task = pre.sockets[a.sk].owner
-        assert task is not None and task.defer is not None
-        node = pre.cpus[task.cpu].node
-        count = post.cpus[task.defer.cpu].defer_slots[node].defer_count
-        skb = post.skbs[task.defer.skb]
-        full = count >= pre.skb_defer_max
-        lists = [[sl.defer_list for sl in st.cpus[task.defer.cpu].defer_slots] for st in (pre, post)]
-        if full and (skb.frees != (FreeEvent(task.cpu, "nodefer:full"),) or lists[0] != lists[1]):
-            return f"count {count} >= max {pre.skb_defer_max} but skb {skb.id} was not freed locally"
+    """An attempt whose count reached the skb_defer_max it read frees the skb at once on its own
+    CPU (nodefer) and adds nothing to the slot; one below the max goes on to push (FACTS §7.5).
+    The slot is the one of the node of the CPU the attempt made its reads on, the max the one it
+    read (FACTS §14: both are read once, before the increment)."""
+    found = _attempt_step(pre, a)
+    if found is None:
+        return None
+    pc, ctx, here, _ = found
+    if pc == "count" and pre.config.defer == "defer-v6":
+        read_max = ctx.defer_max
+        node = pre.cpus[ctx.read_on].node
+        count = post.cpus[ctx.cpu].defer_slots[node].defer_count
+        skb = post.skbs[ctx.skb]
+        full = count >= read_max
+        lists = [[sl.defer_list for sl in st.cpus[ctx.cpu].defer_slots] for st in (pre, post)]
+        if full and (skb.frees != (FreeEvent(here, "nodefer:full"),) or lists[0] != lists[1]):
+            return f"count {count} >= max {read_max} but skb {skb.id} was not freed locally"
         if not full and skb.frees:
-            return f"count {count} < max {pre.skb_defer_max} but skb {skb.id} was freed"
-    if isinstance(a, DeferCheck) and pre.config.defer == "defer-v2":
-        task = pre.sockets[a.sk].owner
-        assert task is not None and task.defer is not None
-        skb = post.skbs[task.defer.skb]
+            return f"count {count} < max {read_max} but skb {skb.id} was freed"
+    if pc == "read" and pre.config.defer == "defer-v2":
+        skb = post.skbs[ctx.skb]
         target = skb.alloc_cpu
-        if (
-            target != task.cpu
-            and not skb.zcopy
-            and pre.cpus[target].online
-            and pre.cpus[target].defer_slots[0].defer_count >= pre.skb_defer_max
-            and not skb.frees
-        ):
+        if pre.cpus[target].defer_slots[0].defer_count >= pre.skb_defer_max and not skb.frees:
             return f"defer-v2: CPU {target}'s list is full but skb {skb.id} was not freed"
     return None
 
@@ -309,19 +354,18 @@ def full_slot_falls_back(pre: State, a: Action, post: State) -> str | None:
 @transition_invariant("defer")
 def defer_check_sees_online(pre: State, a: Action, post: State) -> str | None:
     """An offline CPU is never deferred to, in the exact sense the kernel gives: an attempt that
-    passes the check step saw its target online, in range, not itself, and the skb not
-    zero-copy (FACTS §7.1-2). The push is a later step: the target may be offline by then (see
-    properties/findings.py)."""
-    if not isinstance(a, DeferCheck):
+    passes the check step saw its target online, in range and not itself (FACTS §7.2). The push
+    is a later step: the target may be offline by then (see properties/findings.py)."""
+    found = _attempt_step(pre, a)
+    if found is None or found[0] != "check":
         return None
-    task = pre.sockets[a.sk].owner
-    assert task is not None and task.defer is not None
-    skb = post.skbs[task.defer.skb]
+    _, ctx, here, _ = found
+    skb = post.skbs[ctx.skb]
     if skb.frees:
         return None
     target = skb.alloc_cpu
-    if skb.zcopy or target == task.cpu or not pre.cpus[target].online:
-        return f"skb {skb.id} passed the check for CPU {target} (task on CPU {task.cpu})"
+    if target == here or not pre.cpus[target].online:
+        return f"skb {skb.id} passed the check for CPU {target} (running on CPU {here})"
     return None
 
 
@@ -355,10 +399,28 @@ def flush_frees_locally(pre: State, a: Action, post: State) -> str | None:
     """A flush frees skbs on the CPU whose slot held them, which is the CPU that built them."""
     if not isinstance(a, FlushFree):
         return None
-    for before, after in zip(pre.skbs, post.skbs, strict=True):
+    for before, after in zip(pre.skbs, post.skbs, strict=False):  # a FlushFree may build a packet
         for f in after.frees[len(before.frees) :]:
             if f.how == "flush" and (f.cpu != a.cpu or after.alloc_cpu != a.cpu):
                 return f"skb {after.id} built on CPU {after.alloc_cpu} flushed on CPU {f.cpu} by CPU {a.cpu}"
+    return None
+
+
+@transition_invariant("defer")
+def arrival_flushes_first(pre: State, a: Action, post: State) -> str | None:
+    """Every NAPI poll on a CPU comes after a flush of that CPU's slots, including the one that
+    delivers a received packet (909876500251, FACTS §14): a packet arriving on a CPU whose slots
+    hold skbs is not built in the arrival's step (its NET_RX run flushes first); on empty slots
+    it is built there and then."""
+    if not isinstance(a, PacketArrives):
+        return None
+    cpu = pre.sockets[a.sk].rx[0].cpu
+    waiting = any(sl.defer_list for sl in pre.cpus[cpu].defer_slots)
+    built = len(post.skbs) > len(pre.skbs)
+    if waiting and built:
+        return f"a packet was built on CPU {cpu} before its NET_RX run flushed the skbs waiting there"
+    if not waiting and not built:
+        return f"a packet arriving on CPU {cpu}, whose slots are empty, was not built"
     return None
 
 
@@ -386,13 +448,12 @@ def kick_at_half_capacity(pre: State, a: Action, post: State) -> str | None:
     """A push is followed by a kick exactly when its count crossed half capacity: v6, count
     max/2 + 1 (so only with max >= 3, as lower counts fall back); v2, the count before the push
     equal to max/2. Fallbacks never kick."""
-    if not isinstance(a, DeferPush):
+    found = _attempt_step(pre, a)
+    if found is None or found[0] != "push":
         return None
-    task = pre.sockets[a.sk].owner
-    assert task is not None and task.defer is not None
-    ctx = task.defer
-    after_task = post.sockets[a.sk].owner
-    kicks = after_task is not None and after_task.defer is not None and after_task.defer.pc == "kick"
+    _, ctx, _, who = found
+    after = _attempt_after(post, who)
+    kicks = after is not None and after.pc == "kick"
     if pre.config.defer == "defer-v6":
         due = ctx.count == ctx.defer_max // 2 + 1
     else:
@@ -555,15 +616,21 @@ def no_wedged_slot(s: State) -> str | None:
 def waiting_reasons(s: State) -> dict[int, str | None]:
     """Why each skb still on a defer slot at quiescence is waiting (None: no allowed reason).
 
-    Allowed: on an online CPU with no kick owed and no NET_RX pending, an skb whose producer's
-    count stayed below the kick point (it waits until something else runs NET_RX there; FACTS
-    §12; an skb at or above the kick point was pushed before a kick, and the flush that kick
-    caused should have taken it); on an offline CPU without the
-    hotplug flush (they wait for it to return, 68822bdf76f1); on an online CPU whose IPI guard is
-    stuck set with no IPI queued (finding F2, reported by kick_leads_to_flush); on an offline CPU
-    with the flush,
-    pushed after dev_cpu_dead() by a producer whose online check came before the CPU went down
-    (finding F3 in properties/findings.py)."""
+    Every NET_RX run on a CPU flushes its slots first: one raised by the defer IPI, one raised by
+    unrelated traffic, the one that delivers a packet arriving there and the one that completes a
+    TX skb there (909876500251, FACTS §14). At quiescence no packet or TX completion is left to
+    come and no NET_RX is pending on an online CPU, so an skb still waiting was pushed after the
+    last NET_RX run on its CPU flushed its slot.
+    Allowed:
+    - on an online CPU with no kick owed, an skb whose producer's count stayed below the kick
+      point: no IPI is due, and it waits for the next NET_RX run there, an arriving packet or
+      other traffic (FACTS §12; an skb at or above the kick point was pushed before a kick, and
+      the flush that kick caused should have taken it);
+    - on an online CPU whose IPI guard is stuck set with no IPI queued (finding F2, reported by
+      kick_leads_to_flush);
+    - on an offline CPU without the hotplug flush (it waits for the CPU to return, 68822bdf76f1);
+    - on an offline CPU with the flush, pushed after dev_cpu_dead() by a producer whose online
+      check came before the CPU went down (finding F3 in properties/findings.py)."""
     out: dict[int, str | None] = {}
     for c in s.cpus:
         for slot in c.defer_slots:
@@ -571,7 +638,7 @@ def waiting_reasons(s: State) -> dict[int, str | None]:
                 rec = s.skbs[i].deferred
                 below = rec is not None and rec.count - 1 < rec.defer_max // 2
                 if c.online and not c.kick_unserved and not c.net_rx_pending and below:
-                    out[i] = "below the kick point, no NET_RX on its CPU"
+                    out[i] = "below the kick point; no NET_RX run on its CPU since (packet, TX completion, IPI)"
                 elif c.online and c.defer_ipi_scheduled and not c.ipi_queued and not c.net_rx_pending:
                     out[i] = "kicked, but the IPI guard is stuck set (finding F2)"
                 elif not c.online and not s.config.hotplug_flush:

@@ -224,16 +224,18 @@ def machine(
 # The close paths, accounting, decision and defer machinery, without hotplug or the error queue;
 # both unread tests (the summed one can reach finding F4).
 CloseMachine = machine("CloseMachine", Focus(unread_test=None))
-# The same with CPU hotplug (both dev_cpu_dead() variants) and error-queue skbs: finding F1.
-HotplugMachine = machine("HotplugMachine", Focus(hotplug=True, errqueue=True))
+# The same with CPU hotplug (both dev_cpu_dead() variants), error-queue skbs, every preemption
+# model and kernels with and without the zero-copy test: findings F1 and F9.
+HotplugMachine = machine("HotplugMachine", Focus(hotplug=True, errqueue=True, zcopy_check=None))
 # The attack's shape: every skb built on CPU 0, two sockets closed on CPU 1 and CPU 2 (on the
 # other node of 3cpu-2node), so that two producers and the owner's flush meet in the reset window.
 RaceMachine = machine("RaceMachine", Focus(machine="3cpu-2node", rx_cpu=0, close_cpus=(1, 2), min_skbs=2))
 # The attack's shape with CPU 0 going offline only inside a producer's check-to-push window, at the
-# smallest kicking maximum (findings F2, F3, F7).
+# smallest kicking maximum, under full preemption (findings F2, F3, F7).
 OfflineMachine = machine(
     "OfflineMachine",
-    Focus(machine="2cpu-1node", rx_cpu=0, close_cpus=(1,), hotplug=True, defer_max=3, aimed=True, min_skbs=2),
+    Focus(machine="2cpu-1node", rx_cpu=0, close_cpus=(1,), hotplug=True, defer_max=3, aimed=True, min_skbs=2,
+          preempt="full"),
 )
 # The attack's shape (close-new, defer-v6) with two writes of skb_defer_max, only while an epoch is open, between 3 and
 # 4, whose kick points differ (3 kicks at count 2, 4 at count 3): finding F8.

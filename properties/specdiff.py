@@ -459,9 +459,27 @@ def plain(x):
 def record(state):
     return {"state": plain(state), "enabled": [repr(a) for a in enabled(state)]}
 
+def strip(data):
+    # Fields a newer spec added (to Config, Env, Sock) and that a trace sets to the newer spec's
+    # default are left out for an older spec, which then runs with its own behaviour: any
+    # difference that makes is what the comparison is for. A field set to anything else stays, and
+    # the older tree refuses the trace.
+    import spec.state as S
+    defaults, boot = request.get("new_defaults") or {}, data.get("boot") or {}
+    sections = [("config", S.Config, boot.get("config")), ("env", S.Env, boot.get("env"))]
+    sections += [("sock", S.Sock, sock) for sock in boot.get("sockets") or []]
+    for key, cls, section in sections:
+        if not isinstance(section, dict):
+            continue
+        known = {f.name for f in attrs.fields(cls)}
+        for name in [n for n in section if n not in known]:
+            if name in defaults.get(key, {}) and defaults[key][name] == section[name]:
+                del section[name]
+    return data
+
 def load(data, source):
     from properties import traces
-    return traces.decode(data, source)
+    return traces.decode(strip(data), source)
 
 out = {"spec": spec_file, "traces": {}, "small": {}, "boots": {}}
 for path in request["traces"]:
@@ -487,7 +505,13 @@ for path in request["traces"]:
         steps.append({"action": "load" if not steps else "?", "error": describe(err)})
     out["traces"][name] = steps
 
-if request.get("build_small"):
+if request.get("build_small"):  # the working tree: also its defaults, for the old tree's strip()
+    import spec.state as S
+    out["defaults"] = {
+        key: {f.name: json.loads(json.dumps(f.default, default=repr)) for f in attrs.fields(cls)
+              if f.default is not attrs.NOTHING and not isinstance(f.default, attrs.Factory)}
+        for key, cls in (("config", S.Config), ("env", S.Env), ("sock", S.Sock))
+    }
     try:
         from model.small import SMALL
         from properties.traces import _boot_args
@@ -650,7 +674,8 @@ def spec_diff(
             notes.append(f"small configurations skipped: {new_out['small_error']}")
         elif not boots:
             notes.append("small configurations skipped: the working tree has no model/small.py")
-        old_out = _run_replay(old_root, {**request, "build_small": False, "boots": boots}, workdir, "old")
+        old_request = {**request, "build_small": False, "boots": boots, "new_defaults": new_out.get("defaults", {})}
+        old_out = _run_replay(old_root, old_request, workdir, "old")
         if "error" in old_out:
             notes.append(f"the old tree cannot replay: {old_out['error']}")
             old_out = {"traces": {}, "small": {}}

@@ -235,6 +235,12 @@ def decode(data: Any, source: str = "trace") -> Trace:
     config = _make(f"{source}: boot.config", Config, _fields(f"{source}: boot.config", Config, b.get("config", {})))
     env_data = _fields(f"{source}: boot.env", Env, b.get("env", {}))
     env_data["defer_max_values"] = tuple(env_data.get("defer_max_values", ()))
+    tx = env_data.get("tx_completions", ())
+    if not isinstance(tx, list | tuple) or not all(
+        isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(c, int) for c in p) for p in tx
+    ):
+        raise TraceError(f"{source}: boot.env.tx_completions must be a list of [built on, completed on] CPU pairs")
+    env_data["tx_completions"] = tuple(tuple(p) for p in tx)
     env = _make(f"{source}: boot.env", Env, env_data)
     cpu_nodes = b.get("cpu_nodes")
     if not isinstance(cpu_nodes, list) or not all(isinstance(n, int) for n in cpu_nodes):

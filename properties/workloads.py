@@ -36,6 +36,10 @@ class Focus:
     aimed: bool = False  # CPU offline and sysctl writes only inside the windows they aim at
     sysctl_writes: int | None = None  # how many times skb_defer_max may be written
     min_skbs: int = 0  # the fewest skbs per socket (the attack's shape needs a few to cross the kick point)
+    preempt: str | None = None  # Config.preempt; None: drawn
+    # Config.zcopy_check: True pins the stable kernels' test; None draws it (without it, a
+    # zero-copy skb is deferred: finding F9).
+    zcopy_check: bool | None = True
 
     def label(self) -> str:
         """The pinned fields only, e.g. ``defer=defer-v2,machine=2cpu-2node``."""
@@ -90,6 +94,10 @@ def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
         page_size=draw(st.sampled_from((4096, 4096, 16384))),
         napi_cache_size=napi_size,
         napi_cache_bulk=napi_bulk,
+        preempt=focus.preempt or draw(st.sampled_from(("full", "voluntary", "none"))),  # type: ignore[arg-type]
+        zcopy_check=draw(st.booleans()) if focus.zcopy_check is None else focus.zcopy_check,
+        page_pool_kick=draw(st.booleans()),
+        napi_consume_defers=draw(st.booleans()),
     )
     socks = []
     nsocks = draw(st.integers(1, BOUNDS.max_sockets)) if focus.close_cpus is None else len(focus.close_cpus)
@@ -128,6 +136,10 @@ def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
         defer_max_writes=0
         if not values
         else (draw(st.integers(0, BOUNDS.max_env_events)) if focus.sysctl_writes is None else focus.sysctl_writes),
+        page_pool_releases=draw(st.integers(0, 1)) if config.page_pool_kick else 0,
+        tx_completions=tuple(
+            draw(st.lists(st.tuples(st.integers(0, ncpus - 1), st.integers(0, ncpus - 1)), max_size=2))
+        ),
     )
     defer_max = draw(st.sampled_from(BOUNDS.defer_max_values)) if focus.defer_max is None else focus.defer_max
     return boot(config, machine.cpu_nodes, defer_max, socks, env)

@@ -51,3 +51,14 @@ def sock_rmem_free(state: Draft, sk: int, truesize: int) -> Draft:
     """sock_rmem_free(), the error-queue destructor: only the atomic ``sk_rmem_alloc`` drops."""
     sock = state.sockets[sk]
     return core.set_sock(state, sk, sk_rmem_alloc=sock.sk_rmem_alloc - truesize)
+
+
+def sk_mem_reclaim_final(state: Draft, sk: int, cpu: int) -> Draft:
+    """sk_mem_reclaim_final() (include/net/sock.h, v6.18): forget the SO_RESERVE_MEM reservation,
+    then give back every whole page of ``sk_forward_alloc`` (on ``cpu``)."""
+    sock = state.sockets[sk]
+    pages = rules.reclaim_pages(sock.sk_forward_alloc, 0, state.config.page_size)
+    if pages:
+        state = core.per_cpu_fw_alloc_add(state, cpu, -pages)
+    fwd = sock.sk_forward_alloc - pages * state.config.page_size
+    return core.set_sock(state, sk, sk_reserved_mem=0, sk_forward_alloc=fwd)

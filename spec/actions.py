@@ -28,7 +28,9 @@ class Action:
 
 @attrs.frozen
 class PacketArrives(Action):
-    """The next workload packet for socket ``sk`` is built on its RX CPU, charged, and queued."""
+    """The next workload packet for socket ``sk`` reaches its RX CPU: NET_RX runs there, its
+    flush first; once the flush is over the NAPI poll builds the skb, charges it and queues it
+    (in this step when that CPU's defer slots are all empty)."""
 
     sk: int
 
@@ -85,19 +87,37 @@ class CloseDecide(Action):
     sk: int
 
 
+@attrs.frozen
+class SockDestruct(Action):
+    """The closed socket's last reference goes: inet_sock_destruct() purges its queues (the
+    error queue's skbs are uncharged and freed) and gives back its memory. An environment
+    action: when the last reference goes is not the close path's choice."""
+
+    environment: ClassVar[bool] = True
+    sk: int
+
+
 # -- skb_attempt_defer_free(), called by the task of socket ``sk`` -------------------------------
 
 
 @attrs.frozen
 class DeferCheck(Action):
-    """Zero-copy, same-CPU, range and online checks (v2: also the racy count check)."""
+    """Zero-copy (where the kernel has the test), same-CPU, range and online checks."""
+
+    sk: int
+
+
+@attrs.frozen
+class DeferRead(Action):
+    """The plain reads before the increment: v6, this CPU's node and skb_defer_max; v2,
+    skb_defer_max and the racy pre-check of the count against it."""
 
     sk: int
 
 
 @attrs.frozen
 class DeferCount(Action):
-    """defer-v6: read the sysctl, pick the slot of this CPU's node, increment defer_count."""
+    """defer-v6: increment the chosen slot's defer_count; fall back if it reached the max read."""
 
     sk: int
 
@@ -128,28 +148,46 @@ class IpiDeliver(Action):
 
 @attrs.frozen
 class SoftirqStart(Action):
-    """NET_RX runs on ``cpu``: the pending bit is cleared and net_rx_action() starts its flush."""
+    """NET_RX runs on ``cpu``: the pending bit is cleared and net_rx_action() starts its flush
+    (skipping empty slots; a run over empty slots ends here)."""
 
     cpu: int
 
 
 @attrs.frozen
 class FlushReset(Action):
-    """defer-v6 flush of the current node slot: skip it if empty, else set defer_count to 0."""
+    """defer-v6 flush of the current node slot, found non-empty: set defer_count to 0."""
 
     cpu: int
 
 
 @attrs.frozen
 class FlushDetach(Action):
-    """Take the whole list (v6: llist_del_all; v2: empty check, then detach and reset under the lock)."""
+    """Take the whole list (v6: llist_del_all; v2: detach and reset under the lock)."""
 
     cpu: int
 
 
 @attrs.frozen
 class FlushFree(Action):
-    """Free the detached skbs on ``cpu`` (napi_consume_skb) and move to the next slot."""
+    """Free the detached skbs on ``cpu`` (napi_consume_skb) and move to the next non-empty slot;
+    past the last, the run's NAPI poll builds the packet it was started for, and the run ends."""
+
+    cpu: int
+
+
+@attrs.frozen
+class TxComplete(Action):
+    """A TX completion reaches ``cpu``: NET_RX runs there, its flush first; then the NAPI poll
+    completes the next TX skb (napi_consume_skb()), built on another CPU."""
+
+    cpu: int
+
+
+@attrs.frozen
+class NapiConsumeSkb(Action):
+    """The next step of the skb_attempt_defer_free() that napi_consume_skb() makes in ``cpu``'s
+    NAPI poll (e20dfbad8aab): check, read, count, push or kick, as its program counter says."""
 
     cpu: int
 
@@ -159,6 +197,12 @@ class DevCpuDead(Action):
     """dev_cpu_dead() for ``cpu`` runs on a surviving CPU."""
 
     cpu: int
+
+
+@attrs.frozen
+class PagePoolRetry(Action):
+    """The next step of page_pool_release_retry() (a workqueue): start its walk of the CPUs,
+    read the next CPU's online bit, or kick that CPU's defer lists through the IPI guard."""
 
 
 # -- the environment -----------------------------------------------------------------------------
@@ -214,7 +258,9 @@ ALL_ACTIONS: tuple[type[Action], ...] = (
     CloseStart,
     PurgeStep,
     CloseDecide,
+    SockDestruct,
     DeferCheck,
+    DeferRead,
     DeferCount,
     DeferPush,
     DeferKick,
@@ -223,7 +269,10 @@ ALL_ACTIONS: tuple[type[Action], ...] = (
     FlushReset,
     FlushDetach,
     FlushFree,
+    TxComplete,
+    NapiConsumeSkb,
     DevCpuDead,
+    PagePoolRetry,
     Migrate,
     RaiseNetRx,
     CpuOffline,

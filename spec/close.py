@@ -18,16 +18,25 @@ The decision, in order: already CLOSE (reset by the peer) -> nothing; repair -> 
 RST; unread data -> TCPABORTONCLOSE once, CLOSE, RST; SO_LINGER with time 0 -> disconnect (RST
 from ESTABLISHED or CLOSE_WAIT), TCPABORTONDATA; else the normal close: FIN.
 
+Destruction. __tcp_close() purges only the receive queue; the error queue is purged when the
+socket's last reference goes, by inet_sock_destruct() (net/ipv4/af_inet.c, v6.18): both queues
+are purged (each error-queue skb's destructor, sock_rmem_free(), gives its charge back), then
+sk_mem_reclaim_final() drops the SO_RESERVE_MEM reservation and returns every whole page of
+``sk_forward_alloc``; the kernel then warns if ``sk_rmem_alloc`` or ``sk_forward_alloc`` is not 0
+(FACTS §5.4). SockDestruct is an environment action: when the last reference goes (at once
+after a RST, after the FIN handshake and its timers otherwise, later still if another holder
+keeps one) is not the close path's choice.
+
 Simplifications: the backlog processed at release_sock() is not modelled (the workload delivers
-nothing during a close); states after the decision (FIN_WAIT2, TIME_WAIT, orphan limits,
-destruction) are out of scope; the error queue is purged only when the socket is destroyed,
-which is after this model ends.
+nothing during a close); states between the decision and destruction (FIN_WAIT2, TIME_WAIT,
+orphan limits) are not modelled; destruction runs on the lowest-numbered online CPU (which CPU
+matters only to the metrics).
 """
 
 from __future__ import annotations
 
 from spec import accounting, core, rules, skbuff
-from spec.actions import CloseDecide, CloseStart, PurgeStep
+from spec.actions import CloseDecide, CloseStart, PurgeStep, SockDestruct
 from spec.core import Draft, View
 from spec.state import DeferCtx, State, Task
 
@@ -136,3 +145,26 @@ def apply_close_decide(state: Draft, a: CloseDecide) -> Draft:
     if nxt is None:
         return core.set_sock(state, a.sk, owner=None, sk_state="CLOSE")
     return core.set_sock(state, a.sk, owner=None, sk_state=nxt, fin_sent=sock.fin_sent + 1)
+
+
+def guard_sock_destruct(state: State, a: SockDestruct) -> str | None:
+    sock = state.sockets[a.sk]
+    if sock.destroyed:
+        return f"socket {a.sk} is already destroyed"
+    if not sock.shutdown or sock.owner is not None or sock.ops:
+        return f"socket {a.sk} has not finished its close()"
+    return None
+
+
+def apply_sock_destruct(state: Draft, a: SockDestruct) -> Draft:
+    """inet_sock_destruct(): purge both queues (their destructors uncharge), then
+    sk_mem_reclaim_final()."""
+    cpu = next(c.id for c in state.cpus if c.online)
+    ctx = ("task", a.sk)
+    sock = state.sockets[a.sk]
+    for queue, where in ((sock.sk_receive_queue, "rcv_queue"), (sock.sk_error_queue, "err_queue")):
+        for skb_id in queue:
+            state = core.hand(state, skb_id, ctx, ("held", "task", a.sk))
+            state = skbuff.kfree_skb(state, skb_id, ctx, cpu, f"destruct:{where}")
+    state = core.set_sock(state, a.sk, sk_receive_queue=(), sk_error_queue=(), destroyed=True)
+    return accounting.sk_mem_reclaim_final(state, a.sk, cpu)

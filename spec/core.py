@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from spec import rules
-from spec.state import Config, Context, Cpu, DeferSlot, Env, FreeEvent, Skb, Sock, State, Task
+from spec.state import Config, Context, Cpu, DeferSlot, Env, FreeEvent, PagePoolWork, Skb, Sock, State, Task
 
 T = TypeVar("T")
 
@@ -36,7 +36,7 @@ class Draft:
     lists, so each record a step touches is copied once, and ``freeze`` makes the new State.
     A Draft never escapes ``step``: the transition system stays pure."""
 
-    __slots__ = ("config", "cpus", "env", "memory_allocated", "skb_defer_max", "skbs", "sockets")
+    __slots__ = ("config", "cpus", "env", "memory_allocated", "page_pool", "skb_defer_max", "skbs", "sockets")
 
     def __init__(self, state: State) -> None:
         self.config: Config = state.config
@@ -46,6 +46,7 @@ class Draft:
         self.skbs: list[Skb] = list(state.skbs)
         self.memory_allocated: int = state.memory_allocated
         self.env: Env = state.env
+        self.page_pool: PagePoolWork | None = state.page_pool
 
     @property
     def nodes(self) -> int:
@@ -60,6 +61,7 @@ class Draft:
             skbs=tuple(self.skbs),
             memory_allocated=self.memory_allocated,
             env=self.env,
+            page_pool=self.page_pool,
         )
 
 
@@ -172,12 +174,21 @@ def unlink(state: Draft, sk: int, skb_id: int) -> Draft:
     return hand(state, skb_id, ("task", sk), ("held", "task", sk))
 
 
+def rx_in_flight(state: View, sk: int) -> bool:
+    """Whether a NET_RX run is flushing before it delivers a packet to socket ``sk``."""
+    return any(c.softirq is not None and c.softirq.rx_sk == sk for c in state.cpus)
+
+
 def syscall_blocked(state: View, sk: int, op: str) -> str | None:
     """Why socket ``sk``'s next system call cannot start as ``op`` now, if it cannot: the socket
-    must be free (no task holds its lock), ``op`` next in its script, and its CPU online."""
+    must be free (no task holds its lock, no packet for it in NET_RX: the kernel would put that
+    packet on the backlog and queue it at release_sock(), the same order of events), ``op`` next
+    in its script, and its CPU online."""
     sock = state.sockets[sk]
     if sock.owner is not None:
         return "the socket is owned by a task"
+    if rx_in_flight(state, sk):
+        return "a packet for the socket is in NET_RX"
     if not sock.ops or sock.ops[0].op != op:
         return f"{op}() is not the socket's next system call"
     if not state.cpus[sock.ops[0].cpu].online:

@@ -10,27 +10,43 @@ kick_defer_list_purge(), in two versions:
   compared, kicked on and incremented under it.
 
 Theory of operation (defer-v6). The steps, between any two of which another CPU may act:
-1. check: a zero-copy skb, or one built on this CPU, on an out-of-range CPU or on an offline
-   CPU, is freed now (kfree_skb_napi_cache() on this CPU);
-2. count: read ``skb_defer_max``, choose the slot of this CPU's node, ``c = ++defer_count``;
-   if ``c >= max`` free now (the count is not given back);
-3. push: llist_add() onto the slot's list; from here the skb belongs to the owning CPU;
-4. kick: if ``c - 1 == max >> 1``, kick_defer_list_purge(): if ``defer_ipi_scheduled`` can be
+1. check: a zero-copy skb (only in kernels with 0943404b1f3b: ``Config.zcopy_check``), or one
+   built on this CPU, on an out-of-range CPU or on an offline CPU, is freed now
+   (kfree_skb_napi_cache() on this CPU);
+2. read: the plain reads made before the increment: ``numa_node_id()`` of this CPU chooses the
+   slot, and ``READ_ONCE(skb_defer_max)`` gives the one maximum this attempt uses for both its
+   tests (FACTS §14: a migration or a sysctl write can fall between these reads and the
+   increment);
+3. count: ``c = ++defer_count`` on the chosen slot; if ``c >= max`` free now (the count is not
+   given back);
+4. push: llist_add() onto the slot's list; from here the skb belongs to the owning CPU;
+5. kick: if ``c - 1 == max >> 1``, kick_defer_list_purge(): if ``defer_ipi_scheduled`` can be
    changed from 0 to 1, queue the async IPI. If the target went offline since step 1, the IPI
    call fails (-ENXIO, kernel/smp.c: generic_exec_single()) and nothing clears the flag again.
 
-Simplifications: reading the sysctl, the node and the increment are one step (all are
-reads/one atomic on data private to the attempt); under defer-v2 the online check and the racy
-count read are one step, and the locked section is one step. The PREEMPT_RT variant (schedule
-the backlog thread instead of an IPI, 80d2eefcb4c8) is not modelled.
+defer-v2: check (as above, never with the zero-copy test), then read: ``READ_ONCE`` of the
+maximum and the racy pre-check of the count against it (free now if ``count >= max``), then the
+locked section (kick decided on the count before this skb, count and list updated together),
+then the kick.
+
+Where a task can be stopped (``Config.preempt``): the attempt runs in process context with
+preemption enabled. Under full preemption the scheduler may migrate the task between any two of
+these steps, and a CPU may go offline between them (the stopper preempts the task); under
+PREEMPT_NONE or VOLUNTARY neither happens inside the attempt (spec/system.py: Migrate,
+spec/hotplug.py: CpuOffline).
+
+Simplifications: the two reads of step 2 are one step (both are plain reads of values no step
+of the attempt writes; a write landing between them is the same as one landing before or after
+both); under defer-v2 the locked section is one step. The PREEMPT_RT variant (schedule the
+backlog thread instead of an IPI, 80d2eefcb4c8) is not modelled.
 """
 
 from __future__ import annotations
 
 from spec import core, rules, skbuff
-from spec.actions import DeferCheck, DeferCount, DeferKick, DeferPush
+from spec.actions import DeferCheck, DeferCount, DeferKick, DeferPush, DeferRead
 from spec.core import Draft, View
-from spec.state import DeferCtx, DeferRecord, State
+from spec.state import Context, DeferCtx, DeferRecord, FlushCtx, State
 
 
 def _ctx(state: View, sk: int, pc: str) -> tuple[DeferCtx | None, str | None]:
@@ -40,11 +56,43 @@ def _ctx(state: View, sk: int, pc: str) -> tuple[DeferCtx | None, str | None]:
     return task.defer, core.task_blocked(state, sk)
 
 
-def free_now(state: Draft, sk: int, skb_id: int, reason: str) -> Draft:
-    """The nodefer exit: kfree_skb_napi_cache() on the task's CPU; the attempt is over."""
-    cpu = core.task_of(state, sk).cpu
-    state = skbuff.kfree_skb_napi_cache(state, skb_id, ("task", sk), cpu, f"nodefer:{reason}")
-    return core.set_task(state, sk, defer=None)
+# Who runs an attempt: a socket's task (process context: close or recvmsg) or a CPU's NET_RX
+# softirq (napi_consume_skb() of a TX completion, e20dfbad8aab, v6.19). The steps below are the
+# same for both; only where the attempt's locals live and which CPU runs it differ.
+
+
+def attempt(state: View, who: Context) -> DeferCtx:
+    """The attempt in progress of ``who``."""
+    kind, ident = who
+    ctx = core.task_of(state, ident).defer if kind == "task" else _softirq(state, ident).defer
+    assert ctx is not None
+    return ctx
+
+
+def running_cpu(state: View, who: Context) -> int:
+    """The CPU the attempt runs on now (a task may have migrated)."""
+    kind, ident = who
+    return core.task_of(state, ident).cpu if kind == "task" else ident
+
+
+def set_attempt(state: Draft, who: Context, ctx: DeferCtx | None) -> Draft:
+    """Store the attempt's next step; None: the attempt is over (a softirq's NET_RX run with it)."""
+    kind, ident = who
+    if kind == "task":
+        return core.set_task(state, ident, defer=ctx)
+    return core.set_cpu(state, ident, softirq=None if ctx is None else core.evolve(_softirq(state, ident), defer=ctx))
+
+
+def _softirq(state: View, cpu: int) -> FlushCtx:
+    ctx = state.cpus[cpu].softirq
+    assert ctx is not None
+    return ctx
+
+
+def free_now(state: Draft, who: Context, skb_id: int, reason: str) -> Draft:
+    """The nodefer exit: kfree_skb_napi_cache() on the attempt's CPU; the attempt is over."""
+    state = skbuff.kfree_skb_napi_cache(state, skb_id, who, running_cpu(state, who), f"nodefer:{reason}")
+    return set_attempt(state, who, None)
 
 
 def guard_defer_check(state: State, a: DeferCheck) -> str | None:
@@ -52,27 +100,44 @@ def guard_defer_check(state: State, a: DeferCheck) -> str | None:
 
 
 def apply_defer_check(state: Draft, a: DeferCheck) -> Draft:
-    task = core.task_of(state, a.sk)
-    ctx = task.defer
-    assert ctx is not None
+    return defer_check(state, ("task", a.sk))
+
+
+def defer_check(state: Draft, who: Context) -> Draft:
+    ctx = attempt(state, who)
     skb = state.skbs[ctx.skb]
     cpu = skb.alloc_cpu
-    if skb.zcopy:
-        return free_now(state, a.sk, ctx.skb, "zcopy")
-    if cpu == task.cpu:
-        return free_now(state, a.sk, ctx.skb, "same_cpu")
+    if skb.zcopy and state.config.zcopy_check:
+        return free_now(state, who, ctx.skb, "zcopy")
+    if cpu == running_cpu(state, who):
+        return free_now(state, who, ctx.skb, "same_cpu")
     if cpu >= len(state.cpus):
-        return free_now(state, a.sk, ctx.skb, "out_of_range")
+        return free_now(state, who, ctx.skb, "out_of_range")
     if not state.cpus[cpu].online:
-        return free_now(state, a.sk, ctx.skb, "offline")
+        return free_now(state, who, ctx.skb, "offline")
     gen = state.cpus[cpu].hotplug_gen
-    if state.config.defer == "defer-v6":
-        return core.set_task(state, a.sk, defer=core.evolve(ctx, pc="count", cpu=cpu, checked_gen=gen))
+    return set_attempt(state, who, core.evolve(ctx, pc="read", cpu=cpu, checked_gen=gen))
+
+
+def guard_defer_read(state: State, a: DeferRead) -> str | None:
+    return _ctx(state, a.sk, "read")[1]
+
+
+def apply_defer_read(state: Draft, a: DeferRead) -> Draft:
+    return defer_read(state, ("task", a.sk))
+
+
+def defer_read(state: Draft, who: Context) -> Draft:
+    ctx = attempt(state, who)
+    here = running_cpu(state, who)
     defer_max = state.skb_defer_max
-    if rules.defer_v2_full(core.slot(state, cpu, 0).defer_count, defer_max):
-        return free_now(state, a.sk, ctx.skb, "full")
-    nxt = core.evolve(ctx, pc="push", cpu=cpu, defer_max=defer_max, checked_gen=gen)
-    return core.set_task(state, a.sk, defer=nxt)
+    if state.config.defer == "defer-v6":
+        node = state.cpus[here].node
+        return set_attempt(state, who, core.evolve(ctx, pc="count", node=node, defer_max=defer_max, read_on=here))
+    seen = core.slot(state, ctx.cpu, 0).defer_count
+    if rules.defer_v2_full(seen, defer_max):
+        return free_now(state, who, ctx.skb, "full")
+    return set_attempt(state, who, core.evolve(ctx, pc="push", defer_max=defer_max, read_on=here, seen_count=seen))
 
 
 def guard_defer_count(state: State, a: DeferCount) -> str | None:
@@ -82,25 +147,18 @@ def guard_defer_count(state: State, a: DeferCount) -> str | None:
 
 
 def apply_defer_count(state: Draft, a: DeferCount) -> Draft:
-    task = core.task_of(state, a.sk)
-    ctx = task.defer
-    assert ctx is not None
-    node = state.cpus[task.cpu].node
-    defer_max = state.skb_defer_max
-    count = core.slot(state, ctx.cpu, node).defer_count + 1
-    state = core.set_slot(state, ctx.cpu, node, defer_count=count)
-    if rules.defer_fallback(count, defer_max):
-        return free_now(state, a.sk, ctx.skb, "full")
-    nxt = core.evolve(
-        ctx,
-        pc="push",
-        node=node,
-        count=count,
-        defer_max=defer_max,
-        counted_on=task.cpu,
-        counted_epoch=core.slot(state, ctx.cpu, node).epoch,
-    )
-    return core.set_task(state, a.sk, defer=nxt)
+    return defer_count(state, ("task", a.sk))
+
+
+def defer_count(state: Draft, who: Context) -> Draft:
+    ctx = attempt(state, who)
+    count = core.slot(state, ctx.cpu, ctx.node).defer_count + 1
+    state = core.set_slot(state, ctx.cpu, ctx.node, defer_count=count)
+    if rules.defer_fallback(count, ctx.defer_max):
+        return free_now(state, who, ctx.skb, "full")
+    epoch = core.slot(state, ctx.cpu, ctx.node).epoch
+    nxt = core.evolve(ctx, pc="push", count=count, counted_on=running_cpu(state, who), counted_epoch=epoch)
+    return set_attempt(state, who, nxt)
 
 
 def guard_defer_push(state: State, a: DeferPush) -> str | None:
@@ -108,8 +166,11 @@ def guard_defer_push(state: State, a: DeferPush) -> str | None:
 
 
 def apply_defer_push(state: Draft, a: DeferPush) -> Draft:
-    ctx = core.task_of(state, a.sk).defer
-    assert ctx is not None
+    return defer_push(state, ("task", a.sk))
+
+
+def defer_push(state: Draft, who: Context) -> Draft:
+    ctx = attempt(state, who)
     slot = core.slot(state, ctx.cpu, ctx.node)
     if state.config.defer == "defer-v6":
         kick = rules.defer_kick(ctx.count, ctx.defer_max)
@@ -125,19 +186,20 @@ def apply_defer_push(state: Draft, a: DeferPush) -> Draft:
         )
     v6 = state.config.defer == "defer-v6"
     record = DeferRecord(
-        producer_cpu=ctx.counted_on if v6 else core.task_of(state, a.sk).cpu,
+        producer_cpu=ctx.read_on,
         node=ctx.node,
         epoch=ctx.counted_epoch if v6 else slot.epoch,
         count=ctx.count if v6 else slot.defer_count + 1,
         defer_max=ctx.defer_max,
+        seen_count=ctx.seen_count,
+        counted_cpu=ctx.counted_on if v6 else running_cpu(state, who),
         checked_gen=ctx.checked_gen,
         pushed_gen=state.cpus[ctx.cpu].hotplug_gen,
     )
-    state = core.touch(state, ctx.skb, ("task", a.sk), deferred=record)
-    state = core.hand(state, ctx.skb, ("task", a.sk), ("defer_list", ctx.cpu, ctx.node))
+    state = core.touch(state, ctx.skb, who, deferred=record)
+    state = core.hand(state, ctx.skb, who, ("defer_list", ctx.cpu, ctx.node))
     # The kick step still needs the epoch the count belongs to (ghost, for counting kicks).
-    nxt = core.evolve(ctx, pc="kick", counted_epoch=record.epoch) if kick else None
-    return core.set_task(state, a.sk, defer=nxt)
+    return set_attempt(state, who, core.evolve(ctx, pc="kick", counted_epoch=record.epoch) if kick else None)
 
 
 def guard_defer_kick(state: State, a: DeferKick) -> str | None:
@@ -145,9 +207,12 @@ def guard_defer_kick(state: State, a: DeferKick) -> str | None:
 
 
 def apply_defer_kick(state: Draft, a: DeferKick) -> Draft:
-    ctx = core.task_of(state, a.sk).defer
-    assert ctx is not None
-    state = core.set_task(state, a.sk, defer=None)
+    return defer_kick(state, ("task", a.sk))
+
+
+def defer_kick(state: Draft, who: Context) -> Draft:
+    ctx = attempt(state, who)
+    state = set_attempt(state, who, None)
     slot = core.slot(state, ctx.cpu, ctx.node)
     state = core.set_slot(state, ctx.cpu, ctx.node, kicks=(*slot.kicks, (ctx.counted_epoch, ctx.defer_max)))
     return kick_defer_list_purge(state, ctx.cpu)

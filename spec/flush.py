@@ -1,31 +1,64 @@
 """The owning CPU's side: the defer IPI, NET_RX, and skb_defer_free_flush().
 
 Mirrors net/core/dev.c: trigger_rx_softirq() (the IPI handler), net_rx_action() (flushes at the
-top of every iteration, f3412b3879b4) and skb_defer_free_flush() (v6.18: per node slot; v6.17:
-one list under the lock); net/core/skbuff.c: napi_consume_skb() (2db60eed1a95).
+top of every iteration, f3412b3879b4, 909876500251 v5.19) and skb_defer_free_flush() (v6.18:
+per node slot; v6.17: one list under the lock); net/core/skbuff.c: napi_consume_skb()
+(2db60eed1a95).
 
 Theory of operation. The IPI handler raises NET_RX on its CPU and then clears
-``defer_ipi_scheduled``. When NET_RX runs, the flush visits every node slot of this CPU: an
-empty list is skipped; otherwise (defer-v6) the count is set to 0, *then* the whole list is
-detached with an atomic exchange, then each skb is freed here into the NAPI cache. A producer
-acting between the reset and the detach makes the count an over-estimate; one that counted
-before the reset and pushes after the detach leaves an uncounted skb (FACTS §9). Under defer-v2
-the detach and the reset are one locked step.
+``defer_ipi_scheduled``. NET_RX runs when it is pending (raised by the IPI or by unrelated
+traffic, SoftirqStart) and whenever a packet arrives on the CPU (PacketArrives): every NAPI poll,
+including the one that delivers a received packet, comes after a flush of this CPU's slots
+(FACTS §14, "who flushes"). The flush visits every node slot of this CPU: an empty list is
+skipped; otherwise (defer-v6) the count is set to 0, *then* the whole list is detached with an
+atomic exchange, then each skb is freed here into the NAPI cache. A producer acting between the
+reset and the detach makes the count an over-estimate; one that counted before the reset and
+pushes after the detach leaves an uncounted skb (FACTS §9). Under defer-v2 the detach and the
+reset are one locked step. When the flush is over, a run started by a packet builds that packet's
+skb (spec/receive.py: napi_poll_rx) and ends.
 
-Simplifications: the empty test and the reset are one step (the list only grows between them,
-so no interleaving is lost); freeing the detached batch is one step (it is private to this CPU);
-a NET_RX run does no other work (no NAPI polling), so it is one flush pass. Unrelated traffic is
-the environment action RaiseNetRx.
+TX completions (v6.19, e20dfbad8aab; FACTS §14 "a second producer"). A run started by a TX
+completion (TxComplete) polls, after its flush, a TX skb built on another CPU: napi_consume_skb()
+releases its head state (the sender's destructor) and, with ``Config.napi_consume_defers``, hands
+it to skb_attempt_defer_free() (spec/defer.py) from this softirq: the same steps as a task's
+attempt, one NapiConsumeSkb step each, interleaved with other CPUs' steps but never preempted,
+migrated, or cut by a CPU going offline (no CPU goes down while one is in softirq). The run ends
+with the attempt. Without the switch the skb is freed here (napi_skb_cache_put(), a remote
+head in this CPU's NAPI cache).
+
+Simplifications, each a step folded into its neighbour because it commutes with every other
+CPU's step:
+- the empty test of a slot is made by the step that reaches the slot (the run's start, or the
+  free of the slot before it): it reads one list head and changes only this CPU's program
+  counter, and a push landing just after it is the same as one landing after that step. So a
+  run over empty slots is one step, and a packet arriving on a CPU with empty slots is one step
+  (exactly the arrival of a spec without the arrival flush);
+- the reset after a non-empty test, which needs no second test (the list only grows until this
+  CPU detaches it: no CPU goes offline while one is in softirq, spec/hotplug.py);
+- the NAPI poll that builds the arriving packet is made by the step that ends the flush: it
+  touches the socket (not owned: no system call starts on it while its packet is in NET_RX,
+  spec/core.py) and this CPU's own caches only;
+- freeing the detached batch is one step (it is private to this CPU).
+A NET_RX run does no other work. Unrelated traffic is the environment action RaiseNetRx.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from spec import core, skbuff
-from spec.actions import FlushDetach, FlushFree, FlushReset, IpiDeliver, RaiseNetRx, SoftirqStart
+from spec import core, defer, receive, skbuff
+from spec.actions import (
+    FlushDetach,
+    FlushFree,
+    FlushReset,
+    IpiDeliver,
+    NapiConsumeSkb,
+    RaiseNetRx,
+    SoftirqStart,
+    TxComplete,
+)
 from spec.core import Draft, View
-from spec.state import FlushCtx, State
+from spec.state import DeferCtx, FlushCtx, Incoming, State
 
 
 def nr_slots(state: View) -> int:
@@ -63,8 +96,83 @@ def guard_softirq_start(state: State, a: SoftirqStart) -> str | None:
 
 
 def apply_softirq_start(state: Draft, a: SoftirqStart) -> Draft:
-    ctx = FlushCtx(node=0, pc=first_pc(state))
-    return core.set_cpu(state, a.cpu, net_rx_pending=False, softirq=ctx, kick_unserved=False)
+    return net_rx_action(state, a.cpu, None)
+
+
+def net_rx_action(state: Draft, cpu: int, rx_sk: int | None, tx_cpu: int | None = None) -> Draft:
+    """A NET_RX run starts on ``cpu`` (the pending bit is served) and its flush reaches the first
+    slot; ``rx_sk``: the socket whose packet the run's NAPI poll delivers after the flush;
+    ``tx_cpu``: the CPU that built the TX skb the poll completes."""
+    state = core.set_cpu(state, cpu, net_rx_pending=False, kick_unserved=False)
+    return _enter_slot(state, cpu, 0, rx_sk, tx_cpu)
+
+
+def _enter_slot(state: Draft, cpu: int, node: int, rx_sk: int | None, tx_cpu: int | None = None) -> Draft:
+    """The flush reaches slot ``node``: skip the empty slots from there (the empty test); stop at
+    the first that holds skbs, or, past the last, poll (build ``rx_sk``'s packet, or complete the
+    TX skb built on ``tx_cpu``) and end the run (unless the TX skb's defer attempt goes on)."""
+    while node < nr_slots(state):
+        if core.slot(state, cpu, node).defer_list:
+            ctx = FlushCtx(node=node, pc=first_pc(state), rx_sk=rx_sk, tx_cpu=tx_cpu)
+            return core.set_cpu(state, cpu, softirq=ctx)
+        node += 1
+    state = core.set_cpu(state, cpu, softirq=None)  # the flush is over; so is the run after its poll
+    if rx_sk is not None:
+        state = receive.napi_poll_rx(state, rx_sk)
+    if tx_cpu is not None:
+        state = napi_consume_tx(state, cpu, tx_cpu)
+    return state
+
+
+def napi_consume_tx(state: Draft, cpu: int, tx_cpu: int) -> Draft:
+    """The poll completes a TX skb built on ``tx_cpu`` (its head state already released: no
+    socket, no destructor): napi_consume_skb() defers it (e20dfbad8aab) or frees it here."""
+    tx = Incoming(cpu=tx_cpu, length=0, truesize=768)
+    ctx = ("softirq", cpu)
+    state, skb_id = skbuff.alloc_skb(state, -1, tx, 0, 0, ctx)
+    if not state.config.napi_consume_defers or tx_cpu == cpu:
+        return skbuff.napi_consume_skb(state, skb_id, ctx, cpu, "tx_complete")
+    return core.set_cpu(state, cpu, softirq=FlushCtx(pc="consume", defer=DeferCtx(skb=skb_id)))
+
+
+def guard_tx_complete(state: State, a: TxComplete) -> str | None:
+    pending = state.env.tx_completions
+    if not pending or pending[0][1] != a.cpu:
+        return f"no TX completion for CPU {a.cpu} is next in the workload"
+    cpu = state.cpus[a.cpu]
+    if not cpu.online or cpu.softirq is not None:
+        return f"CPU {a.cpu} is not free to run NET_RX"
+    return None
+
+
+def apply_tx_complete(state: Draft, a: TxComplete) -> Draft:
+    tx_cpu = state.env.tx_completions[0][0]
+    core.set_env(state, tx_completions=state.env.tx_completions[1:])
+    return net_rx_action(state, a.cpu, None, tx_cpu)
+
+
+_CONSUME_STEP = {
+    "check": defer.defer_check,
+    "read": defer.defer_read,
+    "count": defer.defer_count,
+    "push": defer.defer_push,
+    "kick": defer.defer_kick,
+}
+
+
+def guard_napi_consume_skb(state: State, a: NapiConsumeSkb) -> str | None:
+    ctx = state.cpus[a.cpu].softirq
+    if ctx is None or ctx.pc != "consume" or ctx.defer is None:
+        return f"CPU {a.cpu}'s NAPI poll is not inside skb_attempt_defer_free()"
+    if state.config.defer == "defer-v2" and ctx.defer.pc == "count":
+        return "defer-v2 has no separate count step"
+    return None
+
+
+def apply_napi_consume_skb(state: Draft, a: NapiConsumeSkb) -> Draft:
+    ctx = state.cpus[a.cpu].softirq
+    assert ctx is not None and ctx.defer is not None
+    return _CONSUME_STEP[ctx.defer.pc](state, ("softirq", a.cpu))
 
 
 def _flush(state: View, cpu: int, pc: str) -> tuple[FlushCtx | None, str | None]:
@@ -75,10 +183,7 @@ def _flush(state: View, cpu: int, pc: str) -> tuple[FlushCtx | None, str | None]
 
 
 def _next_slot(state: Draft, cpu: int, ctx: FlushCtx) -> Draft:
-    node = ctx.node + 1
-    if node >= nr_slots(state):
-        return core.set_cpu(state, cpu, softirq=None)  # the NET_RX run is over
-    return core.set_cpu(state, cpu, softirq=FlushCtx(node=node, pc=first_pc(state)))
+    return _enter_slot(state, cpu, ctx.node + 1, ctx.rx_sk, ctx.tx_cpu)
 
 
 def guard_flush_reset(state: State, a: FlushReset) -> str | None:
@@ -91,8 +196,6 @@ def apply_flush_reset(state: Draft, a: FlushReset) -> Draft:
     ctx = state.cpus[a.cpu].softirq
     assert ctx is not None
     slot = core.slot(state, a.cpu, ctx.node)
-    if not slot.defer_list:
-        return _next_slot(state, a.cpu, ctx)
     state = core.set_slot(state, a.cpu, ctx.node, defer_count=0, epoch=slot.epoch + 1)
     return core.set_cpu(state, a.cpu, softirq=core.evolve(ctx, pc="detach"))
 
@@ -105,9 +208,7 @@ def apply_flush_detach(state: Draft, a: FlushDetach) -> Draft:
     ctx = state.cpus[a.cpu].softirq
     assert ctx is not None
     slot = core.slot(state, a.cpu, ctx.node)
-    if state.config.defer == "defer-v2":
-        if not slot.defer_list:
-            return _next_slot(state, a.cpu, ctx)
+    if state.config.defer == "defer-v2":  # under the lock: detach and reset together
         state = core.set_slot(state, a.cpu, ctx.node, defer_count=0, epoch=slot.epoch + 1)
     state = core.set_slot(state, a.cpu, ctx.node, defer_list=())
     for skb_id in slot.defer_list:

@@ -13,8 +13,18 @@ dev_cpu_dead() detaches every slot of the dead CPU, resets each count, and frees
 the surviving CPU with __kfree_skb() (it runs in process context, outside the NAPI cache). It does
 not touch ``defer_ipi_scheduled``.
 
-Simplifications: the whole take-down is one step and needs the CPU out of softirq; the surviving
-CPU that runs dev_cpu_dead() and takes the tasks is the lowest-numbered online one.
+When a CPU can go down (FACTS §14, "taking a CPU down"): the offline step runs under
+stop_machine(), so every online CPU must reach its stopper thread first. No CPU is then inside a
+softirq (a NET_RX run, with its flush and its NAPI poll, ends before the stopper runs there),
+and, unless the kernel is fully preemptible (``Config.preempt`` "full"), no task is inside
+skb_attempt_defer_free() and no page_pool_release_retry() walk is between its online test and
+its kick: under PREEMPT_NONE and VOLUNTARY process context is not preempted there.
+
+Simplifications: the whole take-down is one step; the surviving CPU that runs dev_cpu_dead()
+and takes the tasks is the lowest-numbered online one. Between two steps of a task outside
+skb_attempt_defer_free() (between two iterations of the purge loop, say) the spec lets a CPU go
+offline under every preemption model: an over-approximation under NONE and VOLUNTARY, where the
+task would have to reach a scheduling point first.
 """
 
 from __future__ import annotations
@@ -38,8 +48,21 @@ def guard_cpu_offline(state: State, a: CpuOffline) -> str | None:
         return f"CPU {a.cpu} is already offline"
     if not any(c.online and c.id != a.cpu for c in state.cpus):
         return "the last online CPU cannot go offline"
-    if cpu.softirq is not None:
-        return f"CPU {a.cpu} is in softirq"
+    return stop_machine_blocked(state)
+
+
+def stop_machine_blocked(state: View) -> str | None:
+    """Why stop_machine() cannot run now, if it cannot: some online CPU cannot reach its stopper."""
+    for c in state.cpus:
+        if c.online and c.softirq is not None:
+            return f"CPU {c.id} is in softirq"
+    if state.config.preempt == "full":
+        return None
+    for sock in state.sockets:
+        if sock.owner is not None and sock.owner.defer is not None:
+            return f"socket {sock.id}'s task is inside skb_attempt_defer_free() (preempt={state.config.preempt})"
+    if state.page_pool is not None:
+        return f"page_pool_release_retry() is between its online test and its kick (preempt={state.config.preempt})"
     return None
 
 

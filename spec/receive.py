@@ -4,10 +4,12 @@ Mirrors net/ipv4/tcp_input.c: tcp_data_queue()/tcp_queue_rcv() (in-order data, a
 ESTABLISHED to CLOSE_WAIT), net/core/skbuff.c: sock_queue_err_skb(), and net/ipv4/tcp.c:
 tcp_recvmsg_locked(); v6.18.
 
-Theory of operation. A packet is received in NET_RX on its RX CPU: the skb is built there
-(``alloc_cpu``), charged to the socket and appended to the receive queue. When the socket is
-owned by a task the kernel parks the packet on the backlog and processes it at release_sock();
-the spec lets it arrive only while the socket is not owned, which is the same order of events.
+Theory of operation. A packet is received in NET_RX on its RX CPU: net_rx_action() first
+flushes that CPU's defer slots (909876500251, v5.19; spec/flush.py), then the NAPI poll builds
+the skb there (``alloc_cpu``), charges it to the socket and appends it to the receive queue.
+When the socket is owned by a task the kernel parks the packet on the backlog and processes it
+at release_sock(); the spec lets it arrive only while the socket is not owned, and starts no
+system call on the socket while its packet is in NET_RX, which is the same order of events.
 An error-queue skb is charged (sk_rmem_alloc only) without the socket lock, at any time.
 recvmsg() copies bytes from the head skb; an skb read to its end is eaten by
 tcp_eat_recv_skb(), exactly as close-new does, and a FIN consumes one sequence number and
@@ -19,7 +21,7 @@ recvmsg() never blocks (it returns when the queue is empty); no MSG_PEEK.
 
 from __future__ import annotations
 
-from spec import accounting, close, core, rules, skbuff
+from spec import accounting, close, core, flush, rules, skbuff
 from spec.actions import ErrQueueCharge, PacketArrives, RecvCopy, RecvEnd, RecvStart
 from spec.core import Draft
 from spec.state import State, Task
@@ -31,6 +33,8 @@ def guard_packet_arrives(state: State, a: PacketArrives) -> str | None:
         return "no data packet is next in the socket's workload"
     if sock.owner is not None:
         return "the socket is owned by a task (the packet waits in the backlog)"
+    if core.rx_in_flight(state, a.sk):
+        return "the socket's previous packet is still in NET_RX"
     if sock.sk_state not in ("ESTABLISHED",):
         return f"the socket is in {sock.sk_state} and takes no more data"
     incoming = sock.rx[0]
@@ -45,18 +49,24 @@ def guard_packet_arrives(state: State, a: PacketArrives) -> str | None:
 
 
 def apply_packet_arrives(state: Draft, a: PacketArrives) -> Draft:
-    sock = state.sockets[a.sk]
+    return flush.net_rx_action(state, state.sockets[a.sk].rx[0].cpu, a.sk)
+
+
+def napi_poll_rx(state: Draft, sk: int) -> Draft:
+    """The NAPI poll after the flush: build the socket's next packet on its RX CPU, charge it and
+    queue it (tcp_data_queue()); a FIN moves ESTABLISHED to CLOSE_WAIT."""
+    sock = state.sockets[sk]
     incoming = sock.rx[0]
     seq = rules.seq_add(sock.rcv_nxt, -incoming.overlap)
     end_seq = rules.seq_add(seq, incoming.length + int(incoming.fin))
     ctx = ("rx", incoming.cpu)
-    state, skb_id = skbuff.alloc_skb(state, a.sk, incoming, seq, end_seq, ctx)
-    state = accounting.sk_rmem_schedule_and_charge(state, a.sk, incoming.cpu, incoming.truesize)
-    state = core.touch(state, skb_id, ctx, sk=a.sk, destructor="sock_rfree")
-    state = core.hand(state, skb_id, ctx, ("rcv_queue", a.sk))
+    state, skb_id = skbuff.alloc_skb(state, sk, incoming, seq, end_seq, ctx)
+    state = accounting.sk_rmem_schedule_and_charge(state, sk, incoming.cpu, incoming.truesize)
+    state = core.touch(state, skb_id, ctx, sk=sk, destructor="sock_rfree")
+    state = core.hand(state, skb_id, ctx, ("rcv_queue", sk))
     return core.set_sock(
         state,
-        a.sk,
+        sk,
         rx=sock.rx[1:],
         rcv_nxt=end_seq,
         sk_receive_queue=(*sock.sk_receive_queue, skb_id),
@@ -68,6 +78,8 @@ def guard_err_queue_charge(state: State, a: ErrQueueCharge) -> str | None:
     sock = state.sockets[a.sk]
     if not sock.rx or not sock.rx[0].errqueue:
         return "no error-queue skb is next in the socket's workload"
+    if sock.destroyed:
+        return "the socket is destroyed"
     if not state.cpus[sock.rx[0].cpu].online:
         return f"CPU {sock.rx[0].cpu} is offline"
     return None

@@ -28,6 +28,7 @@ Context = tuple[str, int]
 CloseVariant = Literal["close-old", "close-new"]
 UnreadTest = Literal["end_seq", "len_sum"]
 DeferVariant = Literal["defer-v6", "defer-v2"]
+Preempt = Literal["none", "voluntary", "full"]
 TcpState = Literal["ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT1", "LAST_ACK", "LISTEN", "CLOSE"]
 
 
@@ -42,6 +43,18 @@ class Config:
     - ``defer``: defer-v6 (lock-free, per-node slots, v6.18) or defer-v2 (spinlock, v5.19-v6.17).
     - ``hotplug_flush``: dev_cpu_dead() empties the dead CPU's slots (06e3f54e8b22) or not.
     - ``napi_cache_size``/``napi_cache_bulk``: NAPI skb cache (v6.18: 64/32; v6.19: 128/32).
+    - ``preempt``: the kernel's preemption model (CONFIG_PREEMPT_NONE, _VOLUNTARY, or full:
+      CONFIG_PREEMPT or PREEMPT_DYNAMIC full/lazy). It decides where a process-context task can
+      be stopped: a migration, or a CPU going offline under stop_machine(), can fall inside
+      skb_attempt_defer_free() only under ``full`` (FACTS §14, "taking a CPU down").
+    - ``zcopy_check``: skb_attempt_defer_free() frees a zero-copy skb at once (0943404b1f3b, in
+      the 6.18.y and 6.19.y stable trees, not in v6.18.0 or v6.19.0, never in defer-v2 kernels;
+      FACTS §14).
+    - ``page_pool_kick``: page_pool_release_retry() kicks every online CPU's defer lists through
+      the same IPI guard (net/core/page_pool.c, read in 6.18.35; FACTS §14).
+    - ``napi_consume_defers``: napi_consume_skb() hands a TX skb built on another CPU to
+      skb_attempt_defer_free() from the NAPI poll (e20dfbad8aab, v6.19; FACTS §14); without it,
+      a TX completion frees the skb where it completes.
     """
 
     close_path: CloseVariant = "close-new"
@@ -52,6 +65,10 @@ class Config:
     mem_pcpu_rsv: int = 256
     napi_cache_size: int = 64
     napi_cache_bulk: int = 32
+    preempt: Preempt = "full"
+    zcopy_check: bool = False
+    page_pool_kick: bool = False
+    napi_consume_defers: bool = False
 
 
 @attrs.frozen(slots=False)
@@ -90,10 +107,14 @@ class FreeEvent:
 
 @attrs.frozen(slots=False)
 class DeferRecord:
-    """Ghost: how an skb came to be on a defer slot, for the placement invariants: the CPU the
-    producer ran on when it counted (v2: when it took the lock), the slot's node, the slot's
-    epoch then, the count it obtained (v6: the increment's result; v2: the count after its own
-    increment), the ``skb_defer_max`` it read, and the target CPU's ``hotplug_gen`` at the
+    """Ghost: how an skb came to be on a defer slot, and what each read of the attempt saw, for
+    the placement invariants: the CPU the producer ran on at its reads (v6: the
+    ``numa_node_id()`` read that chose ``node``; v2: the racy pre-check), the slot's node, the
+    slot's epoch at the increment (v2: under the lock), the count it obtained (v6: the
+    increment's result; v2: the count after its own increment), the ``skb_defer_max`` it read
+    (once, for both its tests), the count the v2 pre-check read (-1 under v6), and the CPU the
+    producer ran on at the increment (v6; v2: at the lock), which differs from the first after a
+    migration between the reads and the increment; and the target CPU's ``hotplug_gen`` at the
     online check and at the push (-1: not known)."""
 
     producer_cpu: int
@@ -101,6 +122,8 @@ class DeferRecord:
     epoch: int
     count: int
     defer_max: int
+    seen_count: int = -1
+    counted_cpu: int = -1
     checked_gen: int = -1
     pushed_gen: int = -1
 
@@ -108,7 +131,7 @@ class DeferRecord:
 @attrs.frozen(slots=False)
 class Skb:
     """An sk_buff with its lifecycle. ``sk`` and ``destructor`` are the kernel's fields
-    (cleared by tcp_eat_recv_skb()); ``owner_sk`` is ghost: the socket it was received on, kept
+    (cleared by tcp_eat_recv_skb()); ``owner_sk`` is ghost: the socket it was received on (-1: a TX skb), kept
     after ``sk`` is cleared so that invariants can attribute it."""
 
     id: int
@@ -134,20 +157,22 @@ class Skb:
 class DeferCtx:
     """A skb_attempt_defer_free() in progress in a task (ours: the program counter and locals).
 
-    ``pc`` is the next step: "check", "count" (defer-v6 only), "push", "kick". ``cpu`` is the
-    target (the skb's alloc_cpu), ``node`` the slot chosen, ``count`` the value the atomic
-    increment returned (v6) or the count read under the lock (v2), ``defer_max`` the sysctl
-    value this attempt read."""
+    ``pc`` is the next step: "check", "read", "count" (defer-v6 only), "push", "kick". ``cpu``
+    is the target (the skb's alloc_cpu), ``node`` the slot chosen by the read of this CPU's node
+    (v6), ``defer_max`` the sysctl value the read step saw, ``seen_count`` the count the v2
+    pre-check read, ``count`` the value the atomic increment returned (v6)."""
 
     skb: int
-    pc: Literal["check", "count", "push", "kick"] = "check"
+    pc: Literal["check", "read", "count", "push", "kick"] = "check"
     cpu: int = -1
+    read_on: int = -1  # ghost: the CPU the task ran on at the read step
     counted_on: int = -1  # ghost: the CPU the task ran on at the count step (v6)
     counted_epoch: int = -1  # ghost: the slot epoch the count belongs to (v6: at the count; v2: at the push)
     checked_gen: int = -1  # ghost: the target CPU's hotplug_gen when the online check passed
     node: int = 0
     count: int = 0
     defer_max: int = 0
+    seen_count: int = -1
 
 
 @attrs.frozen(slots=False)
@@ -187,6 +212,7 @@ class Sock:
     shutdown: bool = False
     TCPABORTONCLOSE: int = 0
     TCPABORTONDATA: int = 0
+    destroyed: bool = False  # inet_sock_destruct() has run (ours: the socket is gone)
     rst_sent: int = 0
     fin_sent: int = 0
     owner: Task | None = None
@@ -212,11 +238,26 @@ class DeferSlot:
 @attrs.frozen(slots=False)
 class FlushCtx:
     """A NET_RX softirq's skb_defer_free_flush() in progress (ours: program counter and locals).
-    ``node`` is the slot being flushed, ``pc`` its next step, ``batch`` the detached list."""
+    ``node`` is the slot being flushed, ``pc`` its next step, ``batch`` the detached list,
+    ``rx_sk`` the socket whose arriving packet the NAPI poll of this run builds once the flush
+    is over (None for a run raised by the IPI or by unrelated traffic), ``tx_cpu`` the CPU that
+    built the TX skb whose completion the poll handles (None: no TX completion), and ``defer``
+    the skb_attempt_defer_free() that napi_consume_skb() makes for it (pc "consume")."""
 
     node: int = 0
-    pc: Literal["reset", "detach", "free"] = "reset"
+    pc: Literal["reset", "detach", "free", "consume"] = "reset"
     batch: tuple[int, ...] = ()
+    rx_sk: int | None = None
+    tx_cpu: int | None = None
+    defer: DeferCtx | None = None
+
+
+@attrs.frozen(slots=False)
+class PagePoolWork:
+    """page_pool_release_retry() in progress on a workqueue (ours): its walk over the online
+    CPUs has read ``cpu``'s online bit set and is about to kick that CPU."""
+
+    cpu: int = 0
 
 
 @attrs.frozen(slots=False)
@@ -246,13 +287,19 @@ class Cpu:
 @attrs.frozen(slots=False)
 class Env:
     """How much the environment may still do (ours; model/ sets the budgets so runs are finite):
-    migrate a task, raise NET_RX through unrelated traffic, take a CPU offline, write the sysctl."""
+    migrate a task, raise NET_RX through unrelated traffic, take a CPU offline, write the sysctl,
+    destroy a page pool whose pages are still in flight (page_pool_release_retry() runs), and
+    the TX completions the NICs will report."""
 
     migrations: int = 0
     netrx_raises: int = 0
     offlines: int = 0
     defer_max_values: tuple[int, ...] = ()
     defer_max_writes: int = 0
+    page_pool_releases: int = 0
+    # TX completions still to come, in order: (CPU that built the skb, CPU whose NAPI poll
+    # completes it).
+    tx_completions: tuple[tuple[int, int], ...] = ()
 
 
 @attrs.frozen(slots=False)
@@ -266,6 +313,7 @@ class State:
     skbs: tuple[Skb, ...] = ()
     memory_allocated: int = 0
     env: Env = Env()
+    page_pool: PagePoolWork | None = None
 
     @property
     def nodes(self) -> int:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from spec import actions as A
-from spec import close, core, defer, flush, hotplug, receive
+from spec import close, core, defer, flush, hotplug, pagepool, receive
 from spec.core import Draft, SpecError
 from spec.state import Config, Cpu, DeferSlot, Env, Sock, State
 
@@ -35,13 +35,18 @@ class NotEnabled(SpecError):
 
 
 def guard_migrate(state: State, a: A.Migrate) -> str | None:
-    """The scheduler may move a preemptible task between any two of its steps (the purge loop
-    and skb_attempt_defer_free() run with preemption enabled)."""
+    """The scheduler may move a task between two of its steps where it can be preempted: the
+    purge loop and skb_attempt_defer_free() run with preemption enabled, but only a fully
+    preemptible kernel (``Config.preempt`` "full") stops a task inside the defer attempt
+    (FACTS §14). Simplification: between the purge loop's iterations the task may move under
+    every model (under NONE and VOLUNTARY it would need a scheduling point there)."""
     if state.env.migrations <= 0:
         return "the workload allows no more migrations"
     task = state.sockets[a.sk].owner
     if task is None:
         return f"socket {a.sk} has no task"
+    if task.defer is not None and state.config.preempt != "full":
+        return f"preempt={state.config.preempt}: the task is not preempted inside skb_attempt_defer_free()"
     if a.cpu == task.cpu or not state.cpus[a.cpu].online:
         return f"CPU {a.cpu} is the task's CPU or offline"
     return None
@@ -79,7 +84,9 @@ RULES: dict[type[A.Action], tuple[ModuleType, str]] = {
     A.CloseStart: (close, "close_start"),
     A.PurgeStep: (close, "purge_step"),
     A.CloseDecide: (close, "close_decide"),
+    A.SockDestruct: (close, "sock_destruct"),
     A.DeferCheck: (defer, "defer_check"),
+    A.DeferRead: (defer, "defer_read"),
     A.DeferCount: (defer, "defer_count"),
     A.DeferPush: (defer, "defer_push"),
     A.DeferKick: (defer, "defer_kick"),
@@ -88,8 +95,11 @@ RULES: dict[type[A.Action], tuple[ModuleType, str]] = {
     A.FlushReset: (flush, "flush_reset"),
     A.FlushDetach: (flush, "flush_detach"),
     A.FlushFree: (flush, "flush_free"),
+    A.TxComplete: (flush, "tx_complete"),
+    A.NapiConsumeSkb: (flush, "napi_consume_skb"),
     A.RaiseNetRx: (flush, "raise_net_rx"),
     A.DevCpuDead: (hotplug, "dev_cpu_dead"),
+    A.PagePoolRetry: (pagepool, "page_pool_retry"),
     A.CpuOffline: (hotplug, "cpu_offline"),
     A.CpuOnline: (hotplug, "cpu_online"),
     A.Migrate: (_system, "migrate"),
@@ -141,6 +151,7 @@ def _task_actions(sock: Sock) -> list[A.Action]:
 
 _DEFER_STEP: dict[str, Callable[[int], A.Action]] = {
     "check": A.DeferCheck,
+    "read": A.DeferRead,
     "count": A.DeferCount,
     "push": A.DeferPush,
     "kick": A.DeferKick,
@@ -162,11 +173,15 @@ def candidates(state: State) -> list[A.Action]:
                 out.append(A.RecvStart(sock.id) if sock.ops[0].op == "recv" else A.CloseStart(sock.id))
         else:
             out.extend(_task_actions(sock))
+    if state.page_pool is not None or state.env.page_pool_releases:
+        out.append(A.PagePoolRetry())
+    if state.env.tx_completions:
+        out.append(A.TxComplete(state.env.tx_completions[0][1]))
     for cpu in state.cpus:
         if cpu.ipi_queued:
             out.append(A.IpiDeliver(cpu.id))
         if cpu.softirq is not None:
-            out.extend((A.FlushReset(cpu.id), A.FlushDetach(cpu.id), A.FlushFree(cpu.id)))
+            out.extend((A.FlushReset(cpu.id), A.FlushDetach(cpu.id), A.FlushFree(cpu.id), A.NapiConsumeSkb(cpu.id)))
         elif cpu.net_rx_pending:
             out.append(A.SoftirqStart(cpu.id))
         if cpu.dead_pending:
@@ -185,6 +200,7 @@ def candidates(state: State) -> list[A.Action]:
             out.append(A.CpuOnline(cpu.id))
     if env.defer_max_writes:
         out.extend(A.SetDeferMax(v) for v in env.defer_max_values)
+    out.extend(A.SockDestruct(s.id) for s in state.sockets if s.shutdown and not s.destroyed)
     return out
 
 
@@ -212,6 +228,8 @@ def boot(
         raise SpecError(f"skb_defer_max must be >= 0, not {skb_defer_max}")
     if env is not None and any(v < 0 for v in env.defer_max_values):
         raise SpecError("skb_defer_max values must be >= 0")
+    if env is not None and any(not 0 <= c < len(cpu_nodes) for pair in env.tx_completions for c in pair):
+        raise SpecError("a TX completion names a CPU that does not exist")
     if config.page_size <= 0 or config.mem_pcpu_rsv < 0:
         raise SpecError("PAGE_SIZE must be > 0 and mem_pcpu_rsv >= 0")
     if not 0 < config.napi_cache_bulk <= config.napi_cache_size:

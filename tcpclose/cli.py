@@ -554,7 +554,7 @@ def scenario(name: str, sockets: int, skbs: int, machine: str, defer_max: int | 
                 sc = attack(kernel_name=kname, sockets=sockets, skbs=skbs, machine=machine, defer_max=defer_max)
             else:
                 sc = recvmsg_steady(kernel_name=kname, skbs=skbs, machine=machine)
-            result = run(sc.state, triggers=sc.triggers)
+            result = run(sc.state, triggers=sc.triggers, hold=sc.hold)
             rows.append((kname, result.final, len(result.actions)))
     console.print(f"[bold]{sc.doc}[/bold]")
     table = Table("", *(f"{k} ({'close-old' if k == 'v6.17' else 'close-new'})" for k, _, _ in rows))

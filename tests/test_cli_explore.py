@@ -12,9 +12,12 @@ from tests.test_replay import tcpclose
 def test_explore_completes_on_acceptance_naming_the_known_findings() -> None:
     done = tcpclose("explore", "--config", "acceptance")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "2,877" in done.stdout  # a change detector, like the pinned counts of tests/test_explorer.py
+    # A change detector: 2,216 at first; 3,402 with issue 13's spec (the read step of each attempt
+    # and socket destruction add states, NET_RX runs over empty slots in one step remove some);
+    # 4,305 with the ghosts of issue 11 (kicks per slot epoch, each CPU's hotplug phase).
+    assert "4,305" in done.stdout
     assert done.stdout.splitlines()[-1].endswith("known findings met: F7, F3, F2")
-    assert "known finding F3" in done.stdout and "step 9" in done.stdout
+    assert "known finding F3" in done.stdout and "step 10" in done.stdout
 
 
 def test_explore_writes_the_shortest_counterexample(tmp_path: Path) -> None:

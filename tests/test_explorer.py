@@ -22,7 +22,7 @@ from model.small import FOR_MUTANT, FOR_MUTANT_INVARIANT, SMALL, cpu_nodes, for_
 from properties.checker import check_run
 from properties.explorer import Counterexample, ExploreResult, explore
 from properties.findings import FINDINGS
-from properties.mutants import MUTANTS
+from properties.mutants import MUTANTS, TRACE_MUTANTS
 from spec import SpecError, State
 
 
@@ -39,9 +39,24 @@ def assert_replays(cx: Counterexample, checked: frozenset[str] | None = None) ->
 # -- pinned counts -------------------------------------------------------------------------------
 
 # (distinct states, transitions, depth). A change here is a change in the spec's behaviour: explain it.
+# Issue 13 (before: tiny-1 (66, 114, 12), tiny-2 (32, 36, 18)):
+# - SockDestruct, an environment action after each close: every state after the decision has a
+#   destroyed twin (tiny-1: 52 -> 64 states, 94 -> 117 transitions; tiny-2: 35 -> 43, 39 -> 52;
+#   depth +1 each);
+# - DeferRead, the reads before the increment as a step of their own: one more state on every
+#   path through an attempt (depth +1 per attempt: tiny-2 has two);
+# - the empty test of a slot folded into the step that reaches it: a NET_RX run over an empty
+#   slot is one step instead of SoftirqStart then FlushReset (tiny-1's unrelated NET_RX loses the
+#   intermediate states: 66 -> 52 before destruction is added);
+# - the arrival flush changes nothing in these two: every packet arrives before any deferral.
+# New (issue 13): arrival-flush, the second packet's NET_RX run flushing the first skb before it
+# is built; tx-producer, v6.19's softirq producer (napi_consume_skb(), e20dfbad8aab) racing a
+# close on one slot.
 PINNED = {
-    "tiny-1": (66, 114, 12),
-    "tiny-2": (32, 36, 18),
+    "tiny-1": (64, 117, 14),
+    "tiny-2": (43, 52, 21),
+    "arrival-flush": (68, 67, 20),
+    "tx-producer": (188, 267, 20),
 }
 
 
@@ -67,7 +82,12 @@ def test_pinned_counts(name: str) -> None:
 EXPECTED: dict[str, tuple[str, ...]] = {
     "tiny-1": (),
     "tiny-2": (),
+    "arrival-flush": (),
     "acceptance": ("F7", "F3", "F2"),
+    "acceptance-voluntary": (),  # F2, F3 and F7 need full preemption
+    "page-pool": ("F2",),  # the page-pool walk's kick into a CPU going down
+    "tx-producer": (),
+    "zcopy": ("F9",),
     "no-hotplug-flush": ("F7", "F2"),
     "epoch": (),
     "sysctl-mid-epoch": ("F8",),
@@ -102,11 +122,12 @@ def test_unmodified_spec_violates_only_known_findings(name: str) -> None:
 
 
 def test_acceptance_f3_run_is_the_known_race() -> None:
-    """The shortest F3 run: the producer counts, CPU 0 goes down and dev_cpu_dead() empties its
-    slots, the producer pushes onto the dead CPU's slot."""
+    """The shortest F3 run: the producer reads and counts (10 steps since issue 13 split the
+    reads from the increment), CPU 0 goes down and dev_cpu_dead() empties its slots, the producer
+    pushes onto the dead CPU's slot."""
     result = explore(SMALL["acceptance"].build())
     cx = dict(result.findings)["F3"]
-    assert (cx.invariant, cx.step, cx.quiescent) == ("dead_cpu_slots_emptied", 9, True)
+    assert (cx.invariant, cx.step, cx.quiescent) == ("dead_cpu_slots_emptied", 10, True)
     names = [type(a).__name__ for a in cx.actions]
     assert names[-4:] == ["CpuOffline", "DevCpuDead", "DeferPush", "CloseDecide"]
 
@@ -174,6 +195,21 @@ def test_explorer_finds_mutant(name: str, invariant: str) -> None:
     if config.skbs > 0:
         smaller = hunt(name, invariant, config.skbs - 1)
         assert smaller.complete and smaller.violation is None, smaller.summary()
+
+
+def test_explorer_finds_offline_ignoring_preemption() -> None:
+    """The trace mutant offline_ignores_preempt (properties/mutants.py): on a PREEMPT_VOLUNTARY
+    kernel with the hotplug flush, one skb suffices for the explorer to find a CPU going down
+    inside the producer's attempt (F3's shape); without the mutant the same configuration is
+    clean (dead_cpu_slots_emptied holds everywhere)."""
+    state = small(cpus=2, nodes=1, skbs=1, hotplug=True, hotplug_flush=True, preempt="voluntary")
+    inv = "dead_cpu_slots_emptied"
+    clean = explore(state, only=only(inv), max_seconds=30)
+    assert clean.complete and clean.violation is None, clean.summary()
+    with TRACE_MUTANTS["offline_ignores_preempt"].applied():
+        found = explore(state, only=only(inv), max_seconds=30)
+        assert found.violation is not None and found.violation.invariant == inv, found.summary()
+        assert_replays(found.violation, only(inv))
 
 
 def test_every_mutant_has_a_config() -> None:

@@ -18,7 +18,7 @@ from spec import ALL_ACTIONS, Config, Env, Incoming, Sock, State, UserOp
 # Fields that are the spec's own bookkeeping, not inputs: what a run produces, never what boots it.
 OUTPUTS = {
     Sock: {"id", "copied_seq", "sk_receive_queue", "sk_error_queue", "sk_rmem_alloc", "sk_forward_alloc",
-           "shutdown", "TCPABORTONCLOSE", "TCPABORTONDATA", "rst_sent", "fin_sent", "owner"},
+           "shutdown", "TCPABORTONCLOSE", "TCPABORTONDATA", "rst_sent", "fin_sent", "owner", "destroyed"},
 }  # fmt: skip
 RECORDS: tuple[type[Any], ...] = (Config, Env, Incoming, Sock, UserOp)
 
@@ -71,6 +71,9 @@ SMALL_SETS: dict[str, list[str]] = {
     "Config.defer": ["defer=defer-v2"], "Config.hotplug_flush": ["hotplug_flush=true", "hotplug=true"],
     "Config.page_size": ["page_size=16384"], "Config.mem_pcpu_rsv": ["mem_pcpu_rsv=1"],
     "Config.napi_cache_size": ["napi_cache=4/2"], "Config.napi_cache_bulk": ["napi_cache=4/2"],
+    "Config.preempt": ["preempt=voluntary"], "Config.zcopy_check": ["zcopy_check=true"],
+    "Config.page_pool_kick": ["page_pool=true"], "Config.napi_consume_defers": ["tx=0:1"],
+    "Env.page_pool_releases": ["page_pool=true"], "Env.tx_completions": ["tx=0:1"],
     "Env.migrations": ["migrations=1"], "Env.netrx_raises": ["netrx_raises=1"], "Env.offlines": ["hotplug=true"],
     "Env.defer_max_values": ["sysctl=0"], "Env.defer_max_writes": ["sysctl=0"],
     "Incoming.cpu": ["rx_cpu=1"], "Incoming.length": ["bare_fin=true"], "Incoming.truesize": ["bare_fin=true"],

@@ -23,6 +23,7 @@ from spec.actions import (
     DeferCount,
     DeferKick,
     DeferPush,
+    DeferRead,
     DevCpuDead,
     ErrQueueCharge,
     FlushDetach,
@@ -35,6 +36,8 @@ from spec.actions import (
     RecvCopy,
     RecvEnd,
     RecvStart,
+    SetDeferMax,
+    SockDestruct,
     SoftirqStart,
 )
 from spec.state import (
@@ -55,6 +58,7 @@ U32 = 2**32
 
 _DEFER_STEP: dict[str, Callable[[int], Action]] = {
     "check": DeferCheck,
+    "read": DeferRead,
     "count": DeferCount,
     "push": DeferPush,
     "kick": DeferKick,
@@ -352,9 +356,9 @@ def test_reset_window_over_estimate() -> None:
     state = play(
         _two_closers(),
         [
-            CloseStart(0), PurgeStep(0), DeferCheck(0), DeferCount(0), DeferPush(0),  # count 1, [0]
+            CloseStart(0), PurgeStep(0), DeferCheck(0), DeferRead(0), DeferCount(0), DeferPush(0),  # count 1, [0]
             RaiseNetRx(0), SoftirqStart(0), FlushReset(0),  # count 0, list still [0]
-            CloseStart(1), PurgeStep(1), DeferCheck(1), DeferCount(1), DeferPush(1),  # count 1, [1, 0]
+            CloseStart(1), PurgeStep(1), DeferCheck(1), DeferRead(1), DeferCount(1), DeferPush(1),  # count 1, [1, 0]
             FlushDetach(0), FlushFree(0),  # both detached and freed
             CloseDecide(0), CloseDecide(1),
         ],
@@ -374,8 +378,8 @@ def test_reset_window_under_estimate() -> None:
     state = play(
         _two_closers(),
         [
-            CloseStart(0), PurgeStep(0), DeferCheck(0), DeferCount(0), DeferPush(0),  # count 1, [0]
-            CloseStart(1), PurgeStep(1), DeferCheck(1), DeferCount(1),  # count 2, not pushed
+            CloseStart(0), PurgeStep(0), DeferCheck(0), DeferRead(0), DeferCount(0), DeferPush(0),  # count 1, [0]
+            CloseStart(1), PurgeStep(1), DeferCheck(1), DeferRead(1), DeferCount(1),  # count 2, not pushed
             RaiseNetRx(0), SoftirqStart(0), FlushReset(0), FlushDetach(0), FlushFree(0),  # count 0, []
             DeferPush(1),  # [1]; 2 - 1 != 64 >> 1: no kick
             CloseDecide(0), CloseDecide(1),
@@ -397,7 +401,7 @@ def _deferred_to_cpu0(hotplug_flush: bool, env: Env) -> State:
     """Three skbs built on CPU 0, closed on CPU 1 and all deferred to CPU 0's slot (max 64)."""
     sock = socket(0, [Incoming(cpu=0, length=100, truesize=768) for _ in range(3)], [UserOp("close", 1)])
     state = boot([sock], Config(hotplug_flush=hotplug_flush), env=env)
-    per_skb: list[Action] = [PurgeStep(0), DeferCheck(0), DeferCount(0), DeferPush(0)]
+    per_skb: list[Action] = [PurgeStep(0), DeferCheck(0), DeferRead(0), DeferCount(0), DeferPush(0)]
     return play(state, [PacketArrives(0)] * 3 + [CloseStart(0), *(per_skb * 3), CloseDecide(0)])
 
 
@@ -440,10 +444,10 @@ def test_late_producer_pushes_onto_dead_cpu_despite_hotplug_flush() -> None:
         state,
         [
             PacketArrives(0), PacketArrives(0), CloseStart(0),
-            PurgeStep(0), DeferCheck(0), DeferCount(0), DeferPush(0),  # skb 0 on CPU 0's slot, count 1
+            PurgeStep(0), DeferCheck(0), DeferRead(0), DeferCount(0), DeferPush(0),  # skb 0 on CPU 0's slot, count 1
             PurgeStep(0), DeferCheck(0),  # skb 1: CPU 0 is online -> go on
             CpuOffline(0), DevCpuDead(0),  # skb 0 freed on CPU 1, count 0
-            DeferCount(0), DeferPush(0),  # count 1, [1]; 1 - 1 != 32: no kick
+            DeferRead(0), DeferCount(0), DeferPush(0),  # count 1, [1]; 1 - 1 != 32: no kick
             CloseDecide(0),
         ],
     )  # fmt: skip
@@ -655,3 +659,201 @@ def test_action_naming_a_missing_socket_is_not_enabled() -> None:
     empty = spec.boot(Config(), (0, 0), 4, [])
     with pytest.raises(spec.NotEnabled, match="does not exist"):
         spec.step(empty, PurgeStep(0))
+
+
+# -- 14. issue 13: the behaviour changes of FACTS §14 ---------------------------------------------
+# Each test below pins one behaviour change that `tcpclose spec-diff 70b45bf` reports; the
+# expected values are worked out by hand from FACTS §14 (December 2026 corrections).
+
+
+def _read_then_arrive(nodes: tuple[int, ...] = (0, 0)) -> State:
+    """One socket: the application on CPU 1 reads the first skb (built on CPU 0), which is
+    deferred to CPU 0's slot (count 1); a second packet for CPU 0 is still to come."""
+    packets = [Incoming(cpu=0, length=1448, truesize=2304) for _ in range(2)]
+    sock = socket(0, packets, [UserOp("recv", 1, 1448), UserOp("close", 1)])
+    state = boot([sock], cpu_nodes=nodes)
+    return play(
+        state, [PacketArrives(0), RecvStart(0), RecvCopy(0), DeferCheck(0), DeferRead(0), DeferCount(0), DeferPush(0)]
+    )
+
+
+def test_arrival_flushes_the_cpu_before_the_skb_is_built() -> None:
+    """Expected (FACTS §14 "who flushes", 909876500251): the second packet's NET_RX run on CPU 0
+    first flushes CPU 0's slot. PacketArrives builds nothing (still 1 skb, CPU 0 in softirq at the
+    reset); FlushReset sets the count 1 -> 0; FlushDetach takes [0]; FlushFree frees skb 0 on CPU 0
+    ("flush") and only then builds skb 1 (seq ISN+1448) on CPU 0 and queues it; the run is over."""
+    state = play(_read_then_arrive(), [RecvEnd(0)])
+    assert state.cpus[0].defer_slots[0].defer_list == (0,)
+    state = spec.step(state, PacketArrives(0))
+    assert len(state.skbs) == 1 and state.cpus[0].softirq is not None
+    assert state.sockets[0].rx != ()  # the packet waits for the flush
+    with pytest.raises(spec.NotEnabled, match="a packet for the socket is in NET_RX"):
+        spec.step(state, CloseStart(0))  # no system call starts while its packet is in NET_RX
+    state = play(state, [FlushReset(0)])
+    assert state.cpus[0].defer_slots[0].defer_count == 0
+    state = play(state, [FlushDetach(0), FlushFree(0)])
+    assert state.skbs[0].frees == (FreeEvent(0, "flush"),)
+    assert len(state.skbs) == 2 and state.skbs[1].seq == ISN + 1448 and state.skbs[1].alloc_cpu == 0
+    assert state.sockets[0].sk_receive_queue == (1,)
+    assert state.cpus[0].softirq is None
+
+
+def test_arrival_on_empty_slots_is_one_step() -> None:
+    """Expected: on a CPU whose slots are empty the arrival's flush finds nothing: the skb is built
+    and queued in the PacketArrives step itself (the empty tests are folded into it), as before
+    issue 13."""
+    sock = socket(0, [Incoming(cpu=0, length=1448, truesize=2304)], [UserOp("close", 1)])
+    state = spec.step(boot([sock]), PacketArrives(0))
+    assert len(state.skbs) == 1 and state.sockets[0].sk_receive_queue == (0,) and state.cpus[0].softirq is None
+
+
+def test_netrx_over_empty_slots_is_one_step() -> None:
+    """Expected: an unrelated NET_RX run on a CPU whose slots are empty starts and ends in the
+    SoftirqStart step (before issue 13 it took a FlushReset per slot as well)."""
+    sock = socket(0, [], [UserOp("close", 1)])
+    state = play(boot([sock], cpu_nodes=(0, 1), env=Env(netrx_raises=1)), [RaiseNetRx(0), SoftirqStart(0)])
+    assert state.cpus[0].softirq is None and not state.cpus[0].net_rx_pending
+
+
+def test_reads_before_the_increment_are_their_own_step() -> None:
+    """Expected (FACTS §14 "the reads before the increment"): skb_defer_max 4 is read, then set to
+    1, then the attempt increments: it uses the 4 it read, so count 1 < 4 and the skb is pushed
+    (with the sysctl read at the increment, 1 >= 1 would have freed it). Its record says what it
+    read: max 4, node 0, read on CPU 1."""
+    sock = socket(0, [Incoming(cpu=0, length=1448, truesize=2304)], [UserOp("close", 1)])
+    state = boot([sock], defer_max=4, env=Env(defer_max_values=(1,), defer_max_writes=1))
+    state = play(state, [PacketArrives(0), CloseStart(0), PurgeStep(0), DeferCheck(0), DeferRead(0)])
+    state = play(state, [SetDeferMax(1), DeferCount(0), DeferPush(0)])
+    rec = state.skbs[0].deferred
+    assert state.cpus[0].defer_slots[0].defer_list == (0,)
+    assert rec is not None and (rec.defer_max, rec.node, rec.producer_cpu, rec.count) == (4, 0, 1, 1)
+
+
+def test_migration_between_the_reads_and_the_increment() -> None:
+    """Expected: on CPUs (0, 1, 2) with nodes (0, 1, 1), the skb built on CPU 2 is freed by a task
+    that reads its node on CPU 1 (node 1), is migrated to CPU 0 (node 0), then increments: the
+    count goes to CPU 2's slot of node 1, the node it read, although it now runs on node 0; the
+    record keeps both CPUs (read on 1, counted on 0)."""
+    sock = socket(0, [Incoming(cpu=2, length=1448, truesize=2304)], [UserOp("close", 1)])
+    state = boot([sock], cpu_nodes=(0, 1, 1), env=Env(migrations=1))
+    state = play(state, [PacketArrives(0), CloseStart(0), PurgeStep(0), DeferCheck(0), DeferRead(0)])
+    state = play(state, [spec.Migrate(0, 0), DeferCount(0), DeferPush(0)])
+    assert state.cpus[2].defer_slots[1].defer_list == (0,) and state.cpus[2].defer_slots[0].defer_count == 0
+    rec = state.skbs[0].deferred
+    assert rec is not None and (rec.node, rec.producer_cpu, rec.counted_cpu) == (1, 1, 0)
+
+
+def test_v2_read_step_is_the_racy_precheck() -> None:
+    """Expected (defer-v2): the pre-check reads the count and the max in the read step: with max 1
+    the first attempt sees count 0 < 1 and goes on to the locked push (count 1, kick: 0 == 1 >> 1);
+    its record keeps the count the pre-check saw (0)."""
+    sock = socket(0, [Incoming(cpu=0, length=1448, truesize=2304)], [UserOp("close", 1)])
+    state = boot([sock], Config(defer="defer-v2"), defer_max=1)
+    state = play(state, [PacketArrives(0), CloseStart(0), PurgeStep(0), DeferCheck(0), DeferRead(0), DeferPush(0)])
+    rec = state.skbs[0].deferred
+    assert rec is not None and (rec.seen_count, rec.count, rec.defer_max) == (0, 1, 1)
+    task = state.sockets[0].owner
+    assert task is not None and task.defer is not None and task.defer.pc == "kick"
+
+
+@pytest.mark.parametrize("preempt", ["none", "voluntary", "full"])
+def test_cpu_offline_needs_every_cpu_at_its_stopper(preempt: str) -> None:
+    """Expected (FACTS §14 "taking a CPU down"): CPU 1 cannot go offline while CPU 0 is in softirq
+    (any CPU, not only the dying one); and, unless preemption is full, not while socket 0's task is
+    inside skb_attempt_defer_free(), nor may that task migrate there."""
+    packets = [Incoming(cpu=0, length=1448, truesize=2304) for _ in range(2)]
+    sock = socket(0, packets, [UserOp("recv", 1, 1448), UserOp("close", 1)])
+    state = boot([sock], Config(preempt=preempt), env=Env(offlines=1, migrations=1))  # type: ignore[arg-type]
+    read = [RecvStart(0), RecvCopy(0), DeferCheck(0), DeferRead(0), DeferCount(0), DeferPush(0), RecvEnd(0)]
+    state = play(state, [PacketArrives(0), *read, PacketArrives(0)])  # CPU 0's NET_RX run is flushing
+    with pytest.raises(spec.NotEnabled, match="CPU 0 is in softirq"):
+        spec.step(state, CpuOffline(1))
+    state = play(state, [FlushReset(0), FlushDetach(0), FlushFree(0), CloseStart(0), PurgeStep(0), DeferCheck(0)])
+    if preempt == "full":
+        assert CpuOffline(0) in spec.enabled(state) and spec.Migrate(0, 0) in spec.enabled(state)
+    else:
+        for act in (CpuOffline(0), spec.Migrate(0, 0)):
+            with pytest.raises(spec.NotEnabled, match=f"preempt={preempt}"):
+                spec.step(state, act)
+
+
+@pytest.mark.parametrize(("zcopy_check", "freed"), [(False, ()), (True, (FreeEvent(1, "nodefer:zcopy"),))])
+def test_zero_copy_test_only_where_the_kernel_has_it(zcopy_check: bool, freed: tuple[FreeEvent, ...]) -> None:
+    """Expected (FACTS §14 "zero-copy test"): without 0943404b1f3b (v6.18.0) a zero-copy skb passes
+    the check and goes on to the read step; with it (v6.18.y) it is freed at once on CPU 1."""
+    sock = socket(0, [Incoming(cpu=0, length=1448, truesize=2304, zcopy=True)], [UserOp("close", 1)])
+    state = boot([sock], Config(zcopy_check=zcopy_check))
+    state = play(state, [PacketArrives(0), CloseStart(0), PurgeStep(0), DeferCheck(0)])
+    assert state.skbs[0].frees == freed
+    task = state.sockets[0].owner
+    assert (task is not None and task.defer is not None) is (not zcopy_check)
+
+
+def test_named_kernels_match_their_names() -> None:
+    """Expected: the zero-copy test only in the stable series (v6.18.y, v6.19.y), never in v6.17,
+    v6.18 (v6.18.0) or v6.19 (v6.19.0); skb_defer_max 128 from v6.19; the page-pool kick where read
+    (6.18.35) and assumed for 6.19.y; the TX-completion producer (e20dfbad8aab) from v6.19."""
+    table = {
+        name: (cfg.zcopy_check, dmax, cfg.page_pool_kick, cfg.napi_consume_defers)
+        for name, (cfg, dmax) in KERNELS.items()
+    }
+    assert table == {
+        "v6.17": (False, 64, False, False),
+        "v6.18": (False, 64, False, False),
+        "v6.18.y": (True, 64, True, False),
+        "v6.19": (False, 128, False, True),
+        "v6.19.y": (True, 128, True, True),
+    }
+
+
+def test_page_pool_walk_kicks_every_online_cpu() -> None:
+    """Expected (FACTS §14 "another claimant of the guard"): on three CPUs with CPU 1 offline, the
+    walk kicks CPU 0 (guard set, IPI queued), skips CPU 1, kicks CPU 2, and ends: 3 steps; a
+    second kick of CPU 0 while its guard is set would send nothing."""
+    sock = socket(0, [], [])
+    state = boot([sock], Config(page_pool_kick=True), cpu_nodes=(0, 0, 0), env=Env(offlines=1, page_pool_releases=1))
+    state = play(state, [CpuOffline(1), DevCpuDead(1), spec.PagePoolRetry()])
+    assert state.page_pool is not None and state.page_pool.cpu == 0
+    state = play(state, [spec.PagePoolRetry()])
+    assert state.page_pool is not None and state.page_pool.cpu == 2  # CPU 1 skipped
+    assert (state.cpus[0].defer_ipi_scheduled, state.cpus[0].ipi_queued) == (True, 1)
+    state = play(state, [spec.PagePoolRetry()])
+    assert state.page_pool is None and state.cpus[2].ipi_queued == 1
+    assert not state.cpus[1].defer_ipi_scheduled
+    assert spec.PagePoolRetry() not in spec.enabled(state)  # budget spent
+
+
+def test_socket_destruction_gives_the_error_queue_charge_back() -> None:
+    """Expected (FACTS §5.4, the promise F1 is about): an error-queue skb (768 bytes) is charged,
+    the socket is closed (sk_rmem_alloc still 768 at the decision: finding F1), then destroyed:
+    inet_sock_destruct() frees the skb (its destructor sock_rmem_free() gives 768 back) and
+    sk_mem_reclaim_final() drops the one SO_RESERVE_MEM page: sk_rmem_alloc 0, sk_forward_alloc 0,
+    sk_reserved_mem 0, memory_allocated 1 -> 0 pages (through CPU 0's per-CPU cache: -1)."""
+    sock = socket(0, [Incoming(cpu=0, length=0, truesize=768, errqueue=True)], [UserOp("close", 1)], reserved_pages=1)
+    state = play(boot([sock]), [ErrQueueCharge(0), CloseStart(0), CloseDecide(0)])
+    assert state.sockets[0].sk_rmem_alloc == 768
+    state = spec.step(state, SockDestruct(0))
+    s = state.sockets[0]
+    assert (s.sk_rmem_alloc, s.sk_forward_alloc, s.sk_reserved_mem, s.destroyed) == (0, 0, 0, True)
+    assert state.skbs[0].frees == (FreeEvent(0, "destruct:err_queue"),)
+    assert state.memory_allocated + sum(c.per_cpu_fw_alloc for c in state.cpus) == 0
+
+
+def test_tx_completion_defers_from_softirq() -> None:
+    """Expected (FACTS §14 "v6.19, a second producer", e20dfbad8aab): a TX completion on CPU 1 of
+    an skb built on CPU 0 runs NET_RX on CPU 1 (its flush finds nothing), then napi_consume_skb()
+    makes the attempt from softirq: check (CPU 0 online, not CPU 1), read (node 0, max 64 on CPU
+    1), count 1, push onto CPU 0's slot, no kick (1 - 1 != 32); 4 NapiConsumeSkb steps, and the
+    run ends with the attempt. Meanwhile no CPU can go offline (CPU 1 is in softirq). Without the
+    switch (v6.18) the skb is freed on CPU 1 in the TxComplete step."""
+    env = Env(offlines=1, tx_completions=((0, 1),))
+    state = spec.step(boot([socket(0, [], [])], Config(napi_consume_defers=True), env=env), spec.TxComplete(1))
+    assert state.skbs[0].alloc_cpu == 0 and state.skbs[0].where == ("held", "softirq", 1)
+    with pytest.raises(spec.NotEnabled, match="CPU 1 is in softirq"):
+        spec.step(state, CpuOffline(0))
+    state = play(state, [spec.NapiConsumeSkb(1)] * 4)
+    rec = state.skbs[0].deferred
+    assert state.cpus[0].defer_slots[0].defer_list == (0,) and state.cpus[1].softirq is None
+    assert rec is not None and (rec.producer_cpu, rec.node, rec.count, rec.defer_max) == (1, 0, 1, 64)
+    old = spec.step(boot([socket(0, [], [])], Config(), env=env), spec.TxComplete(1))
+    assert old.skbs[0].frees == (FreeEvent(1, "tx_complete"),) and old.cpus[1].softirq is None

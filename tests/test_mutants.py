@@ -15,7 +15,8 @@ from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from model.scenarios import socket
-from properties.checker import check_run
+from properties.checker import NotEnabledAt, check_run
+from properties.findings import f3
 from properties.invariants import REGISTRY
 from properties.machines import InvariantViolation, machine
 from properties.mutants import MUTANTS, TRACE_MUTANTS, hunt
@@ -28,6 +29,7 @@ from spec import (
     DeferCheck,
     DeferCount,
     DeferPush,
+    DeferRead,
     DevCpuDead,
     Env,
     Incoming,
@@ -53,17 +55,31 @@ def test_mutant_is_caught_by_its_invariant(name: str, invariant: str) -> None:
 
 def test_hotplug_flush_skipped_is_caught_on_a_trace() -> None:
     """Expected: with the hotplug flush, two skbs deferred to CPU 0, CPU 0 goes down,
-    dev_cpu_dead() runs: the spec frees both (dead_cpu_slots_emptied holds at quiescence); the
-    mutant that skips the flush leaves them on the dead CPU's slot and is caught."""
+    dev_cpu_dead() runs (step 16: each attempt has its read step since issue 13): the spec frees
+    both (dead_cpu_slots_emptied holds at quiescence); the mutant that skips the flush leaves
+    them on the dead CPU's slot and is caught."""
     packets = [Incoming(cpu=0, length=1448, truesize=2304) for _ in range(2)]
     state = boot(Config(hotplug_flush=True), (0, 0), 64, [socket(0, packets, [UserOp("close", 1)])], Env(offlines=1))
-    per_skb = [PurgeStep(0), DeferCheck(0), DeferCount(0), DeferPush(0)]
+    per_skb = [PurgeStep(0), DeferCheck(0), DeferRead(0), DeferCount(0), DeferPush(0)]
     actions = [PacketArrives(0), PacketArrives(0), CloseStart(0), *per_skb, *per_skb, CloseDecide(0)]
     actions += [CpuOffline(0), DevCpuDead(0)]
     assert check_run(state, actions).holds
     with TRACE_MUTANTS["hotplug_flush_skipped"].applied():
         verdict = check_run(state, actions, frozenset({"dead_cpu_slots_emptied"}))
-    assert (verdict.invariant, verdict.step, verdict.quiescent) == ("dead_cpu_slots_emptied", 14, True)
+    assert (verdict.invariant, verdict.step, verdict.quiescent) == ("dead_cpu_slots_emptied", 16, True)
+
+
+def test_offline_ignoring_preemption_is_caught_on_a_trace() -> None:
+    """Expected: F3's offline race on a PREEMPT_VOLUNTARY kernel is not a run of the spec (the CPU
+    cannot go down at step 11, the producer being inside skb_attempt_defer_free(); FACTS §14).
+    The mutant that lets it go down anyway reproduces F3: dead_cpu_slots_emptied at quiescence
+    after step 16, which F3's signature does not explain (F3 needs full preemption)."""
+    state, actions = f3(preempt="voluntary")
+    with pytest.raises(NotEnabledAt):
+        check_run(state, actions)
+    with TRACE_MUTANTS["offline_ignores_preempt"].applied():
+        verdict = check_run(state, actions, frozenset({"dead_cpu_slots_emptied"}))
+    assert (verdict.invariant, verdict.step, verdict.quiescent) == ("dead_cpu_slots_emptied", 16, True)
 
 
 def test_every_invariant_is_shown_to_catch_a_mutant() -> None:
