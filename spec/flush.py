@@ -33,13 +33,15 @@ CPU's step:
   counter, and a push landing just after it is the same as one landing after that step. So a
   run over empty slots is one step, and a packet arriving on a CPU with empty slots is one step
   (exactly the arrival of a spec without the arrival flush);
-- the reset after a non-empty test, which needs no second test (the list only grows until this
-  CPU detaches it: no CPU goes offline while one is in softirq, spec/hotplug.py);
 - the NAPI poll that builds the arriving packet is made by the step that ends the flush: it
   touches the socket (not owned: no system call starts on it while its packet is in NET_RX,
   spec/core.py) and this CPU's own caches only;
 - freeing the detached batch is one step (it is private to this CPU).
-A NET_RX run does no other work. Unrelated traffic is the environment action RaiseNetRx.
+The reset, a step of its own, tests nothing again: the list it found non-empty only grows until
+this CPU detaches it (no CPU goes offline while one is in softirq, spec/hotplug.py). A NET_RX
+run does no other work; a TX skb comes into being at its completion (its life on the send path
+is not modelled, and its truesize is fixed). Unrelated traffic is the environment action
+RaiseNetRx.
 """
 
 from __future__ import annotations

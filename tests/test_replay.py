@@ -122,6 +122,9 @@ BAD: dict[str, tuple[str | dict[str, Any], str]] = {
     "unknown config value": (_edit(boot__config__close_path="close-mid"), "close_path='close-mid'"),
     "unknown config field": (_edit(boot__config__frobnicate=1), "unknown field(s) frobnicate"),
     "unknown mutant": (_edit(mutant="no_such_mutant"), "unknown mutant"),
+    "malformed TX completion": (_edit(boot__env__tx_completions=[[0]]), "tx_completions must be a list of"),
+    "TX completion on a missing CPU": (_edit(boot__env__tx_completions=[[0, 5]]), "names a CPU that does not exist"),
+    "unknown preemption model": (_edit(boot__config__preempt="sometimes"), "preempt='sometimes'"),
     "unknown invariant": (_edit(violation={"invariant": "nope", "step": 1}), "violation"),
 }
 
