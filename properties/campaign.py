@@ -185,6 +185,7 @@ def budget(db: ExampleDatabase, phases: Sequence[Phase]) -> settings:
     """Random seeds (each worker its own), the database, rounds of ROUND_EXAMPLES examples; quiet,
     since the driver reports. Profile-independent: a campaign is never derandomized."""
     return settings(
+        settings.get_profile("default"),
         max_examples=ROUND_EXAMPLES,
         stateful_step_count=STEPS_PER_EXAMPLE,
         derandomize=False,

@@ -3,8 +3,9 @@ trace that ``tcpclose replay`` reproduces."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+import pytest
 
 from tests.test_replay import tcpclose
 
@@ -15,12 +16,9 @@ def test_explore_completes_on_acceptance_with_findings_skipped() -> None:
     assert "2,216" in done.stdout and "complete" in done.stdout  # pinned in tests/test_explorer.py too
 
 
-def test_explore_writes_the_shortest_counterexample(tmp_path: Path) -> None:
-    os.environ["TCPCLOSE_TRACE_DIR"] = str(tmp_path)
-    try:
-        done = tcpclose("explore", "--config", "acceptance")
-    finally:
-        os.environ.pop("TCPCLOSE_TRACE_DIR")
+def test_explore_writes_the_shortest_counterexample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TCPCLOSE_TRACE_DIR", str(tmp_path))
+    done = tcpclose("explore", "--config", "acceptance")
     assert done.returncode == 1
     assert "dead_cpu_slots_emptied fails at quiescence after step 9" in done.stdout
     (written,) = tmp_path.iterdir()

@@ -163,13 +163,9 @@ def test_help_texts() -> None:
         assert done.returncode == 0 and words in done.stdout, done.stdout
 
 
-def test_check_runs_and_reports(tmp_path: Path) -> None:
-    env_dir = {"TCPCLOSE_TRACE_DIR": str(tmp_path)}
-    os.environ.update(env_dir)
-    try:
-        done = tcpclose("check", "--profile", "ci", "--max-examples", "20", "--machine", "close", columns="200")
-    finally:
-        os.environ.pop("TCPCLOSE_TRACE_DIR")
+def test_check_runs_and_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TCPCLOSE_TRACE_DIR", str(tmp_path))
+    done = tcpclose("check", "--profile", "ci", "--max-examples", "20", "--machine", "close", columns="200")
     # Expected (the ci profile is derandomized): every invariant holds, every required event of
     # the close machine is reached within 20 examples, every finding still reproduces.
     assert done.returncode == 0, done.stdout
@@ -178,19 +174,16 @@ def test_check_runs_and_reports(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # nothing failed, so no trace was written
 
 
-def test_check_writes_a_trace_for_a_violation(tmp_path: Path) -> None:
+def test_check_writes_a_trace_for_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Expected: with a planted bug (reclaim at > PAGE_SIZE), check's machinery reports the
     violation and writes a trace that replays to it; the unmodified spec passes that trace."""
     from properties import checkrun
     from properties.mutants import MUTANTS
 
     mutant = MUTANTS["reclaim_strict"]
-    os.environ["TCPCLOSE_TRACE_DIR"] = str(tmp_path)
-    try:
-        with mutant.applied():
-            report = checkrun.run_all(profile="ci", machines=["close"])
-    finally:
-        os.environ.pop("TCPCLOSE_TRACE_DIR")
+    monkeypatch.setenv("TCPCLOSE_TRACE_DIR", str(tmp_path))
+    with mutant.applied():
+        report = checkrun.run_all(profile="ci", machines=["close"])
     (result,) = report.machines
     assert not report.ok and result.violation is not None and result.trace_file is not None
     written = traces.load(Path(result.trace_file))
