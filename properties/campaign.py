@@ -166,7 +166,7 @@ class Tally:
 class Job:
     worker: int
     machines: tuple[str, ...]  # in the order this worker visits them
-    deadline: float  # time.time() at which to stop starting rounds
+    seconds: float  # from the worker's start: after that it starts no new round
     db: str | None
     mutant: str | None
 
@@ -209,6 +209,7 @@ def work(job: Job, report: Callable[[Any], None]) -> list[Tally]:
 
     mutant = ALL_MUTANTS[job.mutant] if job.mutant else None
     db = KeyRecorder(open_db(job.db))
+    deadline = time.monotonic() + job.seconds
     tallies: dict[str, Tally] = {}
     done: set[str] = set()
     last = 0.0
@@ -227,9 +228,9 @@ def work(job: Job, report: Callable[[Any], None]) -> list[Tally]:
         machines.SEEN.pop(cls.__name__, None)
         machines.TARGETS.add(cls.__name__)
     replayed: dict[str, int] = {}
-    while time.time() < job.deadline and len(done) < len(job.machines):
+    while time.monotonic() < deadline and len(done) < len(job.machines):
         for name in job.machines:
-            if name in done or time.time() >= job.deadline:
+            if name in done or time.monotonic() >= deadline:
                 continue
             cls = machines.MACHINES[name]
             machines.ON_EXAMPLE[cls.__name__] = lambda name=name: tick(name)  # type: ignore[misc]
@@ -378,13 +379,12 @@ def run_campaign(
     """Run ``workers`` worker processes for ``minutes`` and gather what they did."""
     names, database = check_args(minutes, workers, db, machine_names, mutant)
     start = time.time()
-    deadline = start + minutes * 60
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     procs = []
     for w in range(workers):
         order = names[w % len(names) :] + names[: w % len(names)]
-        job = Job(w, order, deadline, db, mutant)
+        job = Job(w, order, minutes * 60, db, mutant)
         proc = ctx.Process(target=_worker_main, args=(job, out), name=f"tcpclose-fuzz-w{w}", daemon=True)
         proc.start()
         procs.append(proc)

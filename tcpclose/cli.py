@@ -110,7 +110,7 @@ def check(profile: str | None, seed: int | None, max_examples: int | None, machi
 
 @main.command()
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="How long to fuzz (workers finish the round they are in).")
+              help="How long each worker fuzzes, from its start (it finishes the round it is in).")
 @click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="all cores",
               help="Worker processes on this machine.")
 @click.option("--db", metavar="URL", default=None,
