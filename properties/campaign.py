@@ -159,7 +159,6 @@ class Tally:
     replayed: int  # examples replayed from the database before any new one
     events: dict[str, int]
     keys: frozenset[bytes]  # its keys in the database
-    failure: Failure | None
 
 
 @attrs.frozen
@@ -210,8 +209,6 @@ def work(job: Job, report: Callable[[Any], None]) -> list[Tally]:
     mutant = ALL_MUTANTS[job.mutant] if job.mutant else None
     db = KeyRecorder(open_db(job.db))
     deadline = time.monotonic() + job.seconds
-    tallies: dict[str, Tally] = {}
-    done: set[str] = set()
     last = 0.0
 
     def tick(name: str, force: bool = False) -> None:
@@ -228,9 +225,10 @@ def work(job: Job, report: Callable[[Any], None]) -> list[Tally]:
         machines.SEEN.pop(cls.__name__, None)
         machines.TARGETS.add(cls.__name__)
     replayed: dict[str, int] = {}
-    while time.monotonic() < deadline and len(done) < len(job.machines):
+    failures: dict[str, Failure] = {}
+    while time.monotonic() < deadline and len(failures) < len(job.machines):
         for name in job.machines:
-            if name in done or time.monotonic() >= deadline:
+            if name in failures or time.monotonic() >= deadline:
                 continue
             cls = machines.MACHINES[name]
             machines.ON_EXAMPLE[cls.__name__] = lambda name=name: tick(name)  # type: ignore[misc]
@@ -241,27 +239,20 @@ def work(job: Job, report: Callable[[Any], None]) -> list[Tally]:
             if first:
                 replayed[name] = machines.STATS.get(cls.__name__, Counter())["examples"] - before
             if failure is not None:
-                done.add(name)
+                failures[name] = failure
                 report(failure)
-            tallies[name] = _tally(name, job.worker, replayed.get(name, 0), db, failure or _failure_of(tallies, name))
             tick(name, force=True)
     for name in job.machines:
         machines.ON_EXAMPLE.pop(machines.MACHINES[name].__name__, None)
-        if name not in tallies:
-            tallies[name] = _tally(name, job.worker, 0, db, None)
-    return [tallies[name] for name in job.machines]
+    return [_tally(name, job.worker, replayed.get(name, 0), db) for name in job.machines]
 
 
-def _failure_of(tallies: dict[str, Tally], name: str) -> Failure | None:
-    return tallies[name].failure if name in tallies else None
-
-
-def _tally(name: str, worker: int, replayed: int, db: KeyRecorder, failure: Failure | None) -> Tally:
+def _tally(name: str, worker: int, replayed: int, db: KeyRecorder) -> Tally:
     cls = machines.MACHINES[name]
     stats = machines.STATS.get(cls.__name__, Counter())
     return Tally(
         name, worker, stats["examples"], stats["steps"], replayed, dict(machines.SEEN.get(cls.__name__, Counter())),
-        frozenset(db.keys.get(name, set())), failure,
+        frozenset(db.keys.get(name, set())),
     )  # fmt: skip
 
 
