@@ -7,6 +7,7 @@ Exit status: 0 everything holds (or, for ``replay``, the trace no longer violate
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -64,6 +65,7 @@ def main() -> None:
 
     \b
     tcpclose check              run every state machine, say what holds
+    tcpclose fuzz               a long campaign in N processes, sharing an example database
     tcpclose replay FILE        re-run a trace step by step, CPU by CPU
     tcpclose explore            every interleaving of a small configuration
     tcpclose spec-diff [REV]    did my edit of the spec change its behaviour?
@@ -112,6 +114,45 @@ def check(
             traces.write_text_atomic(json_file, json.dumps(report.to_json(), indent=1) + "\n")
     line = report.verdict_line()
     console.print(f"[green]{line}[/green]" if report.ok else f"[bold red]{line}[/bold red]", soft_wrap=True)
+    sys.exit(0 if report.ok else 1)
+
+
+# -- fuzz ----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="How long each worker fuzzes, from its start (it finishes the round it is in).")
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="all cores",
+              help="Worker processes on this machine.")
+@click.option("--db", metavar="URL", default=None,
+              help="Example database the workers share: redis://HOST:PORT[/N] for a Redis server (several "
+                   "machines), or a directory (default: Hypothesis's .hypothesis/examples).")
+@click.option("--machine", "machines", multiple=True, help="Only these machines (close, race, hotplug).")
+@click.option("--mutant", default=None, metavar="NAME",
+              help="Fuzz a deliberately broken spec (properties/mutants.py), to see a failure found and shared.")
+def fuzz(minutes: float, workers: int, db: str | None, machines: tuple[str, ...], mutant: str | None) -> None:
+    """A fuzzing campaign over every state machine: random examples in WORKERS processes that share
+    one Hypothesis example database, replaying what it holds first (failing, then covering examples).
+
+    At the end, per machine: examples, steps, examples replayed from the database, what the
+    database holds, coverage events, known findings seen, and new failures, each written as a
+    trace file. Exit 1 on a new failure."""
+    from properties import campaign
+
+    try:
+        report = campaign.run_with_progress(
+            console, minutes=minutes, workers=workers, db=db, machine_names=machines or None, mutant=mutant
+        )
+    except campaign.CampaignError as err:
+        fail_usage(str(err))
+    console.print(campaign.machines_table(report))
+    console.print(campaign.replay_line(report))
+    console.print(campaign.coverage_table(report))
+    if report.failures:
+        console.print(campaign.failures_table(report))
+    for line in report.crashed:
+        console.print(f"[bold red]{line}[/bold red]")
     sys.exit(0 if report.ok else 1)
 
 

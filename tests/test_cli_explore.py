@@ -3,8 +3,9 @@ trace that ``tcpclose replay`` reproduces."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+import pytest
 
 from tests.test_replay import tcpclose
 
@@ -20,14 +21,11 @@ def test_explore_completes_on_acceptance_naming_the_known_findings() -> None:
     assert "known finding F3" in done.stdout and "step 10" in done.stdout
 
 
-def test_explore_writes_the_shortest_counterexample(tmp_path: Path) -> None:
+def test_explore_writes_the_shortest_counterexample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With a planted bug (the online test asks about the wrong CPU), the explorer's failure is
     the shortest run and replays to the same step under the mutant."""
-    os.environ["TCPCLOSE_TRACE_DIR"] = str(tmp_path)
-    try:
-        done = tcpclose("explore", "--config", "acceptance", "--mutant", "online_check_wrong_cpu")
-    finally:
-        os.environ.pop("TCPCLOSE_TRACE_DIR")
+    monkeypatch.setenv("TCPCLOSE_TRACE_DIR", str(tmp_path))
+    done = tcpclose("explore", "--config", "acceptance", "--mutant", "online_check_wrong_cpu")
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1].startswith("FAILED: defer_check_sees_online at step 5 (shortest)")
     (written,) = tmp_path.iterdir()

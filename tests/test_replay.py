@@ -170,14 +170,10 @@ def test_help_texts() -> None:
         assert done.returncode == 0 and words in done.stdout, done.stdout
 
 
-def test_check_runs_and_reports(tmp_path: Path) -> None:
-    env_dir = {"TCPCLOSE_TRACE_DIR": str(tmp_path / "traces")}
-    os.environ.update(env_dir)
+def test_check_runs_and_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TCPCLOSE_TRACE_DIR", str(tmp_path / "traces"))
     out = tmp_path / "out.json"
-    try:
-        done = tcpclose("check", "--profile", "ci", "--machine", "close", "--json", str(out), columns="200")
-    finally:
-        os.environ.pop("TCPCLOSE_TRACE_DIR")
+    done = tcpclose("check", "--profile", "ci", "--machine", "close", "--json", str(out), columns="200")
     # Expected (the ci profile is derandomized): every invariant holds, every required event of
     # the close machine is reached, every finding still reproduces.
     assert done.returncode == 0, done.stdout
@@ -193,19 +189,16 @@ def test_check_runs_and_reports(tmp_path: Path) -> None:
     assert all(r["checked_steps"] > 0 and r["checked_examples"] > 0 for r in report["invariants"])
 
 
-def test_check_writes_a_trace_for_a_violation(tmp_path: Path) -> None:
+def test_check_writes_a_trace_for_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Expected: with a planted bug (reclaim at > PAGE_SIZE), check's machinery reports the
     violation and writes a trace that replays to it; the unmodified spec passes that trace."""
     from properties import checkrun
     from properties.mutants import MUTANTS
 
     mutant = MUTANTS["reclaim_strict"]
-    os.environ["TCPCLOSE_TRACE_DIR"] = str(tmp_path)
-    try:
-        with mutant.applied():
-            report = checkrun.run_all(profile="ci", machines=["close"])
-    finally:
-        os.environ.pop("TCPCLOSE_TRACE_DIR")
+    monkeypatch.setenv("TCPCLOSE_TRACE_DIR", str(tmp_path))
+    with mutant.applied():
+        report = checkrun.run_all(profile="ci", machines=["close"])
     (result,) = report.machines
     assert not report.ok and result.violation is not None and result.trace_file is not None
     assert report.verdict_line().startswith("FAILED: forward_alloc_bound at step")
