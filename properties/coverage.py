@@ -58,7 +58,7 @@ def windows(state: State) -> list[Action]:
     actions rarely hits; the machines choose among these with a rule of their own:
     - a CPU goes offline while a producer is between its online check and its push or kick;
     - a producer counts or pushes to a CPU whose flush is between its reset and its detach;
-    - skb_defer_max is written while a slot's epoch is under way (skbs on its list);
+    - skb_defer_max is written while a slot's epoch is under way past its kick point;
     - an error-queue skb is charged while its socket's close is purging."""
     producers = _producers(state)
     return [a for a in enabled(state) if _aims(state, a, producers)]
@@ -87,8 +87,11 @@ def _in_reset_window(state: State, sk: int) -> bool:
 
 
 def _epoch_open(state: State) -> bool:
-    """A slot's epoch is under way: skbs wait on its list for the flush that ends it."""
-    return any(sl.defer_list for c in state.cpus for sl in c.defer_slots)
+    """A slot's epoch is under way past its kick point: skbs wait on its list for the flush that
+    ends it, and its count has reached max/2 + 1 of the current maximum (a write now moves the
+    kick point of the attempts still to come in the epoch)."""
+    kick_point = state.skb_defer_max // 2 + 1
+    return any(sl.defer_list and sl.defer_count >= kick_point for c in state.cpus for sl in c.defer_slots)
 
 
 def _purging(state: State, sk: int) -> bool:

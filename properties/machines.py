@@ -225,7 +225,8 @@ def machine(
     def boot(self: SpecMachine, state: State, slow: frozenset[type[Action]]) -> None:
         self._start(state, slow)
 
-    slow = st.frozensets(st.sampled_from(SLOW_KINDS), max_size=2)
+    pinned = frozenset(k for k in SLOW_KINDS if k.__name__ in focus.slow)
+    slow = st.frozensets(st.sampled_from(SLOW_KINDS), max_size=2).map(lambda drawn: drawn | pinned)
     boot_rule = initialize(state=initial_states(focus), slow=slow)(boot)
     cls = type(name, (SpecMachine,), {"focus": focus, "only": only, "stop_at": stop_at, "boot": boot_rule})
     return cls
@@ -248,11 +249,12 @@ OfflineMachine = machine(
           preempt="full"),
 )
 # The attack's shape (close-new, defer-v6) with two writes of skb_defer_max, only while an epoch is open, between 3 and
-# 4, whose kick points differ (3 kicks at count 2, 4 at count 3): finding F8.
+# 4, whose kick points differ (3 kicks at count 2, 4 at count 3), and the defer IPI always late,
+# so that an epoch lasts across the close: finding F8.
 SysctlMachine = machine(
     "SysctlMachine",
     Focus(close_path="close-new", defer="defer-v6", machine="2cpu-1node", rx_cpu=0, close_cpus=(1,), defer_max=3,
-          sysctl_values=(3, 4), sysctl_writes=2, aimed=True, min_skbs=3),
+          sysctl_values=(3, 4), sysctl_writes=2, aimed=True, min_skbs=3, slow=("IpiDeliver",)),
 )  # fmt: skip
 # The attack's shape (close-new, defer-v6) booted with skb_defer_max 0 (deferral off: every attempt falls back and
 # keeps its increment) and one later write of 3, at any time: finding F5.

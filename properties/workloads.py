@@ -35,6 +35,7 @@ class Focus:
     sysctl_values: tuple[int, ...] | None = None  # the values skb_defer_max may be written to
     aimed: bool = False  # CPU offline and sysctl writes only inside the windows they aim at
     sysctl_writes: int | None = None  # how many times skb_defer_max may be written
+    slow: tuple[str, ...] = ()  # kinds of step always slow in this machine's examples (properties/machines.py)
     min_skbs: int = 0  # the fewest skbs per socket (the attack's shape needs a few to cross the kick point)
     preempt: str | None = None  # Config.preempt; None: drawn
     # Config.zcopy_check: True pins the stable kernels' test; None draws it (without it, a

@@ -85,7 +85,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "arrival-flush": (),
     "acceptance": ("F7", "F3", "F2"),
     "acceptance-voluntary": (),  # F2, F3 and F7 need full preemption
-    "page-pool": ("F2",),  # the page-pool walk's kick into a CPU going down
+    "page-pool": ("F7", "F2"),  # a producer's push, and the page-pool walk's kick, into a CPU going down
     "tx-producer": (),
     "zcopy": ("F9",),
     "no-hotplug-flush": ("F7", "F2"),
