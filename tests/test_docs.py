@@ -12,7 +12,7 @@ README = (Path(__file__).parent.parent / "README.md").read_text()
 
 
 def test_readme_lists_every_invariant_with_its_promise() -> None:
-    rows = dict(re.findall(r"^\| `(\w+)` \| \w+ \| \w+ \| (.*?) \|$", README, flags=re.M))
+    rows = dict(re.findall(r"^\| `(\w+)` \| \w+ \| \w+ \|\s*(.*?)\s*\|$", README, flags=re.M))
     assert set(rows) == set(REGISTRY)
     for name, inv in REGISTRY.items():
         assert rows[name].strip() == (f"**{PROMISES[inv.promise]}**" if inv.promise else ""), name
