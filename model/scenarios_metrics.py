@@ -31,6 +31,7 @@ from rich.table import Table
 
 from model.costs import DEFAULT_PROFILE, PROFILES
 from model.costs import profile as get_profile
+from model.limits import DEFER_MAX, MAX_DIGITS, MAX_SKBS_TOTAL
 from model.machines import MACHINES
 from model.metrics import SUMMARY, Comparison, compare, summary_rows, to_csv, to_json
 from model.scenarios import LENGTH, TRUESIZE, Scenario, attack, kernel, recvmsg_steady, socket
@@ -39,9 +40,8 @@ from spec.core import SpecError
 from spec.state import CloseVariant
 
 MACHINE = "4cpu-2node"
-# One run keeps every state; the scheduler's cost grows with the square of the skbs in flight.
-MAX_SKBS_TOTAL = 2048
 OUTPUTS = ("table", "csv", "json")
+MAX_SWEEP_VALUES = 32  # each value is one run per case, up to a minute each at the largest sizes
 DEFAULT_OUT = Path("tcpclose-metrics")
 
 
@@ -212,10 +212,13 @@ def parse_sweep(text: str, sc: MetricsScenario) -> tuple[str, tuple[int, ...]]:
         raise SpecError(f"--sweep wants PARAM=V1,V2,... with PARAM one of N, K, skb_defer_max (got {text!r})")
     if param not in sc.params:
         raise SpecError(f"scenario {sc.name} has no parameter {param}")
+    parts = values.split(",")
+    if len(parts) > MAX_SWEEP_VALUES or any(len(v.strip()) > MAX_DIGITS for v in parts):
+        raise SpecError(f"--sweep takes at most {MAX_SWEEP_VALUES} values of up to {MAX_DIGITS} digits: each is a run")
     try:
-        vals = tuple(int(v) for v in values.split(","))
+        vals = tuple(int(v) for v in parts)
     except ValueError:
-        raise SpecError(f"--sweep values must be integers separated by commas (got {values!r})") from None
+        raise SpecError(f"--sweep values must be integers separated by commas (got {values[:40]!r})") from None
     for v in vals:
         check(sc.base.with_(param, v))
     return param, vals
@@ -227,8 +230,8 @@ def check(p: Params) -> None:
         raise SpecError(f"N (skbs per socket) must be >= 0, not {p.skbs}")
     if p.sockets < 1:
         raise SpecError(f"K (sockets) must be >= 1, not {p.sockets}")
-    if p.defer_max is not None and p.defer_max < 0:
-        raise SpecError(f"skb_defer_max must be >= 0, not {p.defer_max}")
+    if p.defer_max is not None and not DEFER_MAX.admits(p.defer_max):
+        raise SpecError(f"skb_defer_max is {p.defer_max}; it must be {DEFER_MAX.describe()}: {DEFER_MAX.reason}")
     if p.skbs * p.sockets > MAX_SKBS_TOTAL:
         raise SpecError(f"N x K = {p.skbs * p.sockets} skbs is more than the model runs ({MAX_SKBS_TOTAL})")
 
@@ -381,6 +384,8 @@ def metrics_command(
     fmt: str,
     profile: str = DEFAULT_PROFILE,
     progress: bool = True,
+    out: Console | None = None,
+    err: Console | None = None,
 ) -> int:
     """``tcpclose metrics [SCENARIO] [--sweep PARAM=V1,V2] [--out DIR] [--csv|--json] [--profile P]``.
 
@@ -394,8 +399,8 @@ def metrics_command(
     table_sweep = parse_sweep(sweep, sc) if sweep is not None else sc.table_sweep
     plot_sweeps = [table_sweep] if table_sweep is not None else list(sc.plot_sweeps)
     check(sc.base)
-    out = Console()
-    err = Console(stderr=True)
+    out = out or Console()
+    err = err or Console(stderr=True)
     t0 = time.perf_counter()
     total = len(sc.cases) * (int(table_sweep is None) + sum(len(v) for _, v in plot_sweeps))
     sweeps: dict[str, Sweep] = {}

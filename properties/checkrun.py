@@ -123,13 +123,13 @@ def _default_profile() -> str:
 
 def summary_table(report: Report) -> Table:
     table = Table(title=f"invariants (profile {report.profile})")
-    table.add_column("invariant")
-    table.add_column("concern")
-    table.add_column("kind")
-    table.add_column("examples", justify="right")
-    table.add_column("steps", justify="right")
-    table.add_column("result")
-    table.add_column("trace")
+    table.add_column("invariant", overflow="fold")
+    table.add_column("concern", overflow="fold")
+    table.add_column("kind", overflow="fold")
+    table.add_column("examples", justify="right", overflow="fold")
+    table.add_column("steps", justify="right", overflow="fold")
+    table.add_column("result", overflow="fold")
+    table.add_column("trace", overflow="fold")
     finding_of = {f.invariant: f.id for f in FINDINGS.values()}
     for inv in invariants.REGISTRY.values():
         checked = [m for m in report.machines if inv.name not in m.skipped]
@@ -151,11 +151,11 @@ def summary_table(report: Report) -> Table:
 
 def coverage_table(report: Report) -> Table:
     table = Table(title="states reached (no green by vacuity)")
-    table.add_column("machine")
-    table.add_column("examples", justify="right")
-    table.add_column("steps", justify="right")
-    table.add_column("events reached")
-    table.add_column("required, never reached")
+    table.add_column("machine", overflow="fold")
+    table.add_column("examples", justify="right", overflow="fold")
+    table.add_column("steps", justify="right", overflow="fold")
+    table.add_column("events reached", overflow="fold")
+    table.add_column("required, never reached", overflow="fold")
     for m in report.machines:
         events = ", ".join(f"{k} {v}" for k, v in sorted(m.seen.items()))
         table.add_row(m.name, str(m.examples), str(m.steps), events,
@@ -165,10 +165,10 @@ def coverage_table(report: Report) -> Table:
 
 def findings_table(report: Report) -> Table:
     table = Table(title="known findings (properties/findings.py): pinned traces that must still violate")
-    table.add_column("finding")
-    table.add_column("invariant")
-    table.add_column("what")
-    table.add_column("still reproduces")
+    table.add_column("finding", overflow="fold")
+    table.add_column("invariant", overflow="fold")
+    table.add_column("what", overflow="fold")
+    table.add_column("still reproduces", overflow="fold")
     for fid, inv, ok in report.findings:
         table.add_row(fid, inv, FINDINGS[fid].title, "yes" if ok else "[bold red]NO: the spec changed[/bold red]")
     return table
