@@ -63,6 +63,7 @@ MAX_DEPTH = Limit(1, 100_000, "no small configuration goes deeper than about 100
 MAX_SECONDS = Limit(0, 7 * 86_400, "a search longer than a week belongs to a batch job", lo_open=True)
 MAX_EXAMPLES = Limit(1, 10_000_000, "the thorough profile runs 3000 examples per machine; ten million is days")
 SEED = Limit(0, 2**64 - 1, "a 64-bit seed already names more runs than anyone will try")
+CPU_ID = Limit(0, 63, "a CPU of the layout; the layouts of model/machines.py have at most 4")
 SCENARIO_SOCKETS = Limit(1, 256, f"every socket's skbs count towards the {MAX_SKBS_TOTAL} skbs one run keeps")
 SCENARIO_SKBS = Limit(0, MAX_SKBS_TOTAL, f"one run keeps every state: {MAX_SKBS_TOTAL} skbs in all take about a minute")
 SPECDIFF_TIMEOUT = Limit(

@@ -3,7 +3,7 @@
 
 Told in the kernel's words: fields by their kernel names, flags as the kernel's 0/1, places as
 properties.report names them (one name per slot: ``slot(cpu1,node0)``), lists of skbs as
-``skb0 skb1``; only what changed is shown, and a kick whose IPI is lost to an offline CPU
+``skb0,skb1``; only what changed is shown, and a kick whose IPI is lost to an offline CPU
 (-ENXIO) or never sent because ``defer_ipi_scheduled`` was already set says so.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from model.scheduler import acting_cpu
-from properties.report import place, skbs, slot
+from properties.report import context, place, skbs, slot
 from spec import Action, DeferKick, State
 
 SOCK_FIELDS = (
@@ -83,7 +83,7 @@ def changes(pre: State, post: State) -> list[str]:
         for f in skb.frees[len(old_skb.frees) :]:
             out.append(f"skb{i} freed on cpu{f.cpu} ({f.how})")
         if skb.stray_touches != old_skb.stray_touches:
-            out.append(f"skb{i} written by {skb.stray_touches[-1]} after hand-off")
+            out.append(f"skb{i} written by {context(skb.stray_touches[-1])} after hand-off")
     return out
 
 

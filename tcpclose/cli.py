@@ -23,6 +23,7 @@ from rich.markup import escape
 from model.costs import DEFAULT_PROFILE as DEFAULT_COSTS
 from model.costs import PROFILES as COST_PROFILES
 from model.limits import (
+    CPU_ID,
     DEFER_MAX,
     EXPLORE_CPUS,
     EXPLORE_NODES,
@@ -605,7 +606,7 @@ def print_probe(report: Any) -> None:
 @click.option("--layout", type=click.Choice(list(LAYOUTS)), default="2cpu-1node", show_default=True,
               help="CPU/NUMA layout (model/machines.py); the skbs are built on CPU 0")  # fmt: skip
 @renamed("--machine", "--layout", "a CPU/NUMA layout; --machine is check's state machine")
-@click.option("--close-cpu", type=Bounded(EXPLORE_CPUS), default=1, show_default=True,
+@click.option("--close-cpu", type=Bounded(CPU_ID), default=1, show_default=True,
               help="the CPU that closes (attack) or reads and closes (recvmsg); 0 is the RX CPU itself")  # fmt: skip
 @click.option("--defer-max", type=Bounded(DEFER_MAX), default=None,
               help="net.core.skb_defer_max [default: the kernel's, 64]")  # fmt: skip
