@@ -196,6 +196,12 @@ FOR_MUTANT: dict[str, MutantConfig] = {
     "decide_before_purge_done": _m(1, "one skb still queued at the decision"),
     "flush_frees_fclones_twice": _m(1, "an fclone flushed by an unrelated NET_RX", netrx_raises=1, fclone=True),
     "count_increment_lost": _m(2, "two producers in one epoch read the same count"),
+    "online_check_wrong_cpu": _m(1, "CPU 0 goes offline before the check", hotplug=True),
+    "v2_kick_at_or_above_half": _m(4, "max 4: the pushes at counts 2 and 3 both kick", defer="defer-v2"),
+    "kick_step_lost": _m(2, "max 3: the second push crosses the kick point", defer_max=3),
+    "eat_keeps_sk": _m(1, "the first push"),
+    "offline_keeps_queued_ipi": _m(2, "max 3: the second push kicks, CPU 0 goes down before the IPI runs",
+                                   defer_max=3, hotplug=True),
     "flush_skips_last_node": _m(2, "closed on node 1, max 3: the kick's flush never visits slot (0, 1)",
                                 nodes=2, defer_max=3),
 }  # fmt: skip

@@ -1,5 +1,6 @@
 """``tcpclose check``: run every state machine under a profile and report, invariant by
-invariant, what was checked, how much, what was reached, and what failed (with its trace file).
+invariant, what was checked, how much, what was reached, which known findings showed, and what
+failed (with its trace file); then one verdict line, and the same as JSON on request.
 The same machines the test suite runs; nothing here checks anything on its own."""
 
 from __future__ import annotations
@@ -27,24 +28,77 @@ class MachineResult:
     name: str
     examples: int
     steps: int
+    quiescent_checks: int  # how many times the liveness invariants were checked (at each settle)
     seen: dict[str, int]
     missing: tuple[str, ...]  # required coverage events never reached
-    skipped: frozenset[str]
     violation: InvariantViolation | None
     trace_file: str | None
+
+    @property
+    def findings_seen(self) -> list[str]:
+        return sorted(e.removeprefix("known ") for e in self.seen if e.startswith("known "))
+
+    def checked(self, inv: invariants.Invariant) -> tuple[int, int]:
+        """(examples, checks) of ``inv`` in this machine: every example; every step for state and
+        transition invariants, every settle for liveness ones."""
+        return self.examples, self.quiescent_checks if inv.kind == "quiescent" else self.steps
 
 
 @attrs.frozen
 class Report:
     profile: str
     machines: tuple[MachineResult, ...]
-    findings: tuple[tuple[str, str, bool], ...]  # (id, invariant, still reproduces)
+    findings: tuple[tuple[str, str, bool], ...]  # (id, invariant, its pinned trace still shows it)
 
     @property
     def ok(self) -> bool:
         return all(m.violation is None and not m.missing for m in self.machines) and all(
             ok for _, _, ok in self.findings
         )
+
+    @property
+    def findings_seen(self) -> list[str]:
+        return sorted({f for m in self.machines for f in m.findings_seen})
+
+    def verdict_line(self) -> str:
+        """One line: what holds and which known findings showed, or the first failure."""
+        for m in self.machines:
+            if m.violation is not None:
+                v = m.violation
+                return f"FAILED: {v.invariant} at step {len(v.actions)} ({m.name} machine): {v.message}; trace {m.trace_file}"
+        for m in self.machines:
+            if m.missing:
+                return f"FAILED: the {m.name} machine never reached {', '.join(m.missing)} (green by vacuity)"
+        for fid, inv, ok in self.findings:
+            if not ok:
+                return f"FAILED: known finding {fid} ({inv}) no longer reproduces from its pinned trace"
+        seen = ", ".join(self.findings_seen) or "none"
+        return f"all {len(invariants.REGISTRY)} invariants hold; known findings seen: {seen}"
+
+    def to_json(self) -> dict[str, object]:
+        rows = []
+        for inv in invariants.REGISTRY.values():
+            examples = sum(m.checked(inv)[0] for m in self.machines)
+            steps = sum(m.checked(inv)[1] for m in self.machines)
+            failed = [m for m in self.machines if m.violation is not None and m.violation.invariant == inv.name]
+            known = sorted({f for m in self.machines for f in m.findings_seen if FINDINGS[f].invariant == inv.name})
+            verdict = "violated" if failed else ("not checked" if not steps else "holds")
+            if known and not failed:
+                verdict = "holds except known " + ", ".join(known)
+            rows.append({"name": inv.name, "checked_examples": examples, "checked_steps": steps, "verdict": verdict})
+        violations = [
+            {"invariant": m.violation.invariant, "message": m.violation.message, "trace": m.trace_file}
+            for m in self.machines
+            if m.violation is not None
+        ]
+        return {
+            "verdict": "pass" if self.ok else "fail",
+            "line": self.verdict_line(),
+            "profile": self.profile,
+            "invariants": rows,
+            "findings_seen": self.findings_seen,
+            "violations": violations,
+        }
 
 
 def run_machine(name: str, budget: settings, seed: int | None, progress: Progress | None) -> MachineResult:
@@ -69,7 +123,7 @@ def run_machine(name: str, budget: settings, seed: int | None, progress: Progres
         violation = err
         trace_file = str(traces.record(traces.Trace(
             err.initial, tuple(err.actions), found_by=f"check {name}",
-            violation=check_run(err.initial, err.actions, cls.skip),
+            violation=check_run(err.initial, err.actions, cls.only),
         )))  # fmt: skip
     finally:
         machines.ON_EXAMPLE.pop(cls.__name__, None)
@@ -78,7 +132,9 @@ def run_machine(name: str, budget: settings, seed: int | None, progress: Progres
     stats = machines.STATS.get(cls.__name__, Counter())
     seen = dict(machines.SEEN.get(cls.__name__, Counter()))
     missing = tuple(e for e in coverage.REQUIRED[name] if not seen.get(e))
-    return MachineResult(name, stats["examples"], stats["steps"], seen, missing, cls.skip, violation, trace_file)
+    return MachineResult(
+        name, stats["examples"], stats["steps"], stats["quiescent checks"], seen, missing, violation, trace_file
+    )
 
 
 def run_all(
@@ -109,7 +165,8 @@ def run_all(
     findings = []
     for f in FINDINGS.values():
         initial, actions = f.build()
-        findings.append((f.id, f.invariant, check_run(initial, actions).invariant == f.invariant))
+        verdict = check_run(initial, actions)
+        findings.append((f.id, f.invariant, verdict.holds and f.id in verdict.findings))
     return Report(name, tuple(results), tuple(findings))
 
 
@@ -122,30 +179,21 @@ def _default_profile() -> str:
 
 
 def summary_table(report: Report) -> Table:
-    table = Table(title=f"invariants (profile {report.profile})")
+    table = Table(title=f"invariants (profile {report.profile}); * marks the user's five promises")
     table.add_column("invariant", overflow="fold")
     table.add_column("concern", overflow="fold")
     table.add_column("kind", overflow="fold")
     table.add_column("examples", justify="right", overflow="fold")
-    table.add_column("steps", justify="right", overflow="fold")
+    table.add_column("checks", justify="right", overflow="fold")
     table.add_column("result", overflow="fold")
     table.add_column("trace", overflow="fold")
-    finding_of = {f.invariant: f.id for f in FINDINGS.values()}
-    for inv in invariants.REGISTRY.values():
-        checked = [m for m in report.machines if inv.name not in m.skipped]
+    for row, inv in zip(report.to_json()["invariants"], invariants.REGISTRY.values(), strict=True):  # type: ignore[call-overload]
         failed = [m for m in report.machines if m.violation is not None and m.violation.invariant == inv.name]
-        examples = sum(m.examples for m in checked)
-        steps = sum(m.steps for m in checked)
-        if failed:
-            result = "[bold red]VIOLATED[/bold red]"
-        elif not checked:
-            result = "not checked"
-        else:
-            result = "[green]holds[/green]"
-        if inv.name in finding_of:
-            result += f" (known finding {finding_of[inv.name]} where reachable)"
-        table.add_row(inv.name, inv.concern, inv.kind, str(examples), str(steps), result,
-                      "\n".join(m.trace_file or "" for m in failed))  # fmt: skip
+        result = row["verdict"]
+        style = {"violated": "[bold red]", "holds": "[green]"}.get(result, "[yellow]")
+        name = f"{inv.name} *" if inv.promise else inv.name
+        table.add_row(name, inv.concern, inv.kind, str(row["checked_examples"]), str(row["checked_steps"]),
+                      f"{style}{result}[/]", "\n".join(m.trace_file or "" for m in failed))  # fmt: skip
     return table
 
 
@@ -164,11 +212,14 @@ def coverage_table(report: Report) -> Table:
 
 
 def findings_table(report: Report) -> Table:
-    table = Table(title="known findings (properties/findings.py): pinned traces that must still violate")
+    table = Table(title="known findings (properties/findings.py): matched by signature, never switched off")
     table.add_column("finding", overflow="fold")
     table.add_column("invariant", overflow="fold")
     table.add_column("what", overflow="fold")
-    table.add_column("still reproduces", overflow="fold")
+    table.add_column("seen by machines", overflow="fold")
+    table.add_column("pinned trace", overflow="fold")
     for fid, inv, ok in report.findings:
-        table.add_row(fid, inv, FINDINGS[fid].title, "yes" if ok else "[bold red]NO: the spec changed[/bold red]")
+        machines = [m.name for m in report.machines if fid in m.findings_seen]
+        table.add_row(fid, inv, FINDINGS[fid].title, ", ".join(machines) or "-",
+                      "reproduces" if ok else "[bold red]NO: the spec changed[/bold red]")  # fmt: skip
     return table

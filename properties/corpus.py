@@ -2,16 +2,21 @@
 (``tcpclose replay --expect``, and pytest for every file in the corpus), and pinning a new one
 (``tcpclose pin``).
 
-A trace records two things (properties/traces.py): ``violation``, what the run showed when it was
-recorded (history), and ``expect_on_spec``, what the unmodified spec should do with it (None:
-hold). What a pinned trace must do is decided in one place, ``expectation()``:
+A trace records two verdicts (properties/traces.py): ``violation``, what the run showed when it
+was recorded, and ``expect_on_spec``, what the unmodified spec did or should do with it. A verdict
+names the failure no known finding explains (if any) and the known findings the run showed. What
+a pinned trace must do is decided in one place, ``expectation()``:
 
-- on the unmodified spec, what ``expect_on_spec`` says: a bug found by ``check`` or ``explore``
-  is recorded as "should hold", so its trace passes once the spec is fixed and fails while the
-  bug is there; a finding (the faithful kernel breaking a promise) records its violation, which
-  must keep reproducing;
-- under the trace's mutant, if it names one, the recorded ``violation``: the mutant must still
-  be caught where it was.
+- under the trace's mutant, if it names one: the recorded ``violation`` (the mutant must still be
+  caught where it was), and on the unmodified spec what ``expect_on_spec`` records;
+- without a mutant, a recorded failure that no known finding explains is a bug of the spec (what
+  the faithful kernel does is a finding, recognised by its signature): the pinned trace must
+  pass, so it is pinned once the bug is fixed, and fails again if the bug comes back;
+- without a mutant and without such a failure, the known findings recorded must still show (a
+  finding must keep reproducing, at the step recorded).
+
+The lead's findings work may add cases here (a finding fixed by a kernel switch, say); the CLI's
+``pin`` and ``replay --expect`` and the corpus test all ask this one function.
 """
 
 from __future__ import annotations
@@ -39,20 +44,35 @@ class Expectation:
 
 def expectation(t: Trace) -> Expectation:
     """What a pinned trace must do, from what its file records (see the module docstring)."""
-    return Expectation(on_spec=t.expect_on_spec, under_mutant=t.violation if t.mutant else None)
+    if t.mutant is not None:
+        return Expectation(on_spec=t.expect_on_spec, under_mutant=t.violation)
+    recorded = t.expect_on_spec
+    if recorded is not None and not recorded.holds:  # a bug of the spec: pinned, it must pass
+        return Expectation(on_spec=None, under_mutant=None)
+    return Expectation(on_spec=recorded, under_mutant=None)
 
 
 def describe(v: Verdict | None) -> str:
-    if v is None or v.holds:
+    if v is None or (v.holds and not v.findings):
         return "every invariant holds"
     where = "at quiescence after" if v.quiescent else "at"
-    return f"{v.invariant} fails {where} step {v.step}"
+    shown = f" (known findings {', '.join(v.findings)} show)" if v.findings else ""
+    if v.holds:
+        return f"only known findings {', '.join(v.findings)} show"
+    return f"{v.invariant} fails {where} step {v.step}{shown}"
+
+
+def _outcome(v: Verdict | None) -> tuple[str | None, int | None, tuple[str, ...]]:
+    """What a verdict says: the unexplained failure and its step, and the known findings shown."""
+    if v is None:
+        return (None, None, ())
+    return (v.invariant, v.step if v.invariant else None, tuple(v.findings))
 
 
 def _same(expected: Verdict | None, got: Verdict) -> bool:
-    if expected is None or expected.holds:
+    if expected is None:  # a fixed bug: no failure that no known finding explains
         return got.holds
-    return (got.invariant, got.step) == (expected.invariant, expected.step)
+    return _outcome(got) == _outcome(expected)
 
 
 def mismatches(t: Trace) -> list[str]:
@@ -79,17 +99,19 @@ def pin(t: Trace, into: Path = CORPUS) -> tuple[Path | None, list[str]]:
     and return the reasons. An existing file of the same name is never overwritten."""
     problems = mismatches(t)
     if t.violation is None:
-        problems.insert(0, "the trace records no violation: there is nothing to pin")
+        problems.insert(0, "the trace records no violation and no finding: there is nothing to pin")
+    exp = expectation(t)
     if problems:
-        exp = expectation(t)
-        if exp.on_spec is None and t.mutant is None and t.violation is not None:
+        if exp.on_spec is None and t.mutant is None:
             problems.append(
-                "a bug found on the spec is pinned once it is fixed (the pinned trace must pass now); "
-                "if the kernel really does this, it is a finding: set the trace's expect_on_spec to its violation"
+                "a bug found on the spec is pinned once it is fixed (the pinned trace must pass now); if the "
+                "faithful kernel really does this, it is a finding: give it a signature in properties/findings.py"
             )
         return None, problems
+    t = attrs.evolve(t, expect_on_spec=exp.on_spec)  # the file says what the spec must do from now on
     body = json.dumps(encode(t), sort_keys=True)
-    stem = f"{t.found_by.replace(' ', '-')}-{t.violation.invariant if t.violation else 'run'}"
+    what = (t.violation.invariant or "-".join(t.violation.findings)) if t.violation else "run"
+    stem = f"{t.found_by.replace(' ', '-')}-{what}"
     path = into / f"{stem}-{hashlib.sha256(body.encode()).hexdigest()[:10]}.json"
     if path.exists():
         return None, [f"{path} is already in the corpus"]

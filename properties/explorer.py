@@ -11,14 +11,17 @@ state, so the space is finite. It checks
   environment's is enabled (``properties.checker.is_quiescent``, evaluated on the enabled list
   the search computes anyway),
 
-all through properties.invariants, respecting ``skip``.
+all through properties.invariants. A violation that a known finding's signature explains
+(properties/findings.py, asked about the shortest path to it) is recorded, with that path, the
+first time each finding shows, and the search goes on; the first violation no signature
+explains stops it.
 
 Shortest counterexample. States are stored in a dict, state -> (parent, action), so a path is
 rebuilt from parent pointers rather than stored. The search goes level by level; a violation on
 an edge out of level d (length d + 1) is kept while the rest of level d is scanned for quiescence
 violations (length d), so the counterexample returned is a shortest one; among equally short
 ones, the first in the spec's fixed action order. It is returned with its initial state, so that
-``properties.checker.check_run(initial, actions, skip)`` replays it to the same verdict.
+``properties.checker.check_run(initial, actions)`` replays it to the same verdict.
 
 No symmetry reduction. Interchangeable CPUs or sockets would let one canonical representative
 stand for each orbit, but here nothing is interchangeable in general: a socket's workload names
@@ -49,6 +52,7 @@ from collections.abc import Callable
 import attrs
 
 from properties import invariants
+from properties.checker import Judge
 from spec import Action, State, enabled, step
 
 DEFAULT_MAX_STATES = 1_000_000  # about 1.2 KiB per state on the small configurations: ~1.2 GiB
@@ -86,6 +90,8 @@ class ExploreResult:
     reason: str  # why the search stopped early; "" when complete
     violation: Counterexample | None = None
     quiescent_states: int = 0
+    # The known findings met, each with the shortest run that shows it (in the order met).
+    findings: tuple[tuple[str, Counterexample], ...] = ()
     budget_exhausted: bool = False  # a budget (states, depth, memory, time) ended the search
 
     @property
@@ -94,6 +100,8 @@ class ExploreResult:
 
     def summary(self) -> str:
         status = "complete" if self.complete else f"incomplete: {self.reason}"
+        if self.findings:
+            status += "; known findings met: " + ", ".join(fid for fid, _ in self.findings)
         return (
             f"{self.distinct_states:,} states, {self.transitions:,} transitions, depth {self.depth}, "
             f"{self.quiescent_states:,} quiescent, {self.seconds:.2f} s ({self.states_per_second:,.0f} states/s), "
@@ -124,7 +132,7 @@ def _path(parents: _Parents, state: State) -> tuple[Action, ...]:
 def explore(
     initial: State,
     *,
-    skip: frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
     max_states: int = DEFAULT_MAX_STATES,
     max_seconds: float = DEFAULT_MAX_SECONDS,
     max_depth: int | None = None,
@@ -132,14 +140,14 @@ def explore(
     progress: Callable[[int, int, int], None] | None = None,
 ) -> ExploreResult:
     """Breadth-first search of every state reachable from ``initial``, checking every invariant
-    not in ``skip``; stops at the first (shortest) violation or when a budget runs out.
+    (or only those in ``only``: the mutant tests' isolation); stops at the first (shortest)
+    violation no known finding explains, or when a budget runs out.
     ``progress(depth, states, transitions)``, if given, is called at the end of every level."""
-    unknown = skip - invariants.REGISTRY.keys()
-    if unknown:
-        raise ValueError(f"skip names unknown invariants: {sorted(unknown)}")
-    check_state = invariants.check_state
-    check_transition = invariants.check_transition
-    check_quiescent = invariants.check_quiescent
+    if only is not None and only - invariants.REGISTRY.keys():
+        raise ValueError(f"unknown invariants: {sorted(only - invariants.REGISTRY.keys())}")
+    state_violations = invariants.state_violations
+    transition_violations = invariants.transition_violations
+    quiescent_violations = invariants.quiescent_violations
     t0 = time.perf_counter()
     deadline = t0 + max_seconds
     parents: _Parents = {initial: None}
@@ -148,6 +156,7 @@ def explore(
     quiescent_states = 0
     depth = 0
     found: Counterexample | None = None
+    met: dict[str, Counterexample] = {}
     reason = ""
 
     def result(complete: bool, budget: bool = False) -> ExploreResult:
@@ -161,13 +170,26 @@ def explore(
             reason=reason,
             violation=found,
             quiescent_states=quiescent_states,
+            findings=tuple(met.items()),
             budget_exhausted=budget,
         )
 
-    bad = check_state(initial, skip)
-    if bad is not None:
-        found = Counterexample(initial, (), *bad)
-        reason = f"{bad[0]} is violated in the initial state"
+    def unexplained(bad: list[invariants.Found], actions: tuple[Action, ...], quiescent: bool) -> Counterexample | None:
+        """The first violation no known finding explains; known ones are recorded as met."""
+        if not bad:
+            return None
+        judge = Judge(initial, actions)
+        failure = judge.judge(bad, len(actions), quiescent)
+        for fid, v in judge.explained.items():
+            if fid not in met:
+                met[fid] = Counterexample(initial, actions, v.invariant, v.message, quiescent)
+        if failure is None:
+            return None
+        return Counterexample(initial, actions, failure.invariant, failure.message, quiescent)
+
+    found = unexplained(state_violations(initial, only), (), False)
+    if found is not None:
+        reason = f"{found.invariant} is violated in the initial state"
         return result(False)
 
     level = [initial]
@@ -194,35 +216,35 @@ def explore(
             # is_quiescent(state), without computing enabled() a second time.
             if not any(not a.environment for a in acts):
                 quiescent_states += 1
-                bad = check_quiescent(state, skip)
-                if bad is not None:
-                    found = Counterexample(initial, _path(parents, state), *bad, quiescent=True)
-                    reason = f"{bad[0]} is violated in a quiescent state at depth {depth}"
-                    return result(False)
+                bad = quiescent_violations(state, only)
+                if bad:
+                    found = unexplained(bad, _path(parents, state), True)
+                    if found is not None:
+                        reason = f"{found.invariant} is violated in a quiescent state at depth {depth}"
+                        return result(False)
             if edge_violation is not None:
                 continue  # only a quiescence violation (one step shorter) could still come first
             for action in acts:
                 post = step(state, action)
                 transitions += 1
-                bad = check_transition(state, action, post, skip)
-                if bad is None:
-                    # One hash of ``post`` (the states do not cache theirs): look up and insert at once.
-                    known = len(parents)
-                    setdefault(post, (state, action))
-                    if len(parents) > known:
-                        if known >= max_states:
-                            del parents[post]
-                            reason = (
-                                f"state budget of {max_states:,} distinct states reached at depth {depth} "
-                                f"(raise max_states, or shrink the configuration)"
-                            )
-                            return result(False, budget=True)
-                        nxt_level.append(post)
-                        bad = check_state(post, skip)
-                if bad is not None:
-                    actions = (*_path(parents, state), action)
-                    edge_violation = Counterexample(initial, actions, *bad)
-                    break
+                bad = transition_violations(state, action, post, only)
+                # One hash of ``post`` (the states do not cache theirs): look up and insert at once.
+                known = len(parents)
+                setdefault(post, (state, action))
+                if len(parents) > known:
+                    if known >= max_states:
+                        del parents[post]
+                        reason = (
+                            f"state budget of {max_states:,} distinct states reached at depth {depth} "
+                            f"(raise max_states, or shrink the configuration)"
+                        )
+                        return result(False, budget=True)
+                    nxt_level.append(post)
+                    bad += state_violations(post, only)
+                if bad:
+                    edge_violation = unexplained(bad, (*_path(parents, state), action), False)
+                    if edge_violation is not None:
+                        break
         if edge_violation is not None:
             found = edge_violation
             depth += 1
@@ -240,3 +262,4 @@ def explore(
             depth += 1
         level = nxt_level
     return result(True)
+

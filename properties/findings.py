@@ -1,24 +1,32 @@
-"""Findings: promises (as FACTS §12 words them) that the faithful spec does not keep, each with
-the shortest trace we know that shows it and the reason. They are pinned by tests
-(tests/test_findings.py): each trace must keep violating its invariant, and the machines that can
-reach them name them in ``skip`` so that everything else stays checked there.
+"""Findings: promises (as the user and FACTS §12 word them) that the faithful spec does not keep.
+Each is an explanation, the shortest trace we know, and a signature: a predicate over a run that
+recognises the finding's mechanism (which steps happened, in which order, with which values).
+Every driver (state machines, explorer, replay, ``check``) checks every invariant everywhere; a
+violation counts as "known Fn" only when Fn's signature explains it, and anything else is a
+failure. The traces are pinned by tests (tests/test_findings.py), and each signature is shown not
+to explain the mutants that break the same invariant.
 
 F1 rmem_zero_after_purge: an error-queue skb stays charged to ``sk_rmem_alloc`` after the
    purge, because __tcp_close() purges only the receive queue; the error queue is purged when the
    socket is destroyed (inet_sock_destruct()), so the promise holds at destruction, not at the
-   decision.
+   decision. Signature: the receive queue is empty and the charge left is exactly the error queue's.
 F2 kick_leads_to_flush: a producer passes the online check, the target CPU goes offline, the
    producer counts, pushes and kicks. kick_defer_list_purge() sets ``defer_ipi_scheduled`` and
    smp_call_function_single_async() fails with -ENXIO (kernel/smp.c: generic_exec_single()), so
    no IPI handler ever clears the flag. After the CPU comes back, every later kick finds the flag
    set and sends nothing: the CPU's defer lists are flushed only if NET_RX runs there for other
    reasons. Read in v6.18 source (net/core/dev.c, kernel/smp.c); nothing in dev_cpu_dead() or the
-   hotplug callbacks resets the flag.
+   hotplug callbacks resets the flag. Signature: each CPU left unserved has its guard set since a
+   claim made while it was offline, with no IPI queued.
 F3 dead_cpu_slots_emptied: with the hotplug flush (06e3f54e8b22, mechanics assumed), a producer
    preempted between its online check and its push lands on the dead CPU's slot after
-   dev_cpu_dead() emptied it; the skb waits until the CPU returns and runs NET_RX. The same trace
-   shows the weaker fact behind "an offline CPU is never deferred to": the kernel only guarantees
-   that the target was online at the check.
+   dev_cpu_dead() emptied it; the skb waits until the CPU returns and runs NET_RX. Signature:
+   each skb left there was pushed after dev_cpu_dead() by a producer whose check saw the CPU online.
+F4 rst_iff_data_lost under the old unread test (before 5f9238530970): a retransmission of
+   already-read data carrying a FIN is counted as unread, and close sends a spurious RST
+   (packetdrill tcp_close_no_rst.pkt). This is the kernel bug that commit fixed; the spec's
+   ``unread_test="len_sum"`` variant reproduces it. Signature: summed test, nothing unread, a RST,
+   and a purged segment whose payload had been read.
 F5 no_wedged_slot after a write of skb_defer_max: while the sysctl is 0 (or 1, or below the
    count) every attempt falls back, and still adds one to defer_count; the list stays empty, and a
    flush skips an empty list, so the count is never reset. When the sysctl is raised again to
@@ -26,15 +34,26 @@ F5 no_wedged_slot after a write of skb_defer_max: while the sysctl is 0 (or 1, o
    is off until skb_defer_max is set above the count. Seen live on this machine's v6.18 kernel
    (tcpclose probe; see the README): after one close with skb_defer_max 0, closes with 3, 16,
    64 and 128 sent no kick to the owning CPU until one close ran with a maximum above the count.
+   Signature: each wedged slot's count since its last reset is made of single increments, some
+   of which read a smaller maximum than today's.
 F6 no_wedged_slot without any sysctl write: the over-estimate of FACTS §9 taken to its end. A
    flush resets the count; before it detaches the list, producers count up to skb_defer_max
    (one pushes, the last falls back); the detach empties the list and leaves the count at the
-   maximum. With skb_defer_max 2 two producers suffice; with the default 64 it takes 64 attempts
-   inside the reset-to-detach window, which is unlikely, but the state, once reached, is final.
-F4 rst_iff_data_lost under the old unread test (before 5f9238530970): a retransmission of
-   already-read data carrying a FIN is counted as unread, and close sends a spurious RST
-   (packetdrill tcp_close_no_rst.pkt). This is the kernel bug that commit fixed; the spec's
-   ``unread_test="len_sum"`` variant reproduces it.
+   maximum. With skb_defer_max 2 two producers suffice. With the default 64, the window must
+   hold 63 increments (the count at 63 with an empty list): the next attempt anywhere falls back
+   at 64 and wedges the slot. Unlikely, but the state, once reached, is final. Signature: single
+   increments only, some inside a reset-to-detach window, none under a smaller maximum.
+F7 no_push_to_offline_cpu: "an offline CPU is never deferred to" does not hold at slot level.
+   The online check and the push are separate steps of skb_attempt_defer_free(); a producer
+   preempted between them pushes onto the slot of a CPU that went offline meanwhile (the kernel
+   guarantees only that the target was online at the check, which defer_check_sees_online
+   holds). Without the hotplug flush the skb waits until the CPU returns. Signature: the
+   producer's check saw the CPU online and the CPU went down between its check and its push.
+F8 one_kick_per_slot_epoch: "exactly one kick per half-capacity crossing" does not hold when
+   skb_defer_max is written mid-epoch. Each attempt kicks at count max/2 + 1 of the max it read;
+   a write between two attempts of one epoch moves the kick point past the count already
+   reached (3 -> 4: counts 2 and 3 both kick). The guard keeps it to one IPI in flight, so the
+   cost is at most one extra IPI. Signature: the kicks of the repeated epoch read different maxima.
 """
 
 from __future__ import annotations
@@ -44,6 +63,7 @@ from collections.abc import Callable
 import attrs
 
 from model.scenarios import socket
+from properties.runs import Run, Violation
 from spec import (
     Action,
     CloseDecide,
@@ -76,12 +96,21 @@ from spec import (
 )
 
 
+Signature = Callable[[Run, Violation], bool]
+
+
 @attrs.frozen
 class Finding:
+    """A known finding: the invariant it breaks, a title, the shortest trace we know (``build``)
+    and its signature: a predicate over a run and one violation of ``invariant`` that holds only
+    when the run shows this finding's mechanism (which steps happened, in which order, with which
+    values). A violation that no signature explains is a failure, whatever its invariant."""
+
     id: str
     invariant: str
     title: str
     build: Callable[[], tuple[State, list[Action]]]
+    signature: Signature
 
 
 def _f1() -> tuple[State, list[Action]]:
@@ -169,14 +198,254 @@ def _f6() -> tuple[State, list[Action]]:
     return state, actions
 
 
+def _f7() -> tuple[State, list[Action]]:
+    # The producer's check sees CPU 0 online; CPU 0 goes down; the push lands on its slot.
+    state, actions = _offline_race(hotplug_flush=False, defer_max=64)
+    return state, [*actions, CloseDecide(0)]
+
+
+def _f8() -> tuple[State, list[Action]]:
+    # skb_defer_max 3 kicks at count 2; the sysctl goes to 4, whose kick point is count 3: the
+    # third push of the same epoch kicks again.
+    packets = [Incoming(cpu=0, length=1448, truesize=2304) for _ in range(3)]
+    env = Env(defer_max_values=(4,), defer_max_writes=1)
+    state = boot(Config(), (0, 0), 3, [socket(0, packets, [UserOp("close", 1)])], env)
+    attempt: list[Action] = [PurgeStep(0), DeferCheck(0), DeferCount(0), DeferPush(0)]
+    actions: list[Action] = [PacketArrives(0)] * 3 + [CloseStart(0), *attempt]  # count 1
+    actions += [*attempt, DeferKick(0), SetDeferMax(4), *attempt, DeferKick(0)]  # count 2 kicks, count 3 kicks
+    return state, actions
+
+
+# -- signatures ----------------------------------------------------------------------------------
+
+
+def _transition(run: Run, v: Violation) -> tuple[State, Action, State] | None:
+    if v.quiescent or not 1 <= v.step <= len(run.actions):
+        return None
+    return run.states[v.step - 1], run.actions[v.step - 1], run.states[v.step]
+
+
+def _sig_f1(run: Run, v: Violation) -> bool:
+    """At the decision the receive queue is empty and what stays charged is exactly the error
+    queue's skbs."""
+    t = _transition(run, v)
+    if t is None or not isinstance(t[1], CloseDecide):
+        return False
+    pre, a, post = t
+    sock = pre.sockets[a.sk]
+    errq = sum(pre.skbs[i].truesize for i in sock.sk_error_queue)
+    return not sock.sk_receive_queue and errq > 0 and post.sockets[a.sk].sk_rmem_alloc == errq
+
+
+def _guard_stuck_by_offline_kick(run: Run, cpu: int) -> bool:
+    """Some step claimed CPU ``cpu``'s IPI guard while the CPU was offline, so that no IPI was
+    queued, and the guard stayed set from then to the end of the run."""
+    states = run.states
+    for i in range(len(states) - 1, 0, -1):
+        pre, post = states[i - 1].cpus[cpu], states[i].cpus[cpu]
+        if not post.defer_ipi_scheduled:
+            return False
+        if not pre.defer_ipi_scheduled:
+            return not pre.online and not post.ipi_queued
+    return False
+
+
+def _sig_f2(run: Run, v: Violation) -> bool:
+    """Every online CPU left kicked but unflushed has its guard set with no IPI queued, and the
+    guard was claimed by a kick while the CPU was offline (-ENXIO), never cleared since."""
+    if not v.quiescent:
+        return False
+    unserved = [c for c in run.final.cpus if c.online and c.kick_unserved]
+    return bool(unserved) and all(
+        c.defer_ipi_scheduled and not c.ipi_queued and _guard_stuck_by_offline_kick(run, c.id) for c in unserved
+    )
+
+
+def _pushes(run: Run, i: int) -> list[tuple[int, int]]:
+    """The skbs step ``i`` put on a defer slot, with the slot's CPU."""
+    pre, post = run.states[i - 1], run.states[i]
+    return [
+        (after.id, int(after.where[1]))
+        for before, after in zip(pre.skbs, post.skbs, strict=False)
+        if after.where[0] == "defer_list" and before.where != after.where
+    ]
+
+
+def _checked_online_then_went_down(run: Run, i: int, cpu: int) -> bool:
+    """Step ``i`` is a producer's push to ``cpu``: its online check (the same task's last
+    DeferCheck before it) saw ``cpu`` online, and ``cpu`` went offline between the check and the push."""
+    sk = getattr(run.actions[i - 1], "sk", None)
+    for j in range(i - 1, 0, -1):
+        a = run.actions[j - 1]
+        if isinstance(a, DeferCheck) and a.sk == sk:
+            went_down = any(isinstance(b, CpuOffline) and b.cpu == cpu for b in run.actions[j : i - 1])
+            return run.states[j - 1].cpus[cpu].online and went_down
+    return False
+
+
+def _sig_f3(run: Run, v: Violation) -> bool:
+    """Every skb left on an offline CPU after its dev_cpu_dead() was pushed there after
+    dev_cpu_dead() ran, by a producer whose online check came before the CPU went down."""
+    if not v.quiescent:
+        return False
+    left = {
+        i: c.id
+        for c in run.final.cpus
+        if not c.online and not c.dead_pending
+        for sl in c.defer_slots
+        for i in sl.defer_list
+    }
+    if not left:
+        return False
+    explained: set[int] = set()
+    for i in range(1, len(run.actions) + 1):
+        for skb_id, cpu in _pushes(run, i):
+            before = run.states[i - 1].cpus[cpu]
+            if skb_id in left and not before.online and not before.dead_pending:
+                if _checked_online_then_went_down(run, i, cpu):
+                    explained.add(skb_id)
+                else:
+                    explained.discard(skb_id)
+    return explained == set(left)
+
+
+def _sig_f4(run: Run, v: Violation) -> bool:
+    """Under the summed unread test, a close with nothing unread sends a RST because its queue
+    held a segment whose payload the application had already read (a retransmission with FIN)."""
+    t = _transition(run, v)
+    if t is None or not isinstance(t[1], CloseDecide) or t[0].config.unread_test != "len_sum":
+        return False
+    pre, a, post = t
+    sock = pre.sockets[a.sk]
+    data_end = (sock.rcv_nxt - int(sock.sk_state == "CLOSE_WAIT")) % (1 << 32)
+    if _later(data_end, sock.copied_seq) or post.sockets[a.sk].rst_sent == sock.rst_sent:
+        return False
+    for _, before, act, _ in run.transitions(1, v.step - 1):
+        if isinstance(act, PurgeStep) and act.sk == a.sk and before.sockets[a.sk].sk_receive_queue:
+            skb = before.skbs[before.sockets[a.sk].sk_receive_queue[0]]
+            payload = (skb.end_seq - skb.seq - int(skb.fin)) % (1 << 32)
+            data = (skb.end_seq - int(skb.fin)) % (1 << 32)
+            if payload and not _later(data, before.sockets[a.sk].copied_seq):
+                return True
+    return False
+
+
+def _wedged(s: State) -> list[tuple[int, int]]:
+    """The slots no_wedged_slot reports: online CPU, empty list, count at or above a max >= 2."""
+    if s.skb_defer_max < 2:
+        return []
+    return [
+        (c.id, node)
+        for c in s.cpus
+        for node, sl in enumerate(c.defer_slots)
+        if c.online and not sl.defer_list and sl.defer_count >= s.skb_defer_max
+    ]
+
+
+@attrs.frozen
+class _SlotHistory:
+    """What happened to one slot since its last reset: every change of its count was one
+    attempt's increment (``consistent``), how many of those fell inside the reset-to-detach window
+    and were detached with the list, and the lowest ``skb_defer_max`` any of them saw."""
+
+    consistent: bool
+    in_window: int
+    lowest_max: int | None
+
+
+def _slot_history(run: Run, cpu: int, node: int) -> _SlotHistory:
+    in_window, lowest, window_open, consistent = 0, None, False, True
+    for _, pre, _, post in run.transitions():
+        before, after = pre.cpus[cpu].defer_slots[node], post.cpus[cpu].defer_slots[node]
+        if after.epoch != before.epoch:  # a reset: the count must start again from 0
+            in_window, lowest, window_open, consistent = 0, None, True, after.defer_count == 0
+            if before.defer_list and not after.defer_list:  # reset and detach in one step (v2, hotplug)
+                window_open = False
+            continue
+        if after.defer_count == before.defer_count + 1:
+            lowest = pre.skb_defer_max if lowest is None else min(lowest, pre.skb_defer_max)
+            if window_open:
+                in_window += 1
+        elif after.defer_count != before.defer_count:
+            consistent = False
+        if window_open and before.defer_list and not after.defer_list:  # the detach closes the window
+            window_open = False
+    return _SlotHistory(consistent, in_window, lowest)
+
+
+def _sig_f5(run: Run, v: Violation) -> bool:
+    """Every wedged slot counted, since its last reset, attempts that read a smaller
+    skb_defer_max than today's: they fell back and kept their increments."""
+    slots = _wedged(run.final) if v.quiescent else []
+    hist = [_slot_history(run, c, n) for c, n in slots]
+    limit = run.final.skb_defer_max
+    return bool(slots) and all(h.consistent and h.lowest_max is not None and h.lowest_max < limit for h in hist)
+
+
+def _sig_f6(run: Run, v: Violation) -> bool:
+    """Every wedged slot, with no smaller maximum involved, got increments between a flush's
+    reset and its detach: their skbs left with the detached list and the count stayed."""
+    slots = _wedged(run.final) if v.quiescent else []
+    limit = run.final.skb_defer_max
+    for c, n in slots:
+        h = _slot_history(run, c, n)
+        if not (h.consistent and h.in_window and (h.lowest_max is None or h.lowest_max >= limit)):
+            return False
+    return bool(slots)
+
+
+def _sig_f7(run: Run, v: Violation) -> bool:
+    """Every skb this step put on an offline CPU's slot comes from a producer whose online check
+    saw the CPU online; the CPU went down between the check and the push."""
+    if _transition(run, v) is None:
+        return False
+    bad = [(skb, cpu) for skb, cpu in _pushes(run, v.step) if not run.states[v.step - 1].cpus[cpu].online]
+    return bool(bad) and all(_checked_online_then_went_down(run, v.step, cpu) for _, cpu in bad)
+
+
+def _sig_f8(run: Run, v: Violation) -> bool:
+    """The kicks of the repeated epoch read different values of skb_defer_max: a sysctl write
+    fell between the two crossings, each at the kick point of the maximum it read."""
+    t = _transition(run, v)
+    if t is None:
+        return False
+    pre, _, post = t
+    found = False
+    for c_pre, c_post in zip(pre.cpus, post.cpus, strict=True):
+        for before, after in zip(c_pre.defer_slots, c_post.defer_slots, strict=True):
+            for epoch, _ in after.kicks[len(before.kicks) :]:
+                maxima = [m for e, m in after.kicks if e == epoch]
+                if len(maxima) > 1:
+                    found = True
+                    if len(set(maxima)) != len(maxima):
+                        return False
+    return found
+
+
+def _later(a: int, b: int) -> bool:
+    return 0 < (a - b) % (1 << 32) <= (1 << 31)
+
+
 FINDINGS: dict[str, Finding] = {
     f.id: f
     for f in (
-        Finding("F1", "rmem_zero_after_purge", "error-queue skbs stay charged after the purge", _f1),
-        Finding("F2", "kick_leads_to_flush", "a kick into a CPU going offline leaves the IPI guard set", _f2),
-        Finding("F3", "dead_cpu_slots_emptied", "a late producer pushes onto a dead CPU's slot", _f3),
-        Finding("F4", "rst_iff_data_lost", "the old unread test sends a spurious RST", _f4),
-        Finding("F5", "no_wedged_slot", "after skb_defer_max 0, a slot falls back forever", _f5),
-        Finding("F6", "no_wedged_slot", "the reset window can wedge a slot at a small maximum", _f6),
+        Finding("F1", "rmem_zero_after_purge", "error-queue skbs stay charged after the purge", _f1, _sig_f1),
+        Finding("F2", "kick_leads_to_flush", "a kick into a CPU going offline leaves the IPI guard set", _f2, _sig_f2),
+        Finding("F3", "dead_cpu_slots_emptied", "a late producer pushes onto a dead CPU's slot", _f3, _sig_f3),
+        Finding("F4", "rst_iff_data_lost", "the old unread test sends a spurious RST", _f4, _sig_f4),
+        Finding("F5", "no_wedged_slot", "after skb_defer_max 0, a slot falls back forever", _f5, _sig_f5),
+        Finding("F6", "no_wedged_slot", "the reset window can wedge a slot at a small maximum", _f6, _sig_f6),
+        Finding("F7", "no_push_to_offline_cpu", "a producer checked online pushes onto a CPU gone offline", _f7,
+                _sig_f7),
+        Finding("F8", "one_kick_per_slot_epoch", "a sysctl write mid-epoch gives the epoch a second kick", _f8,
+                _sig_f8),
     )
-}
+}  # fmt: skip
+
+
+def recognise(run: Run, violation: Violation) -> str | None:
+    """The known finding whose signature explains ``violation`` in ``run``, or None (a failure)."""
+    for f in FINDINGS.values():
+        if f.invariant == violation.invariant and f.signature(run, violation):
+            return f.id
+    return None

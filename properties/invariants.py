@@ -35,6 +35,16 @@ StateCheck = Callable[[State], str | None]
 TransitionCheck = Callable[[State, Action, State], str | None]
 
 
+# The user's five promises (issue 3), in the user's words; each names the invariants that state it.
+PROMISES: dict[str, str] = {
+    "rmem": "rmem returns to zero",
+    "free": "no skb is freed twice",
+    "fallback": "a full queue falls back to nodefer",
+    "offline": "an offline CPU is never deferred to",
+    "kick": "exactly one kick per half-capacity crossing",
+}
+
+
 @attrs.frozen
 class Invariant:
     name: str
@@ -42,29 +52,31 @@ class Invariant:
     kind: str  # "state" | "transition" | "quiescent"
     doc: str
     check: Callable[..., str | None]
+    promise: str | None = None  # a key of PROMISES when this invariant states one of the user's promises
 
 
 REGISTRY: dict[str, Invariant] = {}
+Deco = Callable[[Callable[..., str | None]], Callable[..., str | None]]
 
 
-def _register(concern: str, kind: str) -> Callable[[Callable[..., str | None]], Callable[..., str | None]]:
+def _register(concern: str, kind: str, promise: str | None) -> Deco:
     def deco(fn: Callable[..., str | None]) -> Callable[..., str | None]:
-        REGISTRY[fn.__name__] = Invariant(fn.__name__, concern, kind, (fn.__doc__ or "").strip(), fn)
+        REGISTRY[fn.__name__] = Invariant(fn.__name__, concern, kind, (fn.__doc__ or "").strip(), fn, promise)
         return fn
 
     return deco
 
 
-def state_invariant(concern: str) -> Callable[[Callable[..., str | None]], Callable[..., str | None]]:
-    return _register(concern, "state")
+def state_invariant(concern: str, promise: str | None = None) -> Deco:
+    return _register(concern, "state", promise)
 
 
-def transition_invariant(concern: str) -> Callable[[Callable[..., str | None]], Callable[..., str | None]]:
-    return _register(concern, "transition")
+def transition_invariant(concern: str, promise: str | None = None) -> Deco:
+    return _register(concern, "transition", promise)
 
 
-def quiescent_invariant(concern: str) -> Callable[[Callable[..., str | None]], Callable[..., str | None]]:
-    return _register(concern, "quiescent")
+def quiescent_invariant(concern: str, promise: str | None = None) -> Deco:
+    return _register(concern, "quiescent", promise)
 
 
 def _later(a: int, b: int) -> bool:
@@ -141,7 +153,7 @@ def pcpu_within_reserve(s: State) -> str | None:
     return None
 
 
-@transition_invariant("accounting")
+@transition_invariant("accounting", promise="rmem")
 def rmem_zero_after_purge(pre: State, a: Action, post: State) -> str | None:
     """At the close decision the purge is over: sk_rmem_alloc is 0 (FACTS §5.4, §12)."""
     if isinstance(a, CloseDecide) and post.sockets[a.sk].sk_rmem_alloc != 0:
@@ -154,7 +166,7 @@ def rmem_zero_after_purge(pre: State, a: Action, post: State) -> str | None:
 # ================================================================================================
 
 
-@state_invariant("lifecycle")
+@state_invariant("lifecycle", promise="free")
 def freed_at_most_once(s: State) -> str | None:
     """No skb is freed twice."""
     for skb in s.skbs:
@@ -262,7 +274,7 @@ def v2_count_matches_list(s: State) -> str | None:
     return None
 
 
-@transition_invariant("defer")
+@transition_invariant("defer", promise="fallback")
 def full_slot_falls_back(pre: State, a: Action, post: State) -> str | None:
     """An attempt whose count reached skb_defer_max frees the skb at once on its own CPU
     (nodefer) and adds nothing to the slot; one below the max goes on to push (FACTS §7.5)."""
@@ -310,6 +322,31 @@ def defer_check_sees_online(pre: State, a: Action, post: State) -> str | None:
     target = skb.alloc_cpu
     if skb.zcopy or target == task.cpu or not pre.cpus[target].online:
         return f"skb {skb.id} passed the check for CPU {target} (task on CPU {task.cpu})"
+    return None
+
+
+@transition_invariant("defer", promise="offline")
+def no_push_to_offline_cpu(pre: State, a: Action, post: State) -> str | None:
+    """An offline CPU is never deferred to: no skb is put on a slot of a CPU that is offline when
+    it is put there (the user's promise, at slot level; FACTS §7, §10)."""
+    for before, after in zip(pre.skbs, post.skbs, strict=False):
+        where = after.where
+        if where[0] == "defer_list" and before.where != where and not pre.cpus[int(where[1])].online:
+            return f"skb {after.id} pushed onto slot ({where[1]}, {where[2]}) of offline CPU {where[1]}"
+    return None
+
+
+@state_invariant("defer")
+def deferred_skb_holds_no_refs(s: State) -> str | None:
+    """A deferred skb holds no reference to outside objects: no socket, no destructor, no
+    zero-copy buffer, while it is on a slot or in a flush's hands (FACTS §11: it may wait
+    indefinitely)."""
+    for skb in s.skbs:
+        kind = skb.where[0]
+        if (kind == "defer_list" or (kind == "held" and skb.where[1] in ("softirq", "hotplug"))) and (
+            skb.sk is not None or skb.destructor is not None or skb.zcopy
+        ):
+            return f"skb {skb.id} at {skb.where} still holds sk={skb.sk} destructor={skb.destructor} zcopy={skb.zcopy}"
     return None
 
 
@@ -362,6 +399,46 @@ def kick_at_half_capacity(pre: State, a: Action, post: State) -> str | None:
         due = pre.cpus[ctx.cpu].defer_slots[0].defer_count == ctx.defer_max // 2
     if kicks != due:
         return f"push with count {ctx.count}, max {ctx.defer_max}: kick {'taken' if kicks else 'missed'}"
+    return None
+
+
+@transition_invariant("kick", promise="kick")
+def one_kick_per_slot_epoch(pre: State, a: Action, post: State) -> str | None:
+    """At most one kick per slot epoch: no producer kicks for a slot epoch that has already had
+    its kick (FACTS §12; each count of an epoch is obtained once, so one producer crosses)."""
+    for c_pre, c_post in zip(pre.cpus, post.cpus, strict=True):
+        for node, (before, after) in enumerate(zip(c_pre.defer_slots, c_post.defer_slots, strict=True)):
+            for epoch, dmax in after.kicks[len(before.kicks) :]:
+                if any(e == epoch for e, _ in before.kicks):
+                    return f"slot ({c_post.id}, {node}) kicked a second time in epoch {epoch} (max {dmax})"
+    return None
+
+
+@quiescent_invariant("kick", promise="kick")
+def kicks_match_crossings(s: State) -> str | None:
+    """Exactly one kick per half-capacity crossing: at quiescence, a slot epoch had a kick iff a
+    push of that epoch reached the kick point, count max/2 + 1 for the max it read (v2: the count
+    after its own increment; the same arithmetic), and fallbacks never kick (FACTS §7, §12)."""
+    crossings: set[tuple[int, int, int]] = set()
+    for skb in s.skbs:
+        rec = skb.deferred
+        if rec is not None and rec.count == rec.defer_max // 2 + 1:
+            crossings.add((skb.alloc_cpu, rec.node, rec.epoch))
+    kicked = {(c.id, node, e) for c in s.cpus for node, sl in enumerate(c.defer_slots) for e, _ in sl.kicks}
+    if crossings - kicked:
+        return f"slot epochs (cpu, node, epoch) crossed the kick point with no kick: {sorted(crossings - kicked)}"
+    if kicked - crossings:
+        return f"slot epochs (cpu, node, epoch) kicked with no push at the kick point: {sorted(kicked - crossings)}"
+    return None
+
+
+@state_invariant("kick")
+def offline_cpu_has_no_queued_ipi(s: State) -> str | None:
+    """No defer IPI stays queued to an offline CPU: the dying CPU runs its queued async calls,
+    and a call to an offline CPU is refused (-ENXIO) (FACTS §8, §14)."""
+    for c in s.cpus:
+        if not c.online and c.ipi_queued:
+            return f"offline CPU {c.id} has its defer IPI queued"
     return None
 
 
@@ -513,23 +590,21 @@ def by_kind(kind: str) -> list[Invariant]:
     return [inv for inv in REGISTRY.values() if inv.kind == kind]
 
 
-def check_state(s: State, skip: frozenset[str] = frozenset()) -> tuple[str, str] | None:
-    """The first violated state invariant, as (name, message), or None."""
-    for inv in by_kind("state"):
-        if inv.name not in skip and (msg := inv.check(s)) is not None:
-            return inv.name, msg
-    return None
+Found = tuple[str, str]  # (invariant name, message)
 
 
-def check_transition(pre: State, a: Action, post: State, skip: frozenset[str] = frozenset()) -> tuple[str, str] | None:
-    for inv in by_kind("transition"):
-        if inv.name not in skip and (msg := inv.check(pre, a, post)) is not None:
-            return inv.name, msg
-    return None
+def _selected(kind: str, only: frozenset[str] | None) -> list[Invariant]:
+    return [inv for inv in by_kind(kind) if only is None or inv.name in only]
 
 
-def check_quiescent(s: State, skip: frozenset[str] = frozenset()) -> tuple[str, str] | None:
-    for inv in by_kind("quiescent"):
-        if inv.name not in skip and (msg := inv.check(s)) is not None:
-            return inv.name, msg
-    return None
+def state_violations(s: State, only: frozenset[str] | None = None) -> list[Found]:
+    """Every violated state invariant (all of them, or those in ``only``), as (name, message)."""
+    return [(inv.name, msg) for inv in _selected("state", only) if (msg := inv.check(s)) is not None]
+
+
+def transition_violations(pre: State, a: Action, post: State, only: frozenset[str] | None = None) -> list[Found]:
+    return [(inv.name, msg) for inv in _selected("transition", only) if (msg := inv.check(pre, a, post)) is not None]
+
+
+def quiescent_violations(s: State, only: frozenset[str] | None = None) -> list[Found]:
+    return [(inv.name, msg) for inv in _selected("quiescent", only) if (msg := inv.check(s)) is not None]

@@ -5,9 +5,9 @@ action, and checks every state and transition invariant after it; a ``settle`` r
 fair scheduler to quiescence and checks liveness there. A violation raises InvariantViolation
 with the invariant's name and doc, the failing step, the actions so far and the state.
 
-Known findings (properties/findings.py) are invariants a faithful spec violates in some
-configurations; a machine that can reach one says so in ``skip`` and the finding is pinned by a
-trace test instead. Everything else is checked.
+Every machine checks every invariant. A violation that a known finding's signature explains
+(properties/findings.py) is recorded as that finding (a ``known Fn`` event) and the run goes on;
+any other violation fails the example.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from model.scheduler import run
 from properties import coverage, invariants
+from properties.checker import Judge, check_run
 from properties.report import render_actions, render_state
 from properties.workloads import Focus, initial_states
 from spec import Action, CpuOnline, DeferKick, DeferPush, IpiDeliver, SoftirqStart, State, enabled, step
@@ -58,19 +59,24 @@ ON_EXAMPLE: dict[str, Callable[[], None]] = {}
 
 class SpecMachine(RuleBasedStateMachine):
     focus: ClassVar[Focus] = Focus()
-    skip: ClassVar[frozenset[str]] = frozenset()
+    # The invariants checked: all (None), or one for a mutant hunt (properties/mutants.hunt).
+    only: ClassVar[frozenset[str] | None] = None
 
     def __init__(self) -> None:
         super().__init__()
         self.state: State | None = None
         self.initial: State | None = None
         self.actions: list[Action] = []
+        self.states: list[State] = []
+        self.judge: Judge | None = None
         self.slow: frozenset[type[Action]] = frozenset()
         self.seen = SEEN.setdefault(type(self).__name__, Counter())
         self.stats = STATS.setdefault(type(self).__name__, Counter())
 
     def _start(self, state: State, slow: frozenset[type[Action]]) -> None:
         self.state = self.initial = state
+        self.states = [state]
+        self.judge = Judge(state, self.actions, self.states)
         self.slow = slow
         self.stats["examples"] += 1
         callback = ON_EXAMPLE.get(type(self).__name__)
@@ -83,25 +89,32 @@ class SpecMachine(RuleBasedStateMachine):
         pre = self.state
         post = step(pre, action)
         self.actions.append(action)
+        self.states.append(post)
         self.state = post
         self.stats["steps"] += 1
+        self.stats[f"action {type(action).__name__}"] += 1
         for name in coverage.observe(pre, action, post):
             event(name)
             self.seen[name] += 1
-        found = invariants.check_transition(pre, action, post, self.skip)
-        if found is not None:
-            self._fail(*found)
+        self._judge(invariants.transition_violations(pre, action, post, self.only))
         self._check_state()
 
     def _check_state(self) -> None:
         assert self.state is not None
-        found = invariants.check_state(self.state, self.skip)
-        if found is not None:
-            self._fail(*found)
+        self._judge(invariants.state_violations(self.state, self.only))
 
-    def _fail(self, name: str, message: str) -> None:
-        assert self.state is not None and self.initial is not None
-        raise InvariantViolation(name, message, self.actions, self.initial, self.state)
+    def _judge(self, found: list[invariants.Found], quiescent: bool = False) -> None:
+        """Known findings are noted (an event, and the count ``check`` reports); anything else fails."""
+        if not found:
+            return
+        assert self.judge is not None and self.state is not None and self.initial is not None
+        known = len(self.judge.seen)
+        failure = self.judge.judge(found, len(self.actions), quiescent)
+        for fid in self.judge.seen[known:]:
+            event(f"known {fid}")
+            self.seen[f"known {fid}"] += 1
+        if failure is not None:
+            raise InvariantViolation(failure.invariant, failure.message, self.actions, self.initial, self.state)
 
     @precondition(lambda self: self.state is not None and bool(enabled(self.state)))
     @rule(data=st.data())
@@ -120,39 +133,27 @@ class SpecMachine(RuleBasedStateMachine):
         assert self.state is not None
         for action in run(self.state, workload_first=False).actions:
             self._apply(action)
-        found = invariants.check_quiescent(self.state, self.skip)
-        if found is not None:
-            self._fail(*found)
+        self.stats["quiescent checks"] += 1
+        self._judge(invariants.quiescent_violations(self.state, self.only), quiescent=True)
 
 
-def findings_reachable(focus: Focus) -> frozenset[str]:
-    """The invariants of known findings (properties/findings.py) that runs drawn with ``focus``
-    can violate: F1 needs the error queue, F2 and F3 need hotplug, F5 and F6 (a wedged slot)
-    are reachable everywhere (a sysctl write below the count, or two producers at max 2)."""
-    skip = {"no_wedged_slot"} | ({"rmem_zero_after_purge"} if focus.errqueue else set())
-    if focus.hotplug:
-        skip |= {"kick_leads_to_flush", "dead_cpu_slots_emptied"}
-    return frozenset(skip)
-
-
-def machine(name: str, focus: Focus, skip: frozenset[str] | None = None) -> type[SpecMachine]:
-    """A concrete machine class drawing its initial states with ``focus``; by default it skips
-    exactly the findings that focus can reach."""
-    skip = findings_reachable(focus) if skip is None else skip
+def machine(name: str, focus: Focus, only: frozenset[str] | None = None) -> type[SpecMachine]:
+    """A concrete machine class drawing its initial states with ``focus`` and checking every
+    invariant (or only those in ``only``, for a mutant hunt)."""
 
     def boot(self: SpecMachine, state: State, slow: frozenset[type[Action]]) -> None:
         self._start(state, slow)
 
     slow = st.frozensets(st.sampled_from(SLOW_KINDS), max_size=2)
     boot_rule = initialize(state=initial_states(focus), slow=slow)(boot)
-    cls = type(name, (SpecMachine,), {"focus": focus, "skip": skip, "boot": boot_rule})
+    cls = type(name, (SpecMachine,), {"focus": focus, "only": only, "boot": boot_rule})
     return cls
 
 
 # The close paths, accounting, decision and defer machinery, without hotplug or the error queue.
 CloseMachine = machine("CloseMachine", Focus())
-# The same with CPU hotplug (both dev_cpu_dead() variants) and error-queue skbs. Findings F1, F2
-# and F3 (properties/findings.py) are reachable here; they are pinned by trace tests instead.
+# The same with CPU hotplug (both dev_cpu_dead() variants) and error-queue skbs: findings F1, F2,
+# F3 and F7 (properties/findings.py) are reachable here.
 HotplugMachine = machine("HotplugMachine", Focus(hotplug=True, errqueue=True))
 
 # The attack's shape: every skb built on CPU 0, two sockets closed on CPU 1 and CPU 2 (on the
@@ -166,12 +167,11 @@ def run_recording(cls: type[SpecMachine], budget: settings | None = None) -> Non
     """Run a machine as a test; on a violation, write the shrunk run as a trace file and re-raise
     with the file's path added to the message (replay it with ``tcpclose replay``)."""
     from properties import traces
-    from properties.checker import check_run
 
     try:
         run_state_machine_as_test(cls, settings=budget)
     except InvariantViolation as err:
-        verdict = check_run(err.initial, err.actions, cls.skip)
+        verdict = check_run(err.initial, err.actions, cls.only)
         path = traces.record(traces.Trace(err.initial, tuple(err.actions), found_by=cls.__name__, violation=verdict))
         err.args = (f"{err.args[0]}\ntrace written to {path}",)
         raise

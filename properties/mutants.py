@@ -336,6 +336,45 @@ def _dev_cpu_dead_without_flush(state: Draft, a: Any) -> Draft:
     return core.set_cpu(state, a.cpu, dead_pending=False)
 
 
+def _check_online_of_self(state: Draft, a: Any) -> Draft:
+    """The online test asks about the freeing CPU instead of the skb's owner."""
+    task = core.task_of(state, a.sk)
+    ctx = task.defer
+    assert ctx is not None
+    owner = state.skbs[ctx.skb].alloc_cpu
+    if owner >= len(state.cpus) or state.cpus[owner].online or owner == task.cpu or state.skbs[ctx.skb].zcopy:
+        return _check(state, a)
+    real = state.cpus[owner]
+    state.cpus[owner] = core.evolve(real, online=state.cpus[task.cpu].online)
+    state = _check(state, a)
+    state.cpus[owner] = core.evolve(state.cpus[owner], online=real.online)
+    return state
+
+
+def _kick_step_lost(state: Draft, a: Any) -> Draft:
+    return core.set_task(state, a.sk, defer=None)  # the attempt ends without kicking
+
+
+_eat = close.tcp_eat_recv_skb
+
+
+def _eat_keeping_sk(state: Draft, sk: int, skb_id: int) -> Draft:
+    state = _eat(state, sk, skb_id)
+    if state.skbs[skb_id].destructor is None and core.task_of(state, sk).defer is not None:
+        state = core.touch(state, skb_id, ("task", sk), sk=sk)  # destructor cleared, sk left set
+    return state
+
+
+_offline = hotplug.apply_cpu_offline
+
+
+def _offline_keeping_ipi(state: Draft, a: Any) -> Draft:
+    queued = state.cpus[a.cpu].ipi_queued
+    state = core.set_cpu(state, a.cpu, ipi_queued=0)  # smpcfd_dying_cpu() forgotten: the call stays queued
+    state = _offline(state, a)
+    return core.set_cpu(state, a.cpu, ipi_queued=queued)
+
+
 MUTANTS.update(
     {
         m.name: m
@@ -349,6 +388,18 @@ MUTANTS.update(
             Mutant("count_increment_lost", "the count step computes c but does not store it",
                    ("slot_epoch_bound",), ((defer, "apply_defer_count", _count_not_stored),),
                    Focus(defer="defer-v6", defer_max=4, rx_cpu=0)),
+            Mutant("online_check_wrong_cpu", "the online test asks about the freeing CPU, not the owner",
+                   ("no_push_to_offline_cpu",), ((defer, "apply_defer_check", _check_online_of_self),), HOTPLUG),
+            Mutant("v2_kick_at_or_above_half", "defer-v2 kicks whenever the count before is at least max/2",
+                   ("one_kick_per_slot_epoch",), ((rules, "defer_v2_kick", lambda b, m: b >= m >> 1),),
+                   Focus(defer="defer-v2", rx_cpu=0, defer_max=4)),
+            Mutant("kick_step_lost", "the kick step ends the attempt without calling kick_defer_list_purge()",
+                   ("kicks_match_crossings",), ((defer, "apply_defer_kick", _kick_step_lost),)),
+            Mutant("eat_keeps_sk", "tcp_eat_recv_skb() clears the destructor but leaves skb->sk set",
+                   ("deferred_skb_holds_no_refs",), ((close, "tcp_eat_recv_skb", _eat_keeping_sk),),
+                   Focus(close_path="close-new")),
+            Mutant("offline_keeps_queued_ipi", "CPU offline leaves a queued defer IPI pending",
+                   ("offline_cpu_has_no_queued_ipi",), ((hotplug, "apply_cpu_offline", _offline_keeping_ipi),), HOTPLUG),
             Mutant("flush_skips_last_node", "the flush visits every node slot but the last",
                    ("deferred_skbs_freed_or_allowed",), ((flush, "_next_slot", _flush_skips_last_node),),
                    Focus(defer="defer-v6", machine="2cpu-2node")),
@@ -382,12 +433,11 @@ def hunt(name: str, invariant: str, *, shrink: bool, max_examples: int = 2000) -
     from hypothesis import Phase, settings
     from hypothesis.stateful import run_state_machine_as_test
 
-    from properties.invariants import REGISTRY
     from properties.machines import InvariantViolation, machine
 
     mutant = ALL_MUTANTS[name]
     phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if shrink else [])
-    hunted = machine(f"Mutant_{name}", mutant.focus, skip=frozenset(REGISTRY) - {invariant})
+    hunted = machine(f"Mutant_{name}", mutant.focus, only=frozenset({invariant}))
     budget = settings(
         settings(), max_examples=max_examples, phases=phases, print_blob=False, derandomize=True, database=None
     )

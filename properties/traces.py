@@ -67,9 +67,14 @@ def _boot_args(s: State) -> dict[str, Any]:
 
 
 def _verdict(v: Verdict | None) -> dict[str, Any] | None:
-    if v is None or v.holds:
+    """A verdict as JSON: the failure (``invariant`` null when the run holds) and the known
+    findings it showed; null for a run that shows neither."""
+    if v is None or (v.holds and not v.findings):
         return None
-    return {"invariant": v.invariant, "step": v.step, "quiescent": v.quiescent, "message": v.message}
+    out: dict[str, Any] = {"invariant": v.invariant, "step": v.step, "quiescent": v.quiescent, "message": v.message}
+    if v.findings:
+        out["findings"] = list(v.findings)
+    return out
 
 
 def encode(t: Trace) -> dict[str, Any]:
@@ -87,13 +92,22 @@ def encode(t: Trace) -> dict[str, Any]:
     }
 
 
-def write(t: Trace, path: Path) -> Path:
-    """Write a trace atomically (a temporary file, then rename): an existing file is never lost."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write a file atomically (a temporary file, then rename): an existing file is never lost.
+    A path that cannot be written is a TraceError (one line)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(encode(t), indent=1) + "\n")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise TraceError(f"{path}: cannot write: {err.strerror}") from None
     return path
+
+
+def write(t: Trace, path: Path) -> Path:
+    """Write a trace atomically."""
+    return write_text_atomic(path, json.dumps(encode(t), indent=1) + "\n")
 
 
 def trace_dir() -> Path:
@@ -197,9 +211,18 @@ def _action(where: str, data: Any) -> Action:
 def _verdict_from(where: str, data: Any) -> Verdict | None:
     if data is None:
         return None
-    if not isinstance(data, dict) or data.get("invariant") not in REGISTRY or not isinstance(data.get("step"), int):
-        raise TraceError(f"{where}: expected null or {{invariant: <a known invariant>, step: <int>, ...}}")
-    return Verdict(data["invariant"], str(data.get("message", "")), data["step"], bool(data.get("quiescent", False)))
+    from properties.findings import FINDINGS
+
+    shape = f"{where}: expected null or {{invariant: <a known invariant or null>, step: <int>, findings: [<Fn>...]}}"
+    if not isinstance(data, dict) or not isinstance(data.get("step"), int):
+        raise TraceError(shape)
+    invariant, found = data.get("invariant"), data.get("findings", [])
+    if not isinstance(found, list) or not all(isinstance(f, str) and f in FINDINGS for f in found):
+        raise TraceError(f"{where}: findings must be a list of known finding ids ({', '.join(FINDINGS)})")
+    if (invariant is None and not found) or (invariant is not None and invariant not in REGISTRY):
+        raise TraceError(shape)
+    return Verdict(invariant, str(data.get("message", "")), data["step"], bool(data.get("quiescent", False)),
+                   tuple(found))  # fmt: skip
 
 
 def _within(where: str, what: str, value: int, limit: Limit) -> None:
@@ -325,7 +348,7 @@ def load(path: Path) -> Trace:
 # -- replay --------------------------------------------------------------------------------------
 
 
-def replay(t: Trace, *, with_mutant: bool = True, skip: frozenset[str] = frozenset()) -> Verdict:
+def replay(t: Trace, *, with_mutant: bool = True) -> Verdict:
     """Check the trace's run with the spec's ``step`` (under its mutant unless told otherwise).
     An action that is not enabled where the trace applies it is a TraceError naming the step."""
     from properties.mutants import ALL_MUTANTS
@@ -333,8 +356,8 @@ def replay(t: Trace, *, with_mutant: bool = True, skip: frozenset[str] = frozens
     mutant = ALL_MUTANTS[t.mutant] if (with_mutant and t.mutant) else None
     try:
         if mutant is None:
-            return check_run(t.initial, t.actions, skip)
+            return check_run(t.initial, t.actions)
         with mutant.applied():
-            return check_run(t.initial, t.actions, skip)
+            return check_run(t.initial, t.actions)
     except NotEnabledAt as err:
         raise TraceError(str(err)) from None

@@ -131,7 +131,9 @@ def apply_defer_push(state: Draft, a: DeferPush) -> Draft:
     )
     state = core.touch(state, ctx.skb, ("task", a.sk), deferred=record)
     state = core.hand(state, ctx.skb, ("task", a.sk), ("defer_list", ctx.cpu, ctx.node))
-    return core.set_task(state, a.sk, defer=core.evolve(ctx, pc="kick") if kick else None)
+    # The kick step still needs the epoch the count belongs to (ghost, for counting kicks).
+    nxt = core.evolve(ctx, pc="kick", counted_epoch=record.epoch) if kick else None
+    return core.set_task(state, a.sk, defer=nxt)
 
 
 def guard_defer_kick(state: State, a: DeferKick) -> str | None:
@@ -142,6 +144,8 @@ def apply_defer_kick(state: Draft, a: DeferKick) -> Draft:
     ctx = core.task_of(state, a.sk).defer
     assert ctx is not None
     state = core.set_task(state, a.sk, defer=None)
+    slot = core.slot(state, ctx.cpu, ctx.node)
+    state = core.set_slot(state, ctx.cpu, ctx.node, kicks=(*slot.kicks, (ctx.counted_epoch, ctx.defer_max)))
     return kick_defer_list_purge(state, ctx.cpu)
 
 

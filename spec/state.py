@@ -140,7 +140,7 @@ class DeferCtx:
     pc: Literal["check", "count", "push", "kick"] = "check"
     cpu: int = -1
     counted_on: int = -1  # ghost: the CPU the task ran on at the count step (v6)
-    counted_epoch: int = -1  # ghost: the slot's epoch at the count step (v6)
+    counted_epoch: int = -1  # ghost: the slot epoch the count belongs to (v6: at the count; v2: at the push)
     node: int = 0
     count: int = 0
     defer_max: int = 0
@@ -195,11 +195,14 @@ class DeferSlot:
     """One defer slot: for defer-v6 a ``struct skb_defer_node`` (lock-free list and atomic count)
     of one (owning CPU, freeing node) pair; for defer-v2 the per-CPU list in softnet_data.
     ``defer_list`` is ordered newest first, as llist_add() pushes at the head.
-    ``epoch`` is ghost: how many times a flush has reset this slot."""
+    ``epoch`` is ghost: how many times a flush has reset this slot. ``kicks`` is ghost too: one
+    entry per kick_defer_list_purge() a producer of this slot made, as (the slot epoch its count
+    belongs to, the ``skb_defer_max`` it read), so that kicks can be counted per epoch."""
 
     defer_list: tuple[int, ...] = ()
     defer_count: int = 0
     epoch: int = 0
+    kicks: tuple[tuple[int, int], ...] = ()
 
 
 @attrs.frozen(slots=False)

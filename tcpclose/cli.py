@@ -123,6 +123,9 @@ def main() -> None:
 @click.option(
     "--machine", "machines", multiple=True, help="Only this state machine (repeatable): close, race, hotplug."
 )
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the verdict, every invariant's checks and the findings seen to this JSON "
+              "file.")  # fmt: skip
 @click.option(
     "--junit",
     "junit_file",
@@ -131,31 +134,37 @@ def main() -> None:
     help="Also write the report as JUnit XML to this file (for CI systems).",
 )
 def check(
-    profile: str | None, seed: int | None, max_examples: int | None, machines: tuple[str, ...], junit_file: Path | None
+    profile: str | None, seed: int | None, max_examples: int | None, machines: tuple[str, ...],
+    json_file: Path | None, junit_file: Path | None,
 ) -> None:
     """Run every state machine and the known-finding traces, then print what holds.
 
-    Each invariant is checked after every step of every example; a failure writes a trace file
-    (replay it with ``tcpclose replay``) and the command exits 1."""
+    Every invariant is checked after every step of every example. A violation that a known
+    finding's signature explains is reported as that finding; any other writes a trace file
+    (replay it with ``tcpclose replay``). Exit 0 when only known findings show, 1 on anything
+    else or when a known finding no longer reproduces from its pinned trace."""
     from properties import checkrun
 
     with bad_input():
         trace_dir_checked()
-        if junit_file is not None:
-            writable_dir(junit_file.parent, "--junit")
+        for option, path in (("--json", json_file), ("--junit", junit_file)):
+            if path is not None:
+                writable_dir(path.parent, option)
         report = checkrun.run_all(
             profile=profile, seed=seed, max_examples=max_examples, machines=machines or None, console=console
         )
         if junit_file is not None:
             from properties.junit import junit_xml
 
-            junit_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = junit_file.with_name(junit_file.name + ".tmp")
-            tmp.write_text(junit_xml(report))
-            os.replace(tmp, junit_file)
+            traces.write_text_atomic(junit_file, junit_xml(report))
     console.print(checkrun.summary_table(report))
     console.print(checkrun.coverage_table(report))
     console.print(checkrun.findings_table(report))
+    if json_file is not None:
+        with bad_input():
+            traces.write_text_atomic(json_file, json.dumps(report.to_json(), indent=1) + "\n")
+    line = report.verdict_line()
+    console.print(f"[green]{line}[/green]" if report.ok else f"[bold red]{line}[/bold red]", soft_wrap=True)
     sys.exit(HOLDS if report.ok else VIOLATION)
 
 
@@ -175,7 +184,8 @@ def check(
 def replay(file: Path, as_json: bool, without_mutant: bool, expect: bool) -> None:
     """Re-run a trace with the spec's own step function and tell it as a timeline.
 
-    Exit 1 when the recorded violation (or any other) shows, 0 when the trace now passes."""
+    Exit 1 when a violation that no known finding explains shows, 0 when the trace passes or shows
+    only known findings (named below the timeline)."""
     from properties.mutants import ALL_MUTANTS
 
     with bad_input():
@@ -198,6 +208,7 @@ def replay(file: Path, as_json: bool, without_mutant: bool, expect: bool) -> Non
             "violation": None if verdict.holds else {
                 "invariant": verdict.invariant, "step": verdict.step, "message": kernel_words(verdict.message),
                 "quiescent": verdict.quiescent},
+            "findings": list(verdict.findings),
             "waiting_at_quiescence": {
                 f"skb{k}": {"on": place(final.skbs[k].where), "why": v} for k, v in waiting.items()},
         }, indent=1))  # fmt: skip
@@ -258,9 +269,14 @@ def print_timeline(initial: State, rows: list[timeline.Row], verdict: Any, mutan
         style = "bold red" if bad else None
         t.add_row(str(r.step), *cells, env, escape("\n".join(r.changes)) or "-", style=style)
     console.print(t)
+    if verdict.findings:
+        from properties.findings import FINDINGS
+
+        for fid in verdict.findings:
+            console.print(f"known finding {fid} ({FINDINGS[fid].invariant}): {FINDINGS[fid].title}", soft_wrap=True)
     if verdict.holds:
         console.print(
-            f"[green]holds: no invariant fails in {len(rows)} steps"
+            f"[green]holds: no invariant fails in {len(rows)} steps but for known findings"
             + (" (quiescent)" if verdict.quiescent else "")
             + "[/green]"
         )
@@ -342,8 +358,7 @@ def default_max_memory_mib() -> int:
               help="skb_attempt_defer_free() of v6.18 (lock-free, per node) or of v5.19-v6.17 (spinlock)")  # fmt: skip
 @click.option("--close-path", type=click.Choice(["close-new", "close-old"]), default="close-new", show_default=True,
               help="the purge loop of __tcp_close(): v6.18's tcp_eat_recv_skb() or v6.17's __kfree_skb()")  # fmt: skip
-@click.option("--skip", "skips", multiple=True, help="an invariant not to check (repeatable)")
-@click.option("--skip-findings", is_flag=True, help="skip the invariants of the known findings F1-F4")
+@click.option("--mutant", default=None, help="explore with a mutant of properties/mutants.py applied (a planted bug)")
 @click.option("--max-states", type=Bounded(MAX_STATES), default=1_000_000, show_default=True,
               help="stop (exit 3) after this many distinct states")  # fmt: skip
 @click.option("--max-memory", type=Bounded(MAX_MEMORY_MIB), default=None,
@@ -356,20 +371,23 @@ def default_max_memory_mib() -> int:
 @click.pass_context
 def explore(
     ctx: click.Context, config_name: str | None, cpus: int, nodes: int, sockets: int, skbs: int, defer_max: int,
-    hotplug: bool, hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, skips: tuple[str, ...],
-    skip_findings: bool, max_states: int, max_memory: int | None, max_depth: int | None, max_seconds: float,
+    hotplug: bool, hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, mutant: str | None,
+    max_states: int, max_memory: int | None, max_depth: int | None, max_seconds: float,
 ) -> None:  # fmt: skip
     """Visit every interleaving of a small configuration breadth first, checking every
-    invariant in every state; a violation is the shortest there is and is written as a trace.
+    invariant in every state. Known findings (matched by signature) are named with their
+    shortest run; any other violation is the shortest there is and is written as a trace.
 
-    Exit 0 when the search completes with no violation, 1 on a violation, 2 on bad input, 3 when
-    a budget (states, memory, depth, time) ends the search first."""
+    Exit 0 when the search completes with only known findings, 1 on another violation, 2 on bad
+    input, 3 when a budget (states, memory, depth, time) ends the search first."""
     from model.small import small
     from properties.explorer import explore as run_explore
     from properties.findings import FINDINGS
-    from properties.invariants import REGISTRY
+    from properties.mutants import ALL_MUTANTS
 
     with bad_input():
+        if mutant is not None and mutant not in ALL_MUTANTS:
+            raise SpecError(f"unknown mutant {mutant!r} (known: {', '.join(ALL_MUTANTS)})")
         if config_name is not None:
             given = [f"--{p.replace('_', '-')}" for p in SHAPE_OPTIONS
                      if ctx.get_parameter_source(p) is not click.core.ParameterSource.DEFAULT]  # fmt: skip
@@ -380,10 +398,6 @@ def explore(
             initial = small(cpus=cpus, nodes=nodes, sockets=sockets, skbs=skbs, defer_max=defer_max,
                             hotplug=hotplug, hotplug_flush=hotplug_flush, sysctl=sysctl,
                             defer=defer, close_path=close_path)  # type: ignore[arg-type]  # fmt: skip
-        unknown = set(skips) - set(REGISTRY)
-        if unknown:
-            raise SpecError(f"unknown invariant(s) {', '.join(sorted(unknown))}")
-        skip = frozenset(skips) | (frozenset(f.invariant for f in FINDINGS.values()) if skip_findings else frozenset())
         trace_dir_checked()
     memory_mib = max_memory if max_memory is not None else default_max_memory_mib()
     with console.status("exploring...") as status:
@@ -391,29 +405,40 @@ def explore(
         def progress(depth: int, states: int, transitions: int) -> None:
             status.update(f"exploring: depth {depth}, {states:,} states, {transitions:,} transitions")
 
-        result = run_explore(initial, skip=skip, max_states=max_states, max_seconds=max_seconds, max_depth=max_depth,
-                             max_memory_bytes=memory_mib * 2**20, progress=progress)  # fmt: skip
+        with ALL_MUTANTS[mutant].applied() if mutant else nullcontext():
+            result = run_explore(initial, max_states=max_states, max_seconds=max_seconds, max_depth=max_depth,
+                                 max_memory_bytes=memory_mib * 2**20, progress=progress)  # fmt: skip
     t = table("distinct states", "transitions", "depth", "quiescent states", "seconds", "states/s", "peak memory")
     t.add_row(f"{result.distinct_states:,}", f"{result.transitions:,}", str(result.depth),
               f"{result.quiescent_states:,}", f"{result.seconds:.2f}", f"{result.states_per_second:,.0f}",
               f"{result.peak_memory_bytes / 2**20:.0f} MiB")  # fmt: skip
     console.print(t)
+    for fid, known in result.findings:
+        where = "at quiescence after" if known.quiescent else "at"
+        console.print(f"known finding {fid} ({FINDINGS[fid].title}): {known.invariant} {where} step {known.step}, "
+                      "shortest", soft_wrap=True)  # fmt: skip
+    met = ", ".join(fid for fid, _ in result.findings) or "none"
     cx = result.violation
     if cx is not None:
         from properties.checker import check_run
 
+        with ALL_MUTANTS[mutant].applied() if mutant else nullcontext():
+            verdict = check_run(cx.initial, cx.actions)
+        expect = check_run(cx.initial, cx.actions) if mutant else verdict
         with bad_input():
-            path = traces.record(traces.Trace(cx.initial, cx.actions, found_by="explore",
-                                              violation=check_run(cx.initial, cx.actions, skip)))  # fmt: skip
+            path = traces.record(traces.Trace(cx.initial, cx.actions, found_by="explore", mutant=mutant,
+                                              violation=verdict, expect_on_spec=expect))  # fmt: skip
         where = "at quiescence after" if cx.quiescent else "at"
         message = escape(kernel_words(cx.message))
-        console.print(f"[bold red]✗ {cx.invariant} fails {where} step {cx.step} (shortest): {message}[/bold red]")
-        console.print(f"trace written to {path}; replay it with: tcpclose replay {path}")
+        console.print(f"trace written to {path}; replay it with: tcpclose replay {path}", soft_wrap=True)
+        console.print(f"[bold red]FAILED: {cx.invariant} {where} step {cx.step} (shortest): {message}; "
+                      f"trace {path}[/bold red]", soft_wrap=True)  # fmt: skip
         sys.exit(VIOLATION)
     if not result.complete:
-        console.print(f"[yellow]search incomplete: {result.reason}[/yellow]")
+        console.print(f"[yellow]search incomplete: {result.reason}; known findings met: {met}[/yellow]", soft_wrap=True)
         sys.exit(BUDGET if result.budget_exhausted else BAD_INPUT)
-    console.print(f"[green]complete: every invariant holds in all {result.distinct_states:,} states[/green]")
+    console.print(f"[green]complete: every invariant holds in all {result.distinct_states:,} states but for known "
+                  f"findings; known findings met: {met}[/green]", soft_wrap=True)  # fmt: skip
 
 
 # -- metrics -------------------------------------------------------------------------------------

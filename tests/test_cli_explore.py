@@ -15,23 +15,27 @@ import pytest
 from tests.test_replay import tcpclose
 
 
-def test_explore_completes_on_acceptance_with_findings_skipped() -> None:
-    done = tcpclose("explore", "--config", "acceptance", "--skip-findings")
+def test_explore_completes_on_acceptance_naming_the_known_findings() -> None:
+    done = tcpclose("explore", "--config", "acceptance")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "2,216" in done.stdout and "complete" in done.stdout  # pinned in tests/test_explorer.py too
+    assert "2,216" in done.stdout  # pinned in tests/test_explorer.py too
+    assert done.stdout.splitlines()[-1].endswith("known findings met: F7, F3, F2")
+    assert "known finding F3" in done.stdout and "step 9" in done.stdout
 
 
 def test_explore_writes_the_shortest_counterexample(tmp_path: Path) -> None:
+    """With a planted bug (the online test asks about the wrong CPU), the explorer's failure is
+    the shortest run and replays to the same step under the mutant."""
     os.environ["TCPCLOSE_TRACE_DIR"] = str(tmp_path)
     try:
-        done = tcpclose("explore", "--config", "acceptance")
+        done = tcpclose("explore", "--config", "acceptance", "--mutant", "online_check_wrong_cpu")
     finally:
         os.environ.pop("TCPCLOSE_TRACE_DIR")
-    assert done.returncode == 1
-    assert "dead_cpu_slots_emptied fails at quiescence after step 9" in done.stdout
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].startswith("FAILED: defer_check_sees_online at step 5 (shortest)")
     (written,) = tmp_path.iterdir()
     replayed = tcpclose("replay", str(written), "--json")
-    assert replayed.returncode == 1 and '"step": 9' in replayed.stdout
+    assert replayed.returncode == 1 and "\"step\": 5" in replayed.stdout
 
 
 @pytest.mark.parametrize(
@@ -43,7 +47,7 @@ def test_explore_writes_the_shortest_counterexample(tmp_path: Path) -> None:
 )
 def test_explore_budget_exits_3(budget: tuple[str, ...], says: str) -> None:
     """Expected: a budget that ends the search first is exit 3 (not bad input), and says which."""
-    done = tcpclose("explore", "--config", "acceptance", "--skip-findings", *budget)
+    done = tcpclose("explore", "--config", "acceptance", *budget)
     assert done.returncode == 3, done.stdout + done.stderr
     assert says in done.stdout
 

@@ -138,11 +138,11 @@ def test_replay_expect_passes_on_the_corpus_and_fails_on_a_changed_expectation(t
     done = tcpclose("replay", "--expect", str(COUNTEREXAMPLES / "finding-F1.json"))
     assert done.returncode == 0 and "behaves as recorded" in done.stdout, done.stdout + done.stderr
     data = json.loads((COUNTEREXAMPLES / "finding-F1.json").read_text())
-    data["expect_on_spec"] = None  # claims the spec now holds: it does not
+    data["expect_on_spec"]["findings"] = ["F2"]  # claims another finding shows: it does not
     (tmp_path / "t.json").write_text(json.dumps(data))
     done = tcpclose("replay", "--expect", str(tmp_path / "t.json"))
     assert done.returncode == 1
-    assert "expected every invariant holds, got rmem_zero_after_purge fails" in done.stdout
+    assert "expected only known findings F2 show, got only known findings F1 show" in done.stdout
 
 
 def _bug_trace() -> traces.Trace:
@@ -178,13 +178,13 @@ def test_pin_refuses_a_bug_not_yet_fixed(tmp_path: Path) -> None:
 
 def test_pin_a_finding_must_still_reproduce(tmp_path: Path) -> None:
     """Expected: a finding (expect_on_spec records its violation) is pinned while it
-    reproduces; with the recorded step moved, it no longer does, and is refused."""
+    reproduces; claimed as another finding, it does not reproduce, and is refused."""
     (tmp_path / "corpus").mkdir()
     done = tcpclose("pin", str(COUNTEREXAMPLES / "finding-F1.json"), "--into", str(tmp_path / "corpus"))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "pinned as" in done.stdout and "rmem_zero_after_purge fails" in done.stdout
+    assert "pinned as" in done.stdout and "only known findings F1 show" in done.stdout
     data = json.loads((COUNTEREXAMPLES / "finding-F1.json").read_text())
-    data["expect_on_spec"]["step"] += 1
+    data["expect_on_spec"]["findings"] = ["F2"]
     (tmp_path / "moved.json").write_text(json.dumps(data))
     (tmp_path / "other").mkdir()
     done = tcpclose("pin", str(tmp_path / "moved.json"), "--into", str(tmp_path / "other"))
