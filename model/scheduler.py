@@ -74,13 +74,15 @@ def run(
     workload_first: bool = True,
     slow: tuple[type[Action], ...] = (),
     max_steps: int = 1_000_000,
+    limit: int | None = None,
 ) -> Run:
     """Run ``state`` to quiescence under the fair round-robin policy.
 
     ``workload_first``: deliver every queued packet before anything else (the unread data is
     already there when the application acts). ``slow``: kinds of step taken only when nothing
     else is enabled (``(IpiDeliver,)``: every IPI arrives after the closes are done, the longest
-    latency the kernel allows). Raises RuntimeError if ``max_steps`` is reached.
+    latency the kernel allows). ``limit``: stop after that many steps, quiescent or not. Raises
+    RuntimeError if ``max_steps`` is reached.
     """
     actions: list[Action] = []
     states: list[State] = [state]
@@ -88,6 +90,8 @@ def run(
     taken: dict[Action, int] = {}
     last: tuple[str, int] | None = None
     for _ in range(max_steps):
+        if limit is not None and len(actions) >= limit:
+            return Run(states[0], tuple(actions), tuple(states), quiescent=False)
         fired = _fire(state, pending, taken)
         if fired is not None:
             act: Action | None = fired

@@ -12,14 +12,15 @@ configuration here has a finite state space.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from model.scenarios import LENGTH, TRUESIZE, socket
 from spec import Config, Env, Incoming, SpecError, State, UserOp, boot
-from spec.state import CloseVariant, DeferVariant
+from spec.state import CloseVariant, DeferVariant, UnreadTest
 
 
 def cpu_nodes(cpus: int, nodes: int) -> tuple[int, ...]:
@@ -47,6 +48,18 @@ def small(
     fclone: bool = False,
     bare_fin: bool = False,
     mem_pcpu_rsv: int = 256,
+    unread_test: UnreadTest = "end_seq",
+    zcopy: bool = False,
+    errqueue: bool = False,
+    recv: int = 0,
+    retransmit_fin: bool = False,
+    reserved_pages: int = 0,
+    repair: bool = False,
+    lingertime: int | None = None,
+    sk_state: str = "ESTABLISHED",
+    page_size: int = 4096,
+    napi_cache: tuple[int, int] = (64, 32),
+    rx_cpu: int = 0,
 ) -> State:
     """The attack's shape, small: ``sockets`` sockets x ``skbs`` unread skbs built on CPU 0;
     socket k is closed on CPU 1 + k mod (cpus - 1) (on CPU 0 itself on a 1-CPU machine).
@@ -56,9 +69,16 @@ def small(
     unrelated NET_RX raises; ``isn``: the initial receive sequence number (near 2**32 to wrap);
     ``linger0``: SO_LINGER with time 0; ``fclone``: the skbs are fast clones; ``bare_fin``: a
     FIN without data follows each socket's skbs; ``mem_pcpu_rsv``: the per-CPU page reserve (small values
-    make the fold into memory_allocated happen). The kernel is v6.18's Config with the variants
-    given (NAPI cache 64/32). Raises
-    SpecError with one line naming an impossible parameter."""
+    make the fold into memory_allocated happen); ``unread_test``: "end_seq" (5f9238530970) or
+    "len_sum" (before it); ``zcopy``: the skbs carry a zero-copy buffer; ``errqueue``: an
+    error-queue skb is charged after the data; ``recv``: the application reads that many bytes
+    before close; ``retransmit_fin``: the peer then retransmits the last byte read with a FIN
+    (packetdrill tcp_close_no_rst); ``reserved_pages``: SO_RESERVE_MEM; ``repair``: repair mode;
+    ``lingertime``: SO_LINGER with that time; ``sk_state``: the socket's state when the workload
+    starts (LISTEN and CLOSE take no data); ``page_size``, ``napi_cache`` (size, bulk): kernel
+    constants; ``rx_cpu``: the CPU that builds the packets (0 by default, the attack's shape). The
+    kernel is v6.18's Config with the variants given. Raises SpecError with one line naming an
+    impossible parameter."""
     if cpus < 1:
         raise SpecError(f"a machine needs at least one CPU, not {cpus}")
     if not 1 <= nodes <= cpus:
@@ -77,29 +97,52 @@ def small(
         raise SpecError(f"the skb_defer_max written must be >= 0, not {sysctl}")
     if hotplug and cpus < 2:
         raise SpecError("hotplug needs at least two CPUs (the last online CPU cannot go offline)")
+    if recv < 0 or reserved_pages < 0 or (lingertime is not None and lingertime < 0):
+        raise SpecError("recv, reserved_pages and lingertime must be >= 0")
+    if sk_state not in ("ESTABLISHED", "CLOSE_WAIT", "LISTEN", "CLOSE"):
+        raise SpecError(f"sk_state must be ESTABLISHED, CLOSE_WAIT, LISTEN or CLOSE, not {sk_state!r}")
+    choices: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+        ("unread_test", unread_test, ("end_seq", "len_sum")),
+        ("defer", defer, ("defer-v6", "defer-v2")),
+        ("close_path", close_path, ("close-new", "close-old")),
+    )
+    for key, word, allowed in choices:
+        if word not in allowed:
+            raise SpecError(f"{key} must be one of {', '.join(allowed)}, not {word!r}")
+    if not 0 <= rx_cpu < cpus:
+        raise SpecError(f"rx_cpu must be a CPU of the machine (0 to {cpus - 1}), not {rx_cpu}")
+    if retransmit_fin and not recv:
+        raise SpecError("retransmit_fin needs recv > 0 (it retransmits the last byte read)")
     config = Config(
         close_path=close_path,
-        unread_test="end_seq",
+        unread_test=unread_test,
         defer=defer,
         hotplug_flush=hotplug_flush,
         mem_pcpu_rsv=mem_pcpu_rsv,
+        page_size=page_size,
+        napi_cache_size=napi_cache[0],
+        napi_cache_bulk=napi_cache[1],
     )
     extra: dict[str, object] = {} if isn is None else {"isn": isn}
-    if linger0:
-        extra.update(sock_linger=True, sk_lingertime=0)
-    packets = [Incoming(cpu=0, length=LENGTH, truesize=TRUESIZE, fclone=fclone) for _ in range(skbs)]
+    if linger0 or lingertime is not None:
+        extra.update(sock_linger=True, sk_lingertime=lingertime or 0)
+    packets = [Incoming(rx_cpu, length=LENGTH, truesize=TRUESIZE, fclone=fclone, zcopy=zcopy) for _ in range(skbs)]
+    if retransmit_fin:
+        packets.append(Incoming(rx_cpu, length=1, truesize=768, fin=True, overlap=1))
     if bare_fin:
-        packets.append(Incoming(cpu=0, length=0, truesize=768, fin=True))
-    socks = [
-        socket(
-            k,
-            packets,
-            [UserOp("close", 1 + k % (cpus - 1) if cpus > 1 else 0)],
-            page_size=config.page_size,
-            **extra,  # type: ignore[arg-type]
-        )
-        for k in range(sockets)
-    ]
+        packets.append(Incoming(rx_cpu, length=0, truesize=768, fin=True))
+    if errqueue:
+        packets.append(Incoming(rx_cpu, length=0, truesize=768, errqueue=True))
+    socks = []
+    for k in range(sockets):
+        closer = 1 + k % (cpus - 1) if cpus > 1 else 0
+        ops = ([UserOp("recv", closer, recv)] if recv else []) + [UserOp("close", closer)]
+        socks.append(
+            socket(
+                k, packets, ops, state=sk_state, page_size=page_size, reserved_pages=reserved_pages, repair=repair,
+                **extra,  # type: ignore[arg-type]
+            )
+        )  # fmt: skip
     env = Env(
         migrations=migrations,
         netrx_raises=netrx_raises,
@@ -108,6 +151,35 @@ def small(
         defer_max_writes=0 if sysctl is None else 1,
     )
     return boot(config, cpu_nodes(cpus, nodes), defer_max, socks, env)
+
+
+def small_args(pairs: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` settings of small()'s parameters (the CLI's ``--set``), each converted to
+    the parameter's type: integers, booleans (true/false), ``napi_cache=SIZE/BULK``, words.
+    Raises SpecError with one line for an unknown key or a value of the wrong kind."""
+    params = inspect.signature(small).parameters
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in params:
+            raise SpecError(f"--set takes KEY=VALUE with KEY one of {', '.join(params)}; not {pair!r}")
+        default = params[key].default
+        try:
+            if isinstance(default, bool):
+                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                out[key] = text.lower() in ("true", "1", "yes")
+            elif isinstance(default, tuple):
+                size, bulk = text.split("/")
+                out[key] = (int(size), int(bulk))
+            elif isinstance(default, int) or default is None:
+                out[key] = int(text)
+            else:
+                out[key] = text
+        except ValueError:
+            raise SpecError(f"--set {key}: {text!r} is not a {params[key].annotation}") from None
+    return out
 
 
 @attrs.frozen

@@ -90,7 +90,8 @@ def check_run(initial: State, actions: Sequence[Action], only: frozenset[str] | 
     """Replay ``actions`` from ``initial`` with the spec's ``step`` and check every invariant
     after every step; at the end, if the run is quiescent, check liveness too. Stops at the
     first violation no known finding explains. ``only`` restricts the invariants checked: the
-    mutant tests use it to show one invariant catching a mutant on its own; drivers never do. Raises NotEnabledAt if an action is not enabled
+    mutant tests use it to show one invariant catching a mutant on its own; drivers never do.
+    Raises NotEnabledAt if an action is not enabled
     where the run applies it."""
     states = [initial]
     judge = Judge(initial, actions, states)

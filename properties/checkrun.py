@@ -21,6 +21,7 @@ from properties import coverage, invariants, machines, profiles, traces
 from properties.checker import check_run
 from properties.findings import FINDINGS
 from properties.machines import InvariantViolation
+from spec import ALL_ACTIONS
 
 
 @attrs.frozen
@@ -33,6 +34,7 @@ class MachineResult:
     missing: tuple[str, ...]  # required coverage events never reached
     violation: InvariantViolation | None
     trace_file: str | None
+    actions_taken: frozenset[str] = frozenset()
 
     @property
     def findings_seen(self) -> list[str]:
@@ -52,9 +54,19 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return all(m.violation is None and not m.missing for m in self.machines) and all(
-            ok for _, _, ok in self.findings
+        return (
+            all(m.violation is None and not m.missing for m in self.machines)
+            and all(ok for _, _, ok in self.findings)
+            and not self.actions_never_taken
         )
+
+    @property
+    def actions_never_taken(self) -> list[str]:
+        """Action kinds no machine took (only when every machine ran: one alone need not take all)."""
+        if {m.name for m in self.machines} != set(machines.MACHINES):
+            return []
+        taken = set().union(*(m.actions_taken for m in self.machines))
+        return sorted({a.__name__ for a in ALL_ACTIONS} - taken)
 
     @property
     def findings_seen(self) -> list[str]:
@@ -64,11 +76,13 @@ class Report:
         """One line: what holds and which known findings showed, or the first failure."""
         for m in self.machines:
             if m.violation is not None:
-                v = m.violation
-                return f"FAILED: {v.invariant} at step {len(v.actions)} ({m.name} machine): {v.message}; trace {m.trace_file}"
+                v, at = m.violation, len(m.violation.actions)
+                return f"FAILED: {v.invariant} at step {at} ({m.name} machine): {v.message}; trace {m.trace_file}"
         for m in self.machines:
             if m.missing:
                 return f"FAILED: the {m.name} machine never reached {', '.join(m.missing)} (green by vacuity)"
+        if self.actions_never_taken:
+            return f"FAILED: no machine took {', '.join(self.actions_never_taken)} (green by vacuity)"
         for fid, inv, ok in self.findings:
             if not ok:
                 return f"FAILED: known finding {fid} ({inv}) no longer reproduces from its pinned trace"
@@ -97,6 +111,7 @@ class Report:
             "profile": self.profile,
             "invariants": rows,
             "findings_seen": self.findings_seen,
+            "actions_never_taken": self.actions_never_taken,
             "violations": violations,
         }
 
@@ -132,8 +147,9 @@ def run_machine(name: str, budget: settings, seed: int | None, progress: Progres
     stats = machines.STATS.get(cls.__name__, Counter())
     seen = dict(machines.SEEN.get(cls.__name__, Counter()))
     missing = tuple(e for e in coverage.REQUIRED[name] if not seen.get(e))
+    taken = frozenset(k.removeprefix("action ") for k in stats if k.startswith("action "))
     return MachineResult(
-        name, stats["examples"], stats["steps"], stats["quiescent checks"], seen, missing, violation, trace_file
+        name, stats["examples"], stats["steps"], stats["quiescent checks"], seen, missing, violation, trace_file, taken
     )
 
 

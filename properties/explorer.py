@@ -262,4 +262,3 @@ def explore(
             depth += 1
         level = nxt_level
     return result(True)
-

@@ -75,6 +75,7 @@ from spec import (
     DeferCount,
     DeferKick,
     DeferPush,
+    DeferRecord,
     DevCpuDead,
     Env,
     ErrQueueCharge,
@@ -94,7 +95,6 @@ from spec import (
     UserOp,
     boot,
 )
-
 
 Signature = Callable[[Run, Violation], bool]
 
@@ -231,7 +231,7 @@ def _sig_f1(run: Run, v: Violation) -> bool:
     t = _transition(run, v)
     if t is None or not isinstance(t[1], CloseDecide):
         return False
-    pre, a, post = t
+    pre, a, post = t[0], t[1], t[2]
     sock = pre.sockets[a.sk]
     errq = sum(pre.skbs[i].truesize for i in sock.sk_error_queue)
     return not sock.sk_receive_queue and errq > 0 and post.sockets[a.sk].sk_rmem_alloc == errq
@@ -261,52 +261,28 @@ def _sig_f2(run: Run, v: Violation) -> bool:
     )
 
 
-def _pushes(run: Run, i: int) -> list[tuple[int, int]]:
-    """The skbs step ``i`` put on a defer slot, with the slot's CPU."""
-    pre, post = run.states[i - 1], run.states[i]
-    return [
-        (after.id, int(after.where[1]))
-        for before, after in zip(pre.skbs, post.skbs, strict=False)
-        if after.where[0] == "defer_list" and before.where != after.where
-    ]
-
-
-def _checked_online_then_went_down(run: Run, i: int, cpu: int) -> bool:
-    """Step ``i`` is a producer's push to ``cpu``: its online check (the same task's last
-    DeferCheck before it) saw ``cpu`` online, and ``cpu`` went offline between the check and the push."""
-    sk = getattr(run.actions[i - 1], "sk", None)
-    for j in range(i - 1, 0, -1):
-        a = run.actions[j - 1]
-        if isinstance(a, DeferCheck) and a.sk == sk:
-            went_down = any(isinstance(b, CpuOffline) and b.cpu == cpu for b in run.actions[j : i - 1])
-            return run.states[j - 1].cpus[cpu].online and went_down
-    return False
+def _went_down_after_check(rec: DeferRecord | None) -> bool:
+    """The producer's online check passed while its target was online (ghost ``checked_gen``, a
+    multiple of 3), and the target's hotplug phase had moved on by the push."""
+    return rec is not None and rec.checked_gen >= 0 and rec.checked_gen % 3 == 0 and rec.pushed_gen > rec.checked_gen
 
 
 def _sig_f3(run: Run, v: Violation) -> bool:
-    """Every skb left on an offline CPU after its dev_cpu_dead() was pushed there after
-    dev_cpu_dead() ran, by a producer whose online check came before the CPU went down."""
+    """Every skb left on an offline CPU after its dev_cpu_dead() was pushed in this dead period
+    (after dev_cpu_dead() ran) by a producer whose online check came before the CPU went down."""
     if not v.quiescent:
         return False
-    left = {
-        i: c.id
-        for c in run.final.cpus
+    s = run.final
+    left = [
+        (s.skbs[i].deferred, c.hotplug_gen)
+        for c in s.cpus
         if not c.online and not c.dead_pending
         for sl in c.defer_slots
         for i in sl.defer_list
-    }
-    if not left:
-        return False
-    explained: set[int] = set()
-    for i in range(1, len(run.actions) + 1):
-        for skb_id, cpu in _pushes(run, i):
-            before = run.states[i - 1].cpus[cpu]
-            if skb_id in left and not before.online and not before.dead_pending:
-                if _checked_online_then_went_down(run, i, cpu):
-                    explained.add(skb_id)
-                else:
-                    explained.discard(skb_id)
-    return explained == set(left)
+    ]
+    return bool(left) and all(
+        _went_down_after_check(rec) and rec is not None and rec.pushed_gen == gen and gen % 3 == 2 for rec, gen in left
+    )
 
 
 def _sig_f4(run: Run, v: Violation) -> bool:
@@ -315,7 +291,7 @@ def _sig_f4(run: Run, v: Violation) -> bool:
     t = _transition(run, v)
     if t is None or not isinstance(t[1], CloseDecide) or t[0].config.unread_test != "len_sum":
         return False
-    pre, a, post = t
+    pre, a, post = t[0], t[1], t[2]
     sock = pre.sockets[a.sk]
     data_end = (sock.rcv_nxt - int(sock.sk_state == "CLOSE_WAIT")) % (1 << 32)
     if _later(data_end, sock.copied_seq) or post.sockets[a.sk].rst_sent == sock.rst_sent:
@@ -397,10 +373,16 @@ def _sig_f6(run: Run, v: Violation) -> bool:
 def _sig_f7(run: Run, v: Violation) -> bool:
     """Every skb this step put on an offline CPU's slot comes from a producer whose online check
     saw the CPU online; the CPU went down between the check and the push."""
-    if _transition(run, v) is None:
+    t = _transition(run, v)
+    if t is None:
         return False
-    bad = [(skb, cpu) for skb, cpu in _pushes(run, v.step) if not run.states[v.step - 1].cpus[cpu].online]
-    return bool(bad) and all(_checked_online_then_went_down(run, v.step, cpu) for _, cpu in bad)
+    pre, _, post = t
+    bad = [
+        after.deferred
+        for before, after in zip(pre.skbs, post.skbs, strict=False)
+        if after.where[0] == "defer_list" and before.where != after.where and not pre.cpus[int(after.where[1])].online
+    ]
+    return bool(bad) and all(_went_down_after_check(rec) for rec in bad)
 
 
 def _sig_f8(run: Run, v: Violation) -> bool:

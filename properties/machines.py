@@ -25,13 +25,38 @@ from properties import coverage, invariants
 from properties.checker import Judge, check_run
 from properties.report import render_actions, render_state
 from properties.workloads import Focus, initial_states
-from spec import Action, CpuOnline, DeferKick, DeferPush, IpiDeliver, SoftirqStart, State, enabled, step
+from spec import (
+    Action,
+    CpuOffline,
+    CpuOnline,
+    DeferKick,
+    DeferPush,
+    IpiDeliver,
+    SetDeferMax,
+    SoftirqStart,
+    State,
+    enabled,
+    step,
+)
 
 # Swarm testing: each example may make a few kinds of step "slow" (chosen only when nothing else
 # is enabled), which reaches the long-latency interleavings a uniform choice almost never does:
 # an IPI that arrives late, a busy CPU whose NET_RX waits, a producer preempted before its push or
 # its kick, a CPU that stays offline.
-SLOW_KINDS: tuple[type[Action], ...] = (IpiDeliver, SoftirqStart, DeferPush, DeferKick, CpuOnline)
+# Under Focus.aimed, these environment steps come only through the windows they aim at, so that
+# the budget for them is not spent before a window opens.
+AIMED: tuple[type[Action], ...] = (CpuOffline, SetDeferMax)
+SLOW_KINDS: tuple[type[Action], ...] = (IpiDeliver, SoftirqStart, DeferPush, DeferKick, CpuOnline, CpuOffline)
+
+
+class FindingShown(AssertionError):
+    """Raised, instead of noting it, when a machine run for one known finding shows it (so that
+    Hypothesis shrinks the run; benchmarks/findings.py)."""
+
+    def __init__(self, finding: str, actions: list[Action]) -> None:
+        super().__init__(f"finding {finding} shown in {len(actions)} steps")
+        self.finding = finding
+        self.actions = list(actions)
 
 
 class InvariantViolation(AssertionError):
@@ -45,6 +70,7 @@ class InvariantViolation(AssertionError):
             f"actions:\n{render_actions(actions)}\nstate after the last action:\n{render_state(state)}"
         )
         self.invariant = name
+        self.message = message
         self.actions = list(actions)
         self.initial = initial
         self.state = state
@@ -61,6 +87,8 @@ class SpecMachine(RuleBasedStateMachine):
     focus: ClassVar[Focus] = Focus()
     # The invariants checked: all (None), or one for a mutant hunt (properties/mutants.hunt).
     only: ClassVar[frozenset[str] | None] = None
+    # A known finding to stop at (raise FindingShown) rather than note: for measuring.
+    stop_at: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -69,6 +97,7 @@ class SpecMachine(RuleBasedStateMachine):
         self.actions: list[Action] = []
         self.states: list[State] = []
         self.judge: Judge | None = None
+        self.failed = False
         self.slow: frozenset[type[Action]] = frozenset()
         self.seen = SEEN.setdefault(type(self).__name__, Counter())
         self.stats = STATS.setdefault(type(self).__name__, Counter())
@@ -113,7 +142,11 @@ class SpecMachine(RuleBasedStateMachine):
         for fid in self.judge.seen[known:]:
             event(f"known {fid}")
             self.seen[f"known {fid}"] += 1
+            if fid == self.stop_at:
+                self.failed = True
+                raise FindingShown(fid, self.actions)
         if failure is not None:
+            self.failed = True
             raise InvariantViolation(failure.invariant, failure.message, self.actions, self.initial, self.state)
 
     @precondition(lambda self: self.state is not None and bool(enabled(self.state)))
@@ -122,22 +155,60 @@ class SpecMachine(RuleBasedStateMachine):
         assert self.state is not None
         options = enabled(self.state)
         options = [a for a in options if type(a) not in self.slow] or options
+        # The environment offers many actions (a raise, an offline, a write per CPU or value) and
+        # would crowd out the kernel's own steps under a uniform choice: a quarter of the draws
+        # go to it, the rest to the kernel's steps.
+        kernel = [a for a in options if not a.environment]
+        env = [a for a in options if a.environment and not (self.focus.aimed and type(a) in AIMED)]
+        if kernel and env:
+            options = env if data.draw(st.integers(0, 3), label="environment?") == 0 else kernel
+        else:
+            options = kernel or env or options
+        # Half the time a narrow window is open, aim at it (properties/coverage.windows): a CPU
+        # going offline inside a producer's check-to-push window, a push inside a flush's
+        # reset-to-detach window, a sysctl write mid-epoch, an error-queue charge inside a purge.
+        aims = coverage.windows(self.state)
+        if aims:
+            options = aims if data.draw(st.booleans(), label="aim at a window?") else options
         action = data.draw(st.sampled_from(options), label="action")
         self._apply(action)
 
     @precondition(lambda self: self.state is not None)
-    @rule()
-    def settle(self) -> None:
-        """Run every task, IPI and softirq to the end under fair scheduling, checking each step,
-        then check liveness."""
+    @rule(steps=st.integers(1, 8), data=st.data())
+    def settle(self, steps: int, data: st.DataObject) -> None:
+        """A few steps of the fair scheduler, which leaves this example's slow kinds for last; a
+        window that opens on the way may be taken instead of the fair step. At quiescence, check
+        liveness there."""
         assert self.state is not None
-        for action in run(self.state, workload_first=False).actions:
+        for _ in range(steps):
+            aims = coverage.windows(self.state)
+            if aims and data.draw(st.integers(0, 2), label="aim at a window?") == 0:
+                self._apply(data.draw(st.sampled_from(aims), label="window"))
+                continue
+            fair = run(self.state, workload_first=False, slow=tuple(self.slow), limit=1).actions
+            if not fair:
+                self._check_quiescent()
+                return
+            self._apply(fair[0])
+
+    def teardown(self) -> None:
+        """Every example ends quiescent: the fair scheduler runs every task, IPI and softirq to the
+        end, checking each step, then liveness. (Not after a failure: that run is over.)"""
+        if self.state is None or self.failed:
+            return
+        for action in run(self.state, workload_first=False, slow=tuple(self.slow)).actions:
             self._apply(action)
+        self._check_quiescent()
+
+    def _check_quiescent(self) -> None:
+        assert self.state is not None
         self.stats["quiescent checks"] += 1
         self._judge(invariants.quiescent_violations(self.state, self.only), quiescent=True)
 
 
-def machine(name: str, focus: Focus, only: frozenset[str] | None = None) -> type[SpecMachine]:
+def machine(
+    name: str, focus: Focus, only: frozenset[str] | None = None, stop_at: str | None = None
+) -> type[SpecMachine]:
     """A concrete machine class drawing its initial states with ``focus`` and checking every
     invariant (or only those in ``only``, for a mutant hunt)."""
 
@@ -146,21 +217,45 @@ def machine(name: str, focus: Focus, only: frozenset[str] | None = None) -> type
 
     slow = st.frozensets(st.sampled_from(SLOW_KINDS), max_size=2)
     boot_rule = initialize(state=initial_states(focus), slow=slow)(boot)
-    cls = type(name, (SpecMachine,), {"focus": focus, "only": only, "boot": boot_rule})
+    cls = type(name, (SpecMachine,), {"focus": focus, "only": only, "stop_at": stop_at, "boot": boot_rule})
     return cls
 
 
-# The close paths, accounting, decision and defer machinery, without hotplug or the error queue.
-CloseMachine = machine("CloseMachine", Focus())
-# The same with CPU hotplug (both dev_cpu_dead() variants) and error-queue skbs: findings F1, F2,
-# F3 and F7 (properties/findings.py) are reachable here.
+# The close paths, accounting, decision and defer machinery, without hotplug or the error queue;
+# both unread tests (the summed one can reach finding F4).
+CloseMachine = machine("CloseMachine", Focus(unread_test=None))
+# The same with CPU hotplug (both dev_cpu_dead() variants) and error-queue skbs: finding F1.
 HotplugMachine = machine("HotplugMachine", Focus(hotplug=True, errqueue=True))
-
 # The attack's shape: every skb built on CPU 0, two sockets closed on CPU 1 and CPU 2 (on the
 # other node of 3cpu-2node), so that two producers and the owner's flush meet in the reset window.
 RaceMachine = machine("RaceMachine", Focus(machine="3cpu-2node", rx_cpu=0, close_cpus=(1, 2)))
+# The attack's shape with CPU 0 going offline only inside a producer's check-to-push window, at the
+# smallest kicking maximum (findings F2, F3, F7).
+OfflineMachine = machine(
+    "OfflineMachine", Focus(machine="2cpu-1node", rx_cpu=0, close_cpus=(1,), hotplug=True, defer_max=3, aimed=True)
+)
+# The attack's shape with two writes of skb_defer_max, only while an epoch is open, between 3 and
+# 4, whose kick points differ (3 kicks at count 2, 4 at count 3): finding F8.
+SysctlMachine = machine(
+    "SysctlMachine",
+    Focus(machine="2cpu-1node", rx_cpu=0, close_cpus=(1,), defer_max=3, sysctl_values=(3, 4), sysctl_writes=2,
+          aimed=True),
+)  # fmt: skip
+# The attack's shape with two writes of skb_defer_max, 3 -> 0 -> 3, at any time: attempts made at
+# 0 fall back and keep their increments (finding F5).
+WedgeMachine = machine(
+    "WedgeMachine",
+    Focus(machine="2cpu-1node", rx_cpu=0, close_cpus=(1,), defer_max=3, sysctl_values=(0, 3), sysctl_writes=2),
+)
 
-MACHINES: dict[str, type[SpecMachine]] = {"close": CloseMachine, "hotplug": HotplugMachine, "race": RaceMachine}
+MACHINES: dict[str, type[SpecMachine]] = {
+    "close": CloseMachine,
+    "hotplug": HotplugMachine,
+    "race": RaceMachine,
+    "offline": OfflineMachine,
+    "sysctl": SysctlMachine,
+    "wedge": WedgeMachine,
+}
 
 
 def run_recording(cls: type[SpecMachine], budget: settings | None = None) -> None:

@@ -23,7 +23,7 @@ class Focus:
 
     close_path: str | None = None
     defer: str | None = None
-    unread_test: str = "end_seq"
+    unread_test: str | None = "end_seq"  # None: drawn (the old summed test reaches finding F4)
     machine: str | None = None
     hotplug: bool = False  # allow CPU offline/online events
     hotplug_flush: bool | None = None
@@ -32,6 +32,9 @@ class Focus:
     rx_cpu: int | None = None  # every packet built on this CPU (the attack's shape)
     defer_max: int | None = None
     close_cpus: tuple[int, ...] | None = None  # one socket per entry, closed on that CPU
+    sysctl_values: tuple[int, ...] | None = None  # the values skb_defer_max may be written to
+    aimed: bool = False  # CPU offline and sysctl writes only inside the windows they aim at
+    sysctl_writes: int | None = None  # how many times skb_defer_max may be written
 
     def label(self) -> str:
         """The pinned fields only, e.g. ``defer=defer-v2,machine=2cpu-2node``."""
@@ -58,7 +61,7 @@ def packets(draw: st.DrawFn, ncpus: int, focus: Focus) -> list[Incoming]:
                 length=length,
                 truesize=draw(st.sampled_from(TRUESIZES)),
                 fin=fin,
-                overlap=draw(st.sampled_from((0, 0, 0, min(length, 1000)))) if i else 0,
+                overlap=draw(st.sampled_from((0, 0, min(length, 1000)))) if i else 0,
                 zcopy=draw(st.booleans()) and draw(st.booleans()) and draw(st.booleans()),
                 fclone=draw(st.booleans()) and draw(st.booleans()),
             )
@@ -73,15 +76,19 @@ def packets(draw: st.DrawFn, ncpus: int, focus: Focus) -> list[Incoming]:
 def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
     machine = MACHINES[focus.machine or draw(st.sampled_from(("2cpu-1node", "2cpu-2node", "3cpu-2node")))]
     ncpus = len(machine.cpu_nodes)
+    # A small NAPI cache, so that bulk frees to the slab happen within a few skbs.
+    napi_size, napi_bulk = draw(st.sampled_from(((4, 2), (2, 1), (3, 3))))
     config = Config(
         close_path=focus.close_path or draw(st.sampled_from(("close-new", "close-old"))),  # type: ignore[arg-type]
-        unread_test=focus.unread_test,  # type: ignore[arg-type]
+        unread_test=focus.unread_test or draw(st.sampled_from(("end_seq", "len_sum"))),  # type: ignore[arg-type]
         defer=focus.defer or draw(st.sampled_from(("defer-v6", "defer-v2"))),  # type: ignore[arg-type]
         hotplug_flush=draw(st.booleans()) if focus.hotplug_flush is None else focus.hotplug_flush,
         # A per-CPU reserve of a few pages, so that folding into memory_allocated happens.
         mem_pcpu_rsv=draw(st.integers(1, 3)),
-        napi_cache_size=4,
-        napi_cache_bulk=2,
+        # 4 KiB pages, or 16 KiB (arm64): the same truesizes then rarely cross a page.
+        page_size=draw(st.sampled_from((4096, 4096, 16384))),
+        napi_cache_size=napi_size,
+        napi_cache_bulk=napi_bulk,
     )
     socks = []
     nsocks = draw(st.integers(1, BOUNDS.max_sockets)) if focus.close_cpus is None else len(focus.close_cpus)
@@ -92,25 +99,34 @@ def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
         ]
         close_cpu = draw(st.integers(0, ncpus - 1)) if focus.close_cpus is None else focus.close_cpus[sk]
         ops.append(UserOp("close", close_cpu))
-        linger0 = draw(st.booleans()) and draw(st.booleans())
+        linger = draw(st.booleans()) and draw(st.booleans())
+        # Mostly connected; sometimes a listener (no data, no purge) or reset by the peer (CLOSE).
+        sk_state = draw(st.sampled_from(("ESTABLISHED",) * 8 + ("LISTEN", "CLOSE")))
         socks.append(
             socket(
                 sk,
                 draw(packets(ncpus, focus)),
                 ops,
+                state=sk_state,
                 isn=focus.isn if focus.isn is not None else draw(st.sampled_from(ISNS)),
                 reserved_pages=draw(st.sampled_from((0, 0, 1))),
-                sock_linger=linger0,
+                page_size=config.page_size,
+                sock_linger=linger,
+                sk_lingertime=draw(st.sampled_from((0, 0, 5))) if linger else 0,
                 repair=draw(st.booleans()) and draw(st.booleans()) and draw(st.booleans()),
             )
         )
-    values = tuple(sorted(set(draw(st.lists(st.sampled_from(BOUNDS.defer_max_values), max_size=2)))))
+    values = focus.sysctl_values
+    if values is None:
+        values = tuple(sorted(set(draw(st.lists(st.sampled_from(BOUNDS.defer_max_values), max_size=2)))))
     env = Env(
         migrations=draw(st.integers(0, BOUNDS.max_env_events)),
         netrx_raises=draw(st.integers(0, 3)),
         offlines=draw(st.integers(1, BOUNDS.max_env_events)) if focus.hotplug else 0,
         defer_max_values=values,
-        defer_max_writes=draw(st.integers(0, BOUNDS.max_env_events)) if values else 0,
+        defer_max_writes=0
+        if not values
+        else (draw(st.integers(0, BOUNDS.max_env_events)) if focus.sysctl_writes is None else focus.sysctl_writes),
     )
     defer_max = draw(st.sampled_from(BOUNDS.defer_max_values)) if focus.defer_max is None else focus.defer_max
     return boot(config, machine.cpu_nodes, defer_max, socks, env)

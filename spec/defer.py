@@ -65,12 +65,14 @@ def apply_defer_check(state: Draft, a: DeferCheck) -> Draft:
         return free_now(state, a.sk, ctx.skb, "out_of_range")
     if not state.cpus[cpu].online:
         return free_now(state, a.sk, ctx.skb, "offline")
+    gen = state.cpus[cpu].hotplug_gen
     if state.config.defer == "defer-v6":
-        return core.set_task(state, a.sk, defer=core.evolve(ctx, pc="count", cpu=cpu))
+        return core.set_task(state, a.sk, defer=core.evolve(ctx, pc="count", cpu=cpu, checked_gen=gen))
     defer_max = state.skb_defer_max
     if rules.defer_v2_full(core.slot(state, cpu, 0).defer_count, defer_max):
         return free_now(state, a.sk, ctx.skb, "full")
-    return core.set_task(state, a.sk, defer=core.evolve(ctx, pc="push", cpu=cpu, defer_max=defer_max))
+    nxt = core.evolve(ctx, pc="push", cpu=cpu, defer_max=defer_max, checked_gen=gen)
+    return core.set_task(state, a.sk, defer=nxt)
 
 
 def guard_defer_count(state: State, a: DeferCount) -> str | None:
@@ -128,6 +130,8 @@ def apply_defer_push(state: Draft, a: DeferPush) -> Draft:
         epoch=ctx.counted_epoch if v6 else slot.epoch,
         count=ctx.count if v6 else slot.defer_count + 1,
         defer_max=ctx.defer_max,
+        checked_gen=ctx.checked_gen,
+        pushed_gen=state.cpus[ctx.cpu].hotplug_gen,
     )
     state = core.touch(state, ctx.skb, ("task", a.sk), deferred=record)
     state = core.hand(state, ctx.skb, ("task", a.sk), ("defer_list", ctx.cpu, ctx.node))

@@ -52,7 +52,7 @@ def apply_cpu_offline(state: Draft, a: CpuOffline) -> Draft:
     for sock in state.sockets:
         if sock.owner is not None and sock.owner.cpu == a.cpu:
             state = core.set_task(state, sock.id, cpu=to)
-    return core.set_cpu(state, a.cpu, online=False, dead_pending=True)
+    return core.set_cpu(state, a.cpu, online=False, dead_pending=True, hotplug_gen=cpu.hotplug_gen + 1)
 
 
 def guard_dev_cpu_dead(state: State, a: DevCpuDead) -> str | None:
@@ -62,7 +62,7 @@ def guard_dev_cpu_dead(state: State, a: DevCpuDead) -> str | None:
 
 
 def apply_dev_cpu_dead(state: Draft, a: DevCpuDead) -> Draft:
-    state = core.set_cpu(state, a.cpu, dead_pending=False)
+    state = core.set_cpu(state, a.cpu, dead_pending=False, hotplug_gen=state.cpus[a.cpu].hotplug_gen + 1)
     if not state.config.hotplug_flush:
         return state
     on = survivor(state, a.cpu)
@@ -85,4 +85,4 @@ def guard_cpu_online(state: State, a: CpuOnline) -> str | None:
 
 
 def apply_cpu_online(state: Draft, a: CpuOnline) -> Draft:
-    return core.set_cpu(state, a.cpu, online=True)
+    return core.set_cpu(state, a.cpu, online=True, hotplug_gen=state.cpus[a.cpu].hotplug_gen + 1)

@@ -93,13 +93,16 @@ class DeferRecord:
     """Ghost: how an skb came to be on a defer slot, for the placement invariants: the CPU the
     producer ran on when it counted (v2: when it took the lock), the slot's node, the slot's
     epoch then, the count it obtained (v6: the increment's result; v2: the count after its own
-    increment) and the ``skb_defer_max`` it read."""
+    increment), the ``skb_defer_max`` it read, and the target CPU's ``hotplug_gen`` at the
+    online check and at the push (-1: not known)."""
 
     producer_cpu: int
     node: int
     epoch: int
     count: int
     defer_max: int
+    checked_gen: int = -1
+    pushed_gen: int = -1
 
 
 @attrs.frozen(slots=False)
@@ -141,6 +144,7 @@ class DeferCtx:
     cpu: int = -1
     counted_on: int = -1  # ghost: the CPU the task ran on at the count step (v6)
     counted_epoch: int = -1  # ghost: the slot epoch the count belongs to (v6: at the count; v2: at the push)
+    checked_gen: int = -1  # ghost: the target CPU's hotplug_gen when the online check passed
     node: int = 0
     count: int = 0
     defer_max: int = 0
@@ -234,6 +238,9 @@ class Cpu:
     per_cpu_fw_alloc: int = 0
     # Ghost: a producer kicked this CPU and no NET_RX run has started since (liveness check).
     kick_unserved: bool = False
+    # Ghost: the CPU's hotplug phase, counted: +1 at offline, at dev_cpu_dead() and at online, so
+    # hotplug_gen % 3 is 0 online, 1 dying, 2 dead, and each period has its own number.
+    hotplug_gen: int = 0
 
 
 @attrs.frozen(slots=False)

@@ -29,7 +29,9 @@ from model.limits import (
     EXPLORE_NODES,
     EXPLORE_SKBS,
     EXPLORE_SOCKETS,
+    INT64,
     MAX_DEPTH,
+    MAX_DIGITS,
     MAX_EXAMPLES,
     MAX_MEMORY_MIB,
     MAX_SECONDS,
@@ -124,8 +126,7 @@ def main() -> None:
     "--machine", "machines", multiple=True, help="Only this state machine (repeatable): close, race, hotplug."
 )
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the verdict, every invariant's checks and the findings seen to this JSON "
-              "file.")  # fmt: skip
+              help="Also write the verdict, each invariant's checks and the findings seen to this file.")  # fmt: skip
 @click.option(
     "--junit",
     "junit_file",
@@ -327,6 +328,24 @@ SHAPE_OPTIONS = ("cpus", "nodes", "sockets", "skbs", "defer_max", "hotplug", "ho
                  "close_path")  # fmt: skip
 
 
+def bounded_settings(pairs: tuple[str, ...], parse: Callable[[tuple[str, ...]], dict[str, Any]]) -> dict[str, Any]:
+    """``explore --set KEY=VALUE``: a key with an option of its own is refused (one name, one way
+    in), a value longer than any number here is refused before it is parsed, and every integer
+    must fit a kernel field (64 bits)."""
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        if key.strip().replace("-", "_") in SHAPE_OPTIONS:
+            raise SpecError(f"--set {key.strip()}: use the option --{key.strip().replace('_', '-')}")
+        if len(text) > MAX_DIGITS:
+            raise SpecError(f"--set {key.strip()}: a value of {len(text)} characters; none here has more than "
+                            f"{MAX_DIGITS}")  # fmt: skip
+    values = parse(pairs)
+    for key, value in values.items():
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64:
+            raise SpecError(f"--set {key}: {value} fits no kernel field (64 bits)")
+    return values
+
+
 def default_max_memory_mib() -> int:
     """4 GiB, or half of this machine's memory when that is less."""
     try:
@@ -358,6 +377,9 @@ def default_max_memory_mib() -> int:
               help="skb_attempt_defer_free() of v6.18 (lock-free, per node) or of v5.19-v6.17 (spinlock)")  # fmt: skip
 @click.option("--close-path", type=click.Choice(["close-new", "close-old"]), default="close-new", show_default=True,
               help="the purge loop of __tcp_close(): v6.18's tcp_eat_recv_skb() or v6.17's __kfree_skb()")  # fmt: skip
+@click.option("--set", "settings_", multiple=True, metavar="KEY=VALUE",
+              help="any other parameter of model/small.py's small(), e.g. --set recv=1448 --set unread_test=len_sum "
+              "(repeatable)")  # fmt: skip
 @click.option("--mutant", default=None, help="explore with a mutant of properties/mutants.py applied (a planted bug)")
 @click.option("--max-states", type=Bounded(MAX_STATES), default=1_000_000, show_default=True,
               help="stop (exit 3) after this many distinct states")  # fmt: skip
@@ -371,8 +393,8 @@ def default_max_memory_mib() -> int:
 @click.pass_context
 def explore(
     ctx: click.Context, config_name: str | None, cpus: int, nodes: int, sockets: int, skbs: int, defer_max: int,
-    hotplug: bool, hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, mutant: str | None,
-    max_states: int, max_memory: int | None, max_depth: int | None, max_seconds: float,
+    hotplug: bool, hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, settings_: tuple[str, ...],
+    mutant: str | None, max_states: int, max_memory: int | None, max_depth: int | None, max_seconds: float,
 ) -> None:  # fmt: skip
     """Visit every interleaving of a small configuration breadth first, checking every
     invariant in every state. Known findings (matched by signature) are named with their
@@ -380,7 +402,7 @@ def explore(
 
     Exit 0 when the search completes with only known findings, 1 on another violation, 2 on bad
     input, 3 when a budget (states, memory, depth, time) ends the search first."""
-    from model.small import small
+    from model.small import small, small_args
     from properties.explorer import explore as run_explore
     from properties.findings import FINDINGS
     from properties.mutants import ALL_MUTANTS
@@ -393,11 +415,14 @@ def explore(
                      if ctx.get_parameter_source(p) is not click.core.ParameterSource.DEFAULT]  # fmt: skip
             if given:
                 raise SpecError(f"--config {config_name} fixes the shape; {', '.join(given)} would be ignored")
+            if settings_:
+                raise SpecError("--set changes a configuration built from the options, not a named --config")
             initial = SMALL[config_name].build()
         else:
-            initial = small(cpus=cpus, nodes=nodes, sockets=sockets, skbs=skbs, defer_max=defer_max,
-                            hotplug=hotplug, hotplug_flush=hotplug_flush, sysctl=sysctl,
-                            defer=defer, close_path=close_path)  # type: ignore[arg-type]  # fmt: skip
+            args = {"cpus": cpus, "nodes": nodes, "sockets": sockets, "skbs": skbs, "defer_max": defer_max,
+                    "hotplug": hotplug, "hotplug_flush": hotplug_flush, "sysctl": sysctl, "defer": defer,
+                    "close_path": close_path}  # fmt: skip
+            initial = small(**{**args, **bounded_settings(settings_, small_args)})
         trace_dir_checked()
     memory_mib = max_memory if max_memory is not None else default_max_memory_mib()
     with console.status("exploring...") as status:

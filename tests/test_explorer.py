@@ -25,6 +25,7 @@ from properties.findings import FINDINGS
 from properties.mutants import MUTANTS
 from spec import SpecError, State
 
+
 def only(invariant: str) -> frozenset[str]:
     """Exactly ``invariant`` checked (the mutant tests' isolation)."""
     return frozenset({invariant})

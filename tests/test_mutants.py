@@ -3,8 +3,9 @@
 Each mutant of the catalogue is hunted by a state machine that checks only the invariant the
 mutant names, so the test shows that this invariant, on its own, catches it; violations that a
 known finding's signature explains do not count as a catch, so a mutant that breaks the same
-invariant as a finding is told apart from it by the signature. The unmodified spec passes the focused machines the mutants run in, and every
-invariant in the registry is named by at least one mutant.
+invariant as a finding is told apart from it by the signature. The unmodified spec passes the
+focused machines the mutants run in, and every invariant in the registry is named by at least one
+mutant.
 """
 
 from __future__ import annotations
