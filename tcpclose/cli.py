@@ -567,6 +567,8 @@ def probe(pairs: str, defer_max: str, sockets: int, sends: int, reps: int, json_
     from model import probe as live
 
     with bad_input():
+        if json_file is not None:
+            writable_dir(json_file.parent, "--json")
         maxes = _int_list(defer_max, "--defer-max")
         cpu_pairs: list[tuple[int, int]] = []
         for pair in pairs.split(","):

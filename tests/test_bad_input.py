@@ -170,6 +170,8 @@ CASES: dict[str, Case] = {
     "metrics --out on a read-only file system": Case(("metrics", "--out", "/proc/tcpclose-metrics"), "cannot write in"),
     "metrics --out is a file": Case(("metrics", "--out", "afile"), "is a file", files={"afile": "x"}),
     "check --junit under a file": Case(("check", "--junit", "afile/r.xml"), "is not a directory", files={"afile": "x"}),
+    "probe --json under a file": Case(("probe", "--json", "afile/p.json"), "is not a directory", files={"afile": "x"}),
+    "check --json under a file": Case(("check", "--json", "afile/r.json"), "is not a directory", files={"afile": "x"}),
     "check --junit is a directory": Case(("check", "--junit", "adir.json"), "is a directory", setup=_subdir),
 }
 
