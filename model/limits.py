@@ -73,7 +73,9 @@ SPECDIFF_TIMEOUT = Limit(
 )
 PROBE_SOCKETS = Limit(1, 64, "each socket is a live TCP connection on loopback, opened and closed per trial")
 PROBE_SENDS = Limit(1, 10, "with ACKs held back, more than 10 writes no longer stay one skb each")
-PROBE_REPS = Limit(1, 100, "each repetition is two live trials with sysctl writes; 100 take minutes")
+PROBE_REPS = Limit(3, 100, "three repetitions at least to measure the noise; each is two live trials, 100 take minutes")
+LIVE_EXAMPLES = Limit(1, 10_000, "each example is several live runs over loopback with sysctl writes: hours at 10,000")
+LIVE_SHRINK_SECONDS = Limit(0, 3600, "shrinking reruns the workload on the live kernel; an hour per property is plenty")
 
 # Trace files (properties/traces.py).
 TRACE_BYTES = Limit(

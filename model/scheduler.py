@@ -5,6 +5,11 @@ has finished. The scheduler is fair: it rotates over the actors (each socket's t
 workload, each CPU's IPI and softirq) and gives each in turn its next enabled action, so every
 kick is eventually followed by its IPI and flush. Scripted environment events (a CPU going
 offline after the 10th purge step, a sysctl write) fire when their trigger is met.
+
+A *script* runs the sockets' system calls the way one user thread makes them: in a given order,
+each call starting only once the previous one has returned, with environment events (a sysctl
+write, unrelated NET_RX, a CPU going offline or coming back) at given places between them
+(``tcpclose live`` replays what it did on the real kernel this way).
 """
 
 from __future__ import annotations
@@ -13,7 +18,20 @@ from collections.abc import Sequence
 
 import attrs
 
-from spec import Action, DevCpuDead, ErrQueueCharge, Migrate, PacketArrives, SetDeferMax, State, enabled, step
+from spec import (
+    Action,
+    CloseStart,
+    DevCpuDead,
+    ErrQueueCharge,
+    Migrate,
+    PacketArrives,
+    RecvStart,
+    SetDeferMax,
+    SpecError,
+    State,
+    enabled,
+    step,
+)
 from spec.hotplug import survivor
 
 
@@ -73,6 +91,7 @@ def run(
     triggers: Sequence[Trigger] = (),
     workload_first: bool = True,
     slow: tuple[type[Action], ...] = (),
+    script: Sequence[Action | int] | None = None,
     max_steps: int = 1_000_000,
     limit: int | None = None,
 ) -> Run:
@@ -83,12 +102,19 @@ def run(
     else is enabled (``(IpiDeliver,)``: every IPI arrives after the closes are done, the longest
     latency the kernel allows). ``limit``: stop after that many steps, quiescent or not. Raises
     RuntimeError if ``max_steps`` is reached.
+
+    ``script``: the system calls and environment events of one user thread, in order: a socket
+    id starts that socket's next call (only once no call is in progress), an environment action
+    is taken as it is. Script items rank between the other steps and the ``slow`` kinds: every
+    non-slow step that is enabled goes first. A script item that is not enabled when its turn
+    comes raises SpecError.
     """
     actions: list[Action] = []
     states: list[State] = [state]
     pending = list(triggers)
     taken: dict[Action, int] = {}
     last: tuple[str, int] | None = None
+    left = list(script) if script is not None else []
     for _ in range(max_steps):
         if limit is not None and len(actions) >= limit:
             return Run(states[0], tuple(actions), tuple(states), quiescent=False)
@@ -97,17 +123,37 @@ def run(
             act: Action | None = fired
         else:
             options = [a for a in enabled(state) if not a.environment]
-            if not options:
+            if script is not None:  # calls start only at their turn in the script
+                options = [a for a in options if not isinstance(a, RecvStart | CloseStart)]
+            fast = [a for a in options if not isinstance(a, slow)]
+            if not fast and left and all(s.owner is None for s in state.sockets):
+                act = _script_item(state, left.pop(0))
+            elif not options:
+                if left:
+                    raise SpecError(f"the script is stuck before {left[0]!r}: nothing else can run")
                 return Run(states[0], tuple(actions), tuple(states), quiescent=True)
-            options = [a for a in options if not isinstance(a, slow)] or options
-            act = _pick(options, last, workload_first)
-            last = actor(act)
+            else:
+                act = _pick(fast or options, last, workload_first)
+                last = actor(act)
         assert act is not None
         state = step(state, act)
         actions.append(act)
         states.append(state)
         taken[act] = taken.get(act, 0) + 1
     raise RuntimeError(f"no quiescence after {max_steps} steps")
+
+
+def _script_item(state: State, item: Action | int) -> Action:
+    if isinstance(item, int):
+        sock = state.sockets[item]
+        if not sock.ops:
+            raise SpecError(f"the script starts a call on socket {item}, which has none left")
+        act: Action = RecvStart(item) if sock.ops[0].op == "recv" else CloseStart(item)
+    else:
+        act = item
+    if act not in enabled(state):
+        raise SpecError(f"the script's {act!r} is not enabled when its turn comes")
+    return act
 
 
 def _fire(state: State, pending: list[Trigger], taken: dict[Action, int]) -> Action | None:

@@ -228,24 +228,35 @@ CloseMachine = machine("CloseMachine", Focus(unread_test=None))
 HotplugMachine = machine("HotplugMachine", Focus(hotplug=True, errqueue=True))
 # The attack's shape: every skb built on CPU 0, two sockets closed on CPU 1 and CPU 2 (on the
 # other node of 3cpu-2node), so that two producers and the owner's flush meet in the reset window.
-RaceMachine = machine("RaceMachine", Focus(machine="3cpu-2node", rx_cpu=0, close_cpus=(1, 2)))
+RaceMachine = machine("RaceMachine", Focus(machine="3cpu-2node", rx_cpu=0, close_cpus=(1, 2), min_skbs=2))
 # The attack's shape with CPU 0 going offline only inside a producer's check-to-push window, at the
 # smallest kicking maximum (findings F2, F3, F7).
 OfflineMachine = machine(
-    "OfflineMachine", Focus(machine="2cpu-1node", rx_cpu=0, close_cpus=(1,), hotplug=True, defer_max=3, aimed=True)
+    "OfflineMachine",
+    Focus(machine="2cpu-1node", rx_cpu=0, close_cpus=(1,), hotplug=True, defer_max=3, aimed=True, min_skbs=2),
 )
-# The attack's shape with two writes of skb_defer_max, only while an epoch is open, between 3 and
+# The attack's shape (close-new, defer-v6) with two writes of skb_defer_max, only while an epoch is open, between 3 and
 # 4, whose kick points differ (3 kicks at count 2, 4 at count 3): finding F8.
 SysctlMachine = machine(
     "SysctlMachine",
-    Focus(machine="2cpu-1node", rx_cpu=0, close_cpus=(1,), defer_max=3, sysctl_values=(3, 4), sysctl_writes=2,
-          aimed=True),
+    Focus(close_path="close-new", defer="defer-v6", machine="2cpu-1node", rx_cpu=0, close_cpus=(1,), defer_max=3,
+          sysctl_values=(3, 4), sysctl_writes=2, aimed=True, min_skbs=3),
 )  # fmt: skip
-# The attack's shape with two writes of skb_defer_max, 3 -> 0 -> 3, at any time: attempts made at
-# 0 fall back and keep their increments (finding F5).
+# The attack's shape (close-new, defer-v6) booted with skb_defer_max 0 (deferral off: every attempt falls back and
+# keeps its increment) and one later write of 3, at any time: finding F5.
 WedgeMachine = machine(
     "WedgeMachine",
-    Focus(machine="2cpu-1node", rx_cpu=0, close_cpus=(1,), defer_max=3, sysctl_values=(0, 3), sysctl_writes=2),
+    Focus(
+        close_path="close-new",
+        defer="defer-v6",
+        machine="2cpu-1node",
+        rx_cpu=0,
+        close_cpus=(1,),
+        defer_max=0,
+        sysctl_values=(3,),
+        sysctl_writes=1,
+        min_skbs=3,
+    ),
 )
 
 MACHINES: dict[str, type[SpecMachine]] = {

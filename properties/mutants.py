@@ -400,7 +400,7 @@ MUTANTS.update(
                    Focus(close_path="close-new")),
             Mutant("offline_keeps_queued_ipi", "CPU offline leaves a queued defer IPI pending",
                    ("offline_cpu_has_no_queued_ipi",), ((hotplug, "apply_cpu_offline", _offline_keeping_ipi),),
-                   HOTPLUG),
+                   Focus(machine="2cpu-1node", rx_cpu=0, close_cpus=(1,), hotplug=True, defer_max=3, aimed=True)),
             Mutant("flush_skips_last_node", "the flush visits every node slot but the last",
                    ("deferred_skbs_freed_or_allowed",), ((flush, "_next_slot", _flush_skips_last_node),),
                    Focus(defer="defer-v6", machine="2cpu-2node")),

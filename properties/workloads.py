@@ -35,6 +35,7 @@ class Focus:
     sysctl_values: tuple[int, ...] | None = None  # the values skb_defer_max may be written to
     aimed: bool = False  # CPU offline and sysctl writes only inside the windows they aim at
     sysctl_writes: int | None = None  # how many times skb_defer_max may be written
+    min_skbs: int = 0  # the fewest skbs per socket (the attack's shape needs a few to cross the kick point)
 
     def label(self) -> str:
         """The pinned fields only, e.g. ``defer=defer-v2,machine=2cpu-2node``."""
@@ -49,7 +50,7 @@ class Focus:
 
 @st.composite
 def packets(draw: st.DrawFn, ncpus: int, focus: Focus) -> list[Incoming]:
-    n = draw(st.integers(0, BOUNDS.max_skbs_per_socket))
+    n = draw(st.integers(focus.min_skbs, BOUNDS.max_skbs_per_socket))
     out = []
     for i in range(n):
         last = i == n - 1

@@ -11,8 +11,8 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ from model.limits import (
     EXPLORE_SKBS,
     EXPLORE_SOCKETS,
     INT64,
+    LIVE_EXAMPLES,
+    LIVE_SHRINK_SECONDS,
     MAX_DEPTH,
     MAX_DIGITS,
     MAX_EXAMPLES,
@@ -104,6 +106,7 @@ def main() -> None:
     tcpclose scenario attack    close-old and close-new side by side
     tcpclose metrics attack     what each free path costs: atomics, transfers, IPIs, time
     tcpclose probe              the attack on this kernel, beside the spec's prediction
+    tcpclose live               generated workloads on this kernel, the spec as the oracle
 
     \b
     Exit status: 0 holds, 1 a violation, 2 bad input, 3 a budget ran out, 130 interrupted.
@@ -551,8 +554,8 @@ def _int_list(text: str, what: str) -> tuple[int, ...]:
 @click.option("--sockets", type=Bounded(PROBE_SOCKETS), default=4, show_default=True,
               help="live TCP connections closed per trial")  # fmt: skip
 @click.option("--sends", type=Bounded(PROBE_SENDS), default=10, show_default=True, help="1000-byte writes per socket")
-@click.option("--reps", type=Bounded(PROBE_REPS), default=3, show_default=True,
-              help="trials per skb_defer_max value (each paired with one at 0)")  # fmt: skip
+@click.option("--reps", type=Bounded(PROBE_REPS), default=5, show_default=True,
+              help="repetitions per skb_defer_max value (each paired with one at 0)")  # fmt: skip
 @click.option(
     "--json",
     "json_file",
@@ -563,8 +566,8 @@ def _int_list(text: str, what: str) -> tuple[int, ...]:
 def probe(pairs: str, defer_max: str, sockets: int, sends: int, reps: int, json_file: Path | None) -> None:
     """Run the attack for real over loopback and hold the spec's prediction against it.
 
-    Needs root and two CPUs; restores net.core.skb_defer_max afterwards."""
-    from model import probe as live
+    Needs root and two CPUs; restores net.core.skb_defer_max and tracefs afterwards."""
+    from live import probe as live
 
     with bad_input():
         if json_file is not None:
@@ -577,7 +580,7 @@ def probe(pairs: str, defer_max: str, sockets: int, sends: int, reps: int, json_
                 raise SpecError(f"--pairs takes A:B pairs of CPU numbers below {TRACE_CPUS.hi}, not {pair[:40]!r}")
             cpu_pairs.append((int(first), int(second)))
         reports = []
-        with console.status("probing...") as status:
+        with console.status("probing...") as status, restored_on_signal():
             for a, b in cpu_pairs:
 
                 def progress(message: str, a: int = a, b: int = b) -> None:
@@ -609,7 +612,7 @@ def print_probe(report: Any) -> None:
         f"truesize per skb {report.truesize}; {report.discarded} trial(s) discarded[/bold]"
     )
     table_ = table("skb_defer_max", "skbs", kicks, "model IPIs", "CAL on A", "close() µs median (range)",
-                   "per skb ns", "purge µs (per skb ns)", "vs max 0", "model vs max 0", "agrees")  # fmt: skip
+                   "per skb ns", "purge µs (per skb ns)", "vs max 0 (noise)", "model vs max 0", "agrees")  # fmt: skip
     for row in report.rows:
         closes = [t for tr in row.trials for t in tr.close_ns]
         base = row.median_close_ns(row.baseline)
@@ -622,10 +625,11 @@ def print_probe(report: Any) -> None:
             f"{med / 1000:.1f} ({min(closes) / 1000:.1f}-{max(closes) / 1000:.1f})" if closes else "-",
             f"{med * len(row.trials[0].close_ns) / max(skbs, 1):.0f}" if closes else "-",
             _purge_cell(row, skbs),
-            f"{med / base:.2f}x" if closes and base == base and base > 0 else "-",
-            f"{row.predicted_ratio:.2f}x",
+            f"{row.measured_ratio:.2f}x (±{row.noise:.0%}): {row.measured_direction}"
+            if closes and base == base and base > 0 else "-",
+            f"{row.predicted_ratio:.2f}x: {row.predicted_direction}",
             ("IPIs yes" if row.agrees else "[bold red]IPIs NO[/bold red]")
-            + {None: ", time within noise", True: ", direction yes", False: ", [red]direction NO[/red]"}[
+            + {None: ", direction inconclusive", True: ", direction yes", False: ", [red]direction NO[/red]"}[
                 row.direction_agrees
             ],
         )  # fmt: skip
@@ -642,8 +646,98 @@ def print_probe(report: Any) -> None:
                " empty, and only a flush of a non-empty list resets it[/bold]" if wedged <= 0 < fresh else "")
         )  # fmt: skip
     console.print(
+        f"wedged slots found by the re-arm before a trial (F5): {report.wedges_seen}; "
         "still defers after the probe: " + ("yes" if report.defers_after_rearm else "[bold red]no[/bold red]")
     )
+
+
+@contextmanager
+def restored_on_signal() -> Iterator[None]:
+    """SIGINT/SIGTERM during a live command: the machine state is already restored (live.machine
+    restores before the exception leaves it); one line, and the shell's status for the signal."""
+    from live.machine import Interrupted
+
+    try:
+        yield
+    except Interrupted as stop:
+        click.echo(f"tcpclose: {stop}; sysctl, CPUs and tracefs restored", err=True)
+        sys.exit(128 + stop.signum)
+
+
+# -- live ----------------------------------------------------------------------------------------
+
+
+@main.command("live")
+@click.option("--examples", type=Bounded(LIVE_EXAMPLES), default=30, show_default=True, help="generated workloads")
+@click.option("--seed", type=Bounded(SEED), default=0, show_default=True,
+              help="Hypothesis seed (same seed, same workloads)")  # fmt: skip
+@click.option("--hotplug", is_flag=True, help="CPUs may go offline and come back; then race kicks against it (F2)")
+@click.option("--shrink-seconds", type=Bounded(LIVE_SHRINK_SECONDS, float), default=45.0, show_default=True,
+              help="time to shrink each property's divergence on the live kernel")  # fmt: skip
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="where divergence logs and traces go (default: $TCPCLOSE_TRACE_DIR or tcpclose-traces)")  # fmt: skip
+def live_command(examples: int, seed: int, hotplug: bool, shrink_seconds: float, out_dir: Path | None) -> None:
+    """Hypothesis draws workloads, runs them on this kernel over loopback and holds what the
+    trace shows against the spec's runs of the same workload.
+
+    Needs root and two CPUs. Exit 0 when every property holds, 1 on a divergence (shrunk on the
+    live kernel, written as a live log and the spec's traces). The sysctl, the CPUs and tracefs
+    are restored however it ends."""
+    from live.machine import Machine
+    from live.run import live
+
+    with bad_input():
+        if out_dir is not None:
+            writable_dir(out_dir, "--out")
+        else:
+            trace_dir_checked()
+    with bad_input(), restored_on_signal(), console.status("live...") as status:
+        report = live(machine=Machine(), examples=examples, seed=seed, hotplug=hotplug,
+                      shrink_seconds=shrink_seconds, progress=status.update, out_dir=out_dir)  # fmt: skip
+    print_live(report)
+    sys.exit(0 if all(p.diverged == 0 for p in report.properties) else 1)
+
+
+def print_live(report: Any) -> None:
+    from live.observe import PROPERTIES
+
+    console.print(
+        f"[bold]{report.examples} example(s) run on the kernel ({report.discarded} discarded, {report.runs} live "
+        f"runs with confirmations and shrinking) in {report.seconds:.0f} s; skbs of truesize {report.truesize}; "
+        f"skb_defer_max was {report.original}[/bold]"
+    )
+    t = table("property", "what the kernel must show", "examples", "verdict")
+    for p in report.properties:
+        verdict = "[green]holds[/green]" if p.diverged == 0 else f"[bold red]diverges in {p.diverged}[/bold red]"
+        if p.unconfirmed:
+            verdict += f" ({p.unconfirmed} unconfirmed: a second run did not show it or was discarded)"
+        t.add_row(p.name, PROPERTIES[p.name], str(p.examples), verdict)
+    console.print(t)
+    for p in report.properties:
+        if p.minimal is not None:
+            console.print(f"[red]{p.name}[/red] diverges; smallest workload: {p.minimal}")
+            console.print(f"  {p.detail}")
+            console.print(f"  wrong: {p.blame}")
+            for f in p.files:
+                console.print(f"  written: {f}")
+    console.print("reached: " + "; ".join(f"{name} in {n}" for name, n in report.coverage))
+    lo, hi = report.sockstat_delta
+    console.print(f"/proc/net/sockstat TCP mem after an example minus before: {lo}..{hi} pages "
+                  "(per-CPU reserves make it move only in large steps)")  # fmt: skip
+    if report.wedges:
+        console.print(f"wedged slots seen (F5) and re-armed: {len(report.wedges)}")
+        for (workload, cpu), times in Counter(report.wedges).items():
+            console.print(f"  CPU {cpu}" + (f" ({times} runs)" if times > 1 else "") + f" after: {workload}")
+    else:
+        console.print("wedged slots seen (F5): none")
+    if report.hotplug is not None:
+        h = report.hotplug
+        console.print(f"--hotplug, F2: {h.verdict()} (IPIs to CPU {h.cpu}: {h.ipis_before} before, "
+                      f"{h.ipis_during} during, {h.ipis_after} after)")  # fmt: skip
+    console.print(
+        "restored: skb_defer_max, CPUs online, tracefs" if report.restored
+        else "[bold red]the machine state was not restored as found[/bold red]"
+    )  # fmt: skip
 
 
 # -- scenario ------------------------------------------------------------------------------------

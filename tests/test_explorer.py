@@ -71,6 +71,10 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "no-hotplug-flush": ("F7", "F2"),
     "epoch": (),
     "sysctl-mid-epoch": ("F8",),
+    "error-queue": ("F1",),
+    "old-unread-test": ("F4",),
+    "wedge": ("F5",),
+    "reset-window": ("F6",),
 }
 
 CONFIGS: dict[str, Callable[[], State]] = {
@@ -78,6 +82,10 @@ CONFIGS: dict[str, Callable[[], State]] = {
     "no-hotplug-flush": lambda: small(cpus=2, nodes=2, skbs=3, hotplug=True, sysctl=2),
     "epoch": lambda: small(cpus=2, nodes=1, skbs=4, netrx_raises=1),
     "sysctl-mid-epoch": lambda: small(cpus=2, nodes=1, skbs=3, defer_max=3, sysctl=4),
+    "error-queue": lambda: small(skbs=1, errqueue=True),
+    "old-unread-test": lambda: small(skbs=1, recv=1448, retransmit_fin=True, unread_test="len_sum"),
+    "wedge": lambda: small(skbs=3, defer_max=0, sysctl=3),
+    "reset-window": lambda: small(sockets=2, skbs=2, defer_max=2, netrx_raises=1),
 }
 
 
