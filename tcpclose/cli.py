@@ -126,7 +126,8 @@ def main() -> None:
 @click.option("--seed", type=Bounded(SEED), default=None, help="Random seed (ci is derandomized otherwise).")
 @click.option("--max-examples", type=Bounded(MAX_EXAMPLES), default=None, help="Examples per machine.")
 @click.option(
-    "--machine", "machines", multiple=True, help="Only this state machine (repeatable): close, race, hotplug."
+    "--machine", "machines", multiple=True,
+    help="Only this state machine (repeatable): close, hotplug, race, offline, sysctl, wedge.",
 )
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the verdict, each invariant's checks and the findings seen to this file.")  # fmt: skip

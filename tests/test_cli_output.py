@@ -88,6 +88,13 @@ def test_config_help_lists_its_names() -> None:
         assert name in done.stdout
 
 
+def test_check_help_lists_every_state_machine() -> None:
+    from properties.machines import MACHINES
+
+    done = tcpclose("check", "--help", columns="200")
+    assert all(name in done.stdout for name in MACHINES), done.stdout
+
+
 def test_help_texts() -> None:
     top = tcpclose("--help")
     assert top.returncode == 0 and "pin" in top.stdout and "130 interrupted" in top.stdout
