@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 from rich.console import Console
@@ -36,17 +37,17 @@ from rich.table import Table
 
 from model.costs import DEFAULT_PROFILE, PROFILES
 from model.costs import profile as get_profile
+from model.limits import DEFER_MAX, MAX_DIGITS, MAX_SKBS_TOTAL
 from model.machines import MACHINES
-from model.metrics import SUMMARY, Comparison, compare, summary_rows, to_csv, to_json
+from model.metrics import SUMMARY, Comparison, Metrics, compare, summary_rows, to_csv, to_json
 from model.scenarios import LENGTH, TRUESIZE, Scenario, attack, kernel, recvmsg_steady, socket
 from spec import Incoming, UserOp, boot
 from spec.core import SpecError
 from spec.state import CloseVariant
 
 MACHINE = "4cpu-2node"
-# One run keeps every state; the scheduler's cost grows with the square of the skbs in flight.
-MAX_SKBS_TOTAL = 2048
 OUTPUTS = ("table", "csv", "json")
+MAX_SWEEP_VALUES = 32  # each value is one run per case, up to a minute each at the largest sizes
 DEFAULT_OUT = Path("tcpclose-metrics")
 
 
@@ -77,6 +78,7 @@ Builder = Callable[[Params, CloseVariant], Scenario]
 class Case:
     label: str
     build: Builder
+    rx_cpu: int = 0  # the CPU that builds the skbs (their defer lists are its own)
 
 
 @attrs.frozen
@@ -183,7 +185,7 @@ SCENARIOS: dict[str, MetricsScenario] = {
         MetricsScenario(
             "local",
             "every skb built on the closing CPU (CPU 1 receives and closes)",
-            (Case("all on CPU 1", _attack(close_cpu=1, alloc_cpu=1)),),
+            (Case("all on CPU 1", _attack(close_cpu=1, alloc_cpu=1), rx_cpu=1),),
             ALL,
         ),
         MetricsScenario(
@@ -229,10 +231,13 @@ def parse_sweep(text: str, sc: MetricsScenario) -> tuple[str, tuple[int, ...]]:
         raise SpecError(f"--sweep wants PARAM=V1,V2,... with PARAM one of N, K, skb_defer_max (got {text!r})")
     if param not in sc.params:
         raise SpecError(f"scenario {sc.name} has no parameter {param}")
+    parts = values.split(",")
+    if len(parts) > MAX_SWEEP_VALUES or any(len(v.strip()) > MAX_DIGITS for v in parts):
+        raise SpecError(f"--sweep takes at most {MAX_SWEEP_VALUES} values of up to {MAX_DIGITS} digits: each is a run")
     try:
-        vals = tuple(int(v) for v in values.split(","))
+        vals = tuple(int(v) for v in parts)
     except ValueError:
-        raise SpecError(f"--sweep values must be integers separated by commas (got {values!r})") from None
+        raise SpecError(f"--sweep values must be integers separated by commas (got {values[:40]!r})") from None
     for v in vals:
         check(sc.base.with_(param, v))
     return param, vals
@@ -244,8 +249,8 @@ def check(p: Params) -> None:
         raise SpecError(f"N (skbs per socket) must be >= 0, not {p.skbs}")
     if p.sockets < 1:
         raise SpecError(f"K (sockets) must be >= 1, not {p.sockets}")
-    if p.defer_max is not None and p.defer_max < 0:
-        raise SpecError(f"skb_defer_max must be >= 0, not {p.defer_max}")
+    if p.defer_max is not None and not DEFER_MAX.admits(p.defer_max):
+        raise SpecError(f"skb_defer_max is {p.defer_max}; it must be {DEFER_MAX.describe()}: {DEFER_MAX.reason}")
     if p.skbs * p.sockets > MAX_SKBS_TOTAL:
         raise SpecError(f"N x K = {p.skbs * p.sockets} skbs is more than the model runs ({MAX_SKBS_TOTAL})")
 
@@ -278,43 +283,93 @@ def run_sweep(
 
 # -- plots ---------------------------------------------------------------------------------------
 
-PLOTTED = (
-    ("remote_frees_per_skb", "remote frees / unread skb"),
-    ("transfers_per_skb", "line transfers / unread skb"),
-    ("close_ns_per_skb", "close() ns / unread skb"),
-    ("left_waiting", "skbs left waiting (never freed)"),
+
+@attrs.frozen
+class Panel:
+    """One metric of a plot: its title, its y label (with the unit), how to read it from a run,
+    and a note under the title (None: none)."""
+
+    title: str
+    ylabel: str
+    get: Callable[[Metrics, int], float | None]  # (metrics, the RX CPU) -> value
+    modelled_time: bool = False  # nanoseconds from the cost profile, not counts of the spec's own steps
+    note: str | None = None
+
+
+def _per_skb(name: str) -> Callable[[Metrics, int], float | None]:
+    return lambda m, rx: m.per_skb(m.total(name))
+
+
+PANELS = (
+    Panel("remote frees per unread skb", "frees by another CPU / skb", _per_skb("remote_frees")),
+    Panel("cache-line transfers per unread skb", "transfers / skb", _per_skb("transfers")),
+    Panel("close() time per unread skb", "ns / skb", lambda m, rx: m.per_skb(sum(m.close_ns)), modelled_time=True),
+    Panel(
+        "softirq time on the RX CPU (moved there by close-new)",
+        "µs with BH disabled",
+        lambda m, rx: m.per_cpu[rx].bh_ns / 1000,
+        modelled_time=True,
+    ),
+    Panel(
+        "skbs left waiting on a defer list",
+        "skbs",
+        lambda m, rx: m.left_waiting,
+        note="pushes after the last flush, below the kick point:\njumps with where that flush fell",
+    ),
 )
 AXIS = {"skbs": "N (unread skbs per socket)", "sockets": "K (sockets)", "defer_max": "skb_defer_max"}
+# close-old: a dashed line and hollow squares; close-new: a solid line and filled dots. Each
+# later case is drawn smaller, so that series which coincide (a case on top of another, or
+# close-new on close-old) stay visible inside one another.
+def _style(which: str, n: int) -> dict[str, Any]:
+    if which == "old":
+        return {"linestyle": "--", "linewidth": 2.6 - n, "marker": "s", "markersize": 11 - 3 * n,
+                "markerfacecolor": "none", "markeredgewidth": 1.6}  # fmt: skip
+    return {"linestyle": "-", "linewidth": 1.6 - 0.6 * n, "marker": "o", "markersize": 6 - 2 * n}
 
 
-def plot(sweep: Sweep, param: str, out: Path, profile: str) -> Path:
-    """One PNG: the main costs per unread skb and the skbs left waiting against ``param``,
-    close-old dashed with crosses, close-new solid with dots, one colour per case."""
+def plot(sweep: Sweep, param: str, out: Path, profile: str, rx_cpu: int = 0) -> Path:
+    """One PNG readable at README width (900 px): a grid with one metric per panel, y labels
+    with units, the legend in a panel of its own, every computed point marked, and "model
+    estimate, profile P" on every panel whose figures come from the cost profile."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    getters = {key: get for key, _, get in SUMMARY}
-    fig, axes = plt.subplots(1, len(PLOTTED), figsize=(4.5 * len(PLOTTED), 4), constrained_layout=True)
+    fig, grid = plt.subplots(3, 2, figsize=(9, 10.5), constrained_layout=True)
+    axes = list(grid.flat)
     cases = list(dict.fromkeys(c.case for _, c in sweep))
-    for ax, (key, title) in zip(axes, PLOTTED, strict=True):
+    for ax, panel in zip(axes, PANELS, strict=False):
         for n, case in enumerate(cases):
             pts = [(v, c) for v, c in sweep if c.case == case]
             xs = [v for v, _ in pts]
-            for which, style, marker in (("old", "--", "x"), ("new", "-", "o")):
-                ys = [getters[key](c.old if which == "old" else c.new) for _, c in pts]
-                ax.plot(xs, [float("nan") if y is None else y for y in ys], style, marker=marker, color=f"C{n}",
-                        label=f"close-{which}, {case}")  # fmt: skip
-        ax.set_title(title)
+            for which in ("old", "new"):
+                ys = [panel.get(c.old if which == "old" else c.new, rx_cpu) for _, c in pts]
+                ax.plot(xs, [float("nan") if y is None else y for y in ys], color=f"C{n}",
+                        label=f"close-{which}, {case}", **_style(which, min(n, 1)))  # fmt: skip
+        title = panel.title + (f"\nmodel estimate, profile {profile}" if panel.modelled_time else "")
+        ax.set_title(title, fontsize=10)
+        if panel.note:
+            ax.text(0.02, 0.97, panel.note, transform=ax.transAxes, fontsize=8, va="top", color="0.3")
         ax.set_xlabel(AXIS[param])
+        ax.set_ylabel(panel.ylabel)
         if param == "defer_max":
+            values = sorted({v for v, _ in sweep})
             ax.set_xscale("symlog", linthresh=1)
-        ax.set_ylim(bottom=0)
+            ax.set_xticks(values, [str(v) for v in values], fontsize=8)
+            ax.minorticks_off()
+        ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1] * 1.15, 1))
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    legend_ax = axes[len(PANELS)]
+    legend_ax.axis("off")
+    handles, labels = axes[0].get_legend_handles_labels()
+    legend_ax.legend(handles, labels, loc="center", fontsize=9, frameon=False,
+                     title="markers: computed points (lines only join them);\n"
+                           "series that coincide are drawn inside one another")  # fmt: skip
     name = sweep[0][1].scenario if sweep else "metrics"
-    fig.suptitle(f"{name}: costs against {AXIS[param]} (profile {profile})")
+    fig.suptitle(f"{name}: close-old vs close-new against {AXIS[param]}\n"
+                 f"computed from the spec's own runs; times are model estimates, profile {profile}")  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}-vs-{param}.png"
     fig.savefig(path, dpi=100)
@@ -398,6 +453,8 @@ def metrics_command(
     fmt: str,
     profile: str = DEFAULT_PROFILE,
     progress: bool = True,
+    out: Console | None = None,
+    err: Console | None = None,
 ) -> int:
     """``tcpclose metrics [SCENARIO] [--sweep PARAM=V1,V2] [--out DIR] [--csv|--json] [--profile P]``.
 
@@ -411,8 +468,8 @@ def metrics_command(
     table_sweep = parse_sweep(sweep, sc) if sweep is not None else sc.table_sweep
     plot_sweeps = [table_sweep] if table_sweep is not None else list(sc.plot_sweeps)
     check(sc.base)
-    out = Console()
-    err = Console(stderr=True)
+    out = out or Console()
+    err = err or Console(stderr=True)
     t0 = time.perf_counter()
     total = len(sc.cases) * (int(table_sweep is None) + sum(len(v) for _, v in plot_sweeps))
     sweeps: dict[str, Sweep] = {}
@@ -448,7 +505,7 @@ def metrics_command(
     written[0].write_text(to_csv(everything))
     written[1].write_text(to_json(everything, profile))
     t1 = time.perf_counter()
-    written += [plot(s, param, out_dir, profile) for param, s in sweeps.items()]
+    written += [plot(s, param, out_dir, profile, sc.cases[0].rx_cpu) for param, s in sweeps.items()]
     t_plots = time.perf_counter() - t1
     err.print(f"runs {t_runs:.1f} s, plots {t_plots:.1f} s; wrote " + ", ".join(str(p) for p in written))
     return 0

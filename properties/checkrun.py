@@ -196,13 +196,13 @@ def _default_profile() -> str:
 
 def summary_table(report: Report) -> Table:
     table = Table(title=f"invariants (profile {report.profile}); * marks the user's five promises")
-    table.add_column("invariant", no_wrap=True)
-    table.add_column("concern")
-    table.add_column("kind")
-    table.add_column("examples", justify="right")
-    table.add_column("checks", justify="right")
-    table.add_column("result")
-    table.add_column("trace")
+    table.add_column("invariant", overflow="fold")
+    table.add_column("concern", overflow="fold")
+    table.add_column("kind", overflow="fold")
+    table.add_column("examples", justify="right", overflow="fold")
+    table.add_column("checks", justify="right", overflow="fold")
+    table.add_column("result", overflow="fold")
+    table.add_column("trace", overflow="fold")
     for row, inv in zip(report.to_json()["invariants"], invariants.REGISTRY.values(), strict=True):  # type: ignore[call-overload]
         failed = [m for m in report.machines if m.violation is not None and m.violation.invariant == inv.name]
         result = row["verdict"]
@@ -215,11 +215,11 @@ def summary_table(report: Report) -> Table:
 
 def coverage_table(report: Report) -> Table:
     table = Table(title="states reached (no green by vacuity)")
-    table.add_column("machine")
-    table.add_column("examples", justify="right")
-    table.add_column("steps", justify="right")
-    table.add_column("events reached")
-    table.add_column("required, never reached")
+    table.add_column("machine", overflow="fold")
+    table.add_column("examples", justify="right", overflow="fold")
+    table.add_column("steps", justify="right", overflow="fold")
+    table.add_column("events reached", overflow="fold")
+    table.add_column("required, never reached", overflow="fold")
     for m in report.machines:
         events = ", ".join(f"{k} {v}" for k, v in sorted(m.seen.items()))
         table.add_row(m.name, str(m.examples), str(m.steps), events,
@@ -229,11 +229,11 @@ def coverage_table(report: Report) -> Table:
 
 def findings_table(report: Report) -> Table:
     table = Table(title="known findings (properties/findings.py): matched by signature, never switched off")
-    table.add_column("finding")
-    table.add_column("invariant", no_wrap=True)
-    table.add_column("what")
-    table.add_column("seen by machines")
-    table.add_column("pinned trace")
+    table.add_column("finding", overflow="fold")
+    table.add_column("invariant", overflow="fold")
+    table.add_column("what", overflow="fold")
+    table.add_column("seen by machines", overflow="fold")
+    table.add_column("pinned trace", overflow="fold")
     for fid, inv, ok in report.findings:
         machines = [m.name for m in report.machines if fid in m.findings_seen]
         table.add_row(fid, inv, FINDINGS[fid].title, ", ".join(machines) or "-",

@@ -33,9 +33,12 @@ CPU and socket a distinct role. A reduction that is sound only for a symmetric w
 whose canonicalization costs more per state than ``step`` itself, was not worth its risk: the
 explorer therefore explores the full space, and its counts are the spec's own.
 
-Budgets. ``max_states`` (distinct states) and ``max_seconds`` stop the search with
-``complete=False`` and a one-line ``reason`` instead of exhausting memory or time; a violation
-stops it too (``complete=False``, the reason names the invariant). Peak memory is the process's
+Budgets. ``max_states`` (distinct states), ``max_depth`` (BFS levels), ``max_memory_bytes``
+(the process's peak resident set size) and ``max_seconds`` stop the search with
+``complete=False``, ``budget_exhausted=True`` and a one-line ``reason`` instead of exhausting
+memory or time; the clock and the memory are looked at every ``_CLOCK_EVERY`` expanded states,
+so a budget is overshot by at most that much work. A violation stops the search too
+(``complete=False``, the reason names the invariant). Peak memory is the process's
 peak resident set size (``ru_maxrss``), which includes whatever the process held before.
 """
 
@@ -54,7 +57,7 @@ from spec import Action, State, enabled, step
 
 DEFAULT_MAX_STATES = 1_000_000  # about 1.2 KiB per state on the small configurations: ~1.2 GiB
 DEFAULT_MAX_SECONDS = 600.0
-_CLOCK_EVERY = 256  # states expanded between two looks at the clock
+_CLOCK_EVERY = 64  # states expanded between two looks at the clock and the memory (well under 0.1 s)
 
 
 @attrs.frozen
@@ -89,6 +92,7 @@ class ExploreResult:
     quiescent_states: int = 0
     # The known findings met, each with the shortest run that shows it (in the order met).
     findings: tuple[tuple[str, Counterexample], ...] = ()
+    budget_exhausted: bool = False  # a budget (states, depth, memory, time) ended the search
 
     @property
     def states_per_second(self) -> float:
@@ -131,6 +135,8 @@ def explore(
     only: frozenset[str] | None = None,
     max_states: int = DEFAULT_MAX_STATES,
     max_seconds: float = DEFAULT_MAX_SECONDS,
+    max_depth: int | None = None,
+    max_memory_bytes: int | None = None,
     progress: Callable[[int, int, int], None] | None = None,
 ) -> ExploreResult:
     """Breadth-first search of every state reachable from ``initial``, checking every invariant
@@ -153,7 +159,7 @@ def explore(
     met: dict[str, Counterexample] = {}
     reason = ""
 
-    def result(complete: bool) -> ExploreResult:
+    def result(complete: bool, budget: bool = False) -> ExploreResult:
         return ExploreResult(
             distinct_states=len(parents),
             transitions=transitions,
@@ -165,6 +171,7 @@ def explore(
             violation=found,
             quiescent_states=quiescent_states,
             findings=tuple(met.items()),
+            budget_exhausted=budget,
         )
 
     def unexplained(bad: list[invariants.Found], actions: tuple[Action, ...], quiescent: bool) -> Counterexample | None:
@@ -192,12 +199,19 @@ def explore(
         edge_violation: Counterexample | None = None  # length depth + 1, kept while level d is scanned
         for state in level:
             expanded += 1
-            if expanded % _CLOCK_EVERY == 0 and time.perf_counter() > deadline:
-                reason = (
-                    f"time budget of {max_seconds:g} s spent at depth {depth} with {len(parents):,} states "
-                    f"(raise max_seconds, or shrink the configuration)"
-                )
-                return result(False)
+            if expanded % _CLOCK_EVERY == 0:
+                if time.perf_counter() > deadline:
+                    reason = (
+                        f"time budget of {max_seconds:g} s spent at depth {depth} with {len(parents):,} states "
+                        f"(raise max_seconds, or shrink the configuration)"
+                    )
+                    return result(False, budget=True)
+                if max_memory_bytes is not None and peak_rss_bytes() > max_memory_bytes:
+                    reason = (
+                        f"memory budget of {max_memory_bytes / 2**20:,.0f} MiB reached at depth {depth} with "
+                        f"{len(parents):,} states (raise max_memory, or shrink the configuration)"
+                    )
+                    return result(False, budget=True)
             acts = enabled(state)
             # is_quiescent(state), without computing enabled() a second time.
             if not any(not a.environment for a in acts):
@@ -224,7 +238,7 @@ def explore(
                             f"state budget of {max_states:,} distinct states reached at depth {depth} "
                             f"(raise max_states, or shrink the configuration)"
                         )
-                        return result(False)
+                        return result(False, budget=True)
                     nxt_level.append(post)
                     bad += state_violations(post, only)
                 if bad:
@@ -239,6 +253,12 @@ def explore(
         if progress is not None:
             progress(depth, len(parents), transitions)
         if nxt_level:
+            if max_depth is not None and depth >= max_depth:
+                reason = (
+                    f"depth budget of {max_depth:,} levels reached with {len(parents):,} states "
+                    f"(raise max_depth, or shrink the configuration)"
+                )
+                return result(False, budget=True)
             depth += 1
         level = nxt_level
     return result(True)

@@ -32,15 +32,24 @@ settings.register_profile("thorough", max_examples=3000, stateful_step_count=120
 PROFILES = ("dev", "ci", "thorough")
 
 
-def current() -> str:
-    default = "ci" if os.environ.get("CI", "").lower() == "true" else "dev"
-    name = os.environ.get("TCPCLOSE_PROFILE", default)
+class ProfileError(ValueError):
+    """An unknown profile name (from TCPCLOSE_PROFILE or an option): one line."""
+
+
+def current(default: str | None = None) -> str:
+    """The profile TCPCLOSE_PROFILE names, else ``default``, else ci under CI=true and dev otherwise."""
+    fallback = default or ("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
+    name = os.environ.get("TCPCLOSE_PROFILE", fallback)
     if name not in PROFILES:
-        raise SystemExit(f"TCPCLOSE_PROFILE={name!r} is not one of {', '.join(PROFILES)}")
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise ProfileError(f"TCPCLOSE_PROFILE={shown!r} is not one of {', '.join(PROFILES)}")
     return name
 
 
 def load(name: str | None = None) -> str:
     name = name or current()
+    if name not in PROFILES:
+        source = f"TCPCLOSE_PROFILE={name!r}" if os.environ.get("TCPCLOSE_PROFILE") == name else repr(name)
+        raise ProfileError(f"unknown Hypothesis profile {source[:60]} (known: {', '.join(PROFILES)})")
     settings.load_profile(name)
     return name

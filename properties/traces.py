@@ -10,9 +10,11 @@ what the unmodified spec is expected to do with it. Every problem in a file is r
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
+import stat
 import sys
 import types as types_mod
 import typing
@@ -22,6 +24,7 @@ from typing import Any
 import attrs
 
 import tcpclose
+from model.limits import INT64, TRACE_ACTIONS, TRACE_BYTES, TRACE_CPUS, TRACE_PACKETS, TRACE_SOCKETS, Limit, check_int
 from properties.checker import NotEnabledAt, Verdict, check_run
 from properties.invariants import REGISTRY
 from spec import ALL_ACTIONS, Action, Config, Env, Incoming, Sock, SpecError, State, UserOp, boot
@@ -178,6 +181,8 @@ def _sock(where: str, data: Any) -> Sock:
     rx = fields.pop("rx", [])
     if not isinstance(ops, list) or not isinstance(rx, list):
         raise TraceError(f"{where}: ops and rx must be lists")
+    _within(where, "the number of packets (rx)", len(rx), TRACE_PACKETS)
+    _within(where, "the number of system calls (ops)", len(ops), TRACE_PACKETS)
     fields["ops"] = tuple(
         _make(f"{where}.ops[{i}]", UserOp, _fields(f"{where}.ops[{i}]", UserOp, o)) for i, o in enumerate(ops)
     )
@@ -220,6 +225,12 @@ def _verdict_from(where: str, data: Any) -> Verdict | None:
                    tuple(found))  # fmt: skip
 
 
+def _within(where: str, what: str, value: int, limit: Limit) -> None:
+    problem = check_int(what, value, limit)
+    if problem is not None:
+        raise TraceError(f"{where}: {problem}")
+
+
 def decode(data: Any, source: str = "trace") -> Trace:
     if not isinstance(data, dict):
         raise TraceError(f"{source}: a trace is a JSON object")
@@ -245,12 +256,14 @@ def decode(data: Any, source: str = "trace") -> Trace:
     cpu_nodes = b.get("cpu_nodes")
     if not isinstance(cpu_nodes, list) or not all(isinstance(n, int) for n in cpu_nodes):
         raise TraceError(f"{source}: boot.cpu_nodes must be a list of node numbers")
+    _within(source, "the number of CPUs (boot.cpu_nodes)", len(cpu_nodes), TRACE_CPUS)
     defer_max = b.get("skb_defer_max")
     if not isinstance(defer_max, int):
         raise TraceError(f"{source}: boot.skb_defer_max must be an integer")
     socks_data = b.get("sockets")
     if not isinstance(socks_data, list):
         raise TraceError(f"{source}: boot.sockets must be a list")
+    _within(source, "the number of sockets (boot.sockets)", len(socks_data), TRACE_SOCKETS)
     socks = [_sock(f"{source}: boot.sockets[{i}]", s) for i, s in enumerate(socks_data)]
     try:
         initial = boot(config, cpu_nodes, defer_max, socks, env)
@@ -259,6 +272,7 @@ def decode(data: Any, source: str = "trace") -> Trace:
     acts = data.get("actions")
     if not isinstance(acts, list):
         raise TraceError(f"{source}: actions must be a list")
+    _within(source, "the number of actions", len(acts), TRACE_ACTIONS)
     actions = tuple(_action(f"{source}: actions[{i}]", a) for i, a in enumerate(acts))
     mutant = data.get("mutant")
     if mutant is not None:
@@ -277,15 +291,63 @@ def decode(data: Any, source: str = "trace") -> Trace:
     )
 
 
-def load(path: Path) -> Trace:
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes, refused before reading when it is not a regular file (``/dev/zero``, a
+    FIFO, which would block) or is larger than ``TRACE_BYTES``; at most the limit plus one byte is
+    ever read."""
+    limit = int(TRACE_BYTES.hi)
     try:
-        text = path.read_text()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise TraceError(f"{path}: not a regular file; a trace is a JSON file")
+        if info.st_size > limit:
+            raise TraceError(
+                f"{path}: {info.st_size:,} bytes, over the {limit:,}-byte limit for traces: {TRACE_BYTES.reason}"
+            )
+        with path.open("rb") as f:
+            raw = f.read(limit + 1)
     except OSError as err:
-        raise TraceError(f"{path}: cannot read: {err.strerror}") from None
+        raise TraceError(f"{path}: cannot read: {err.strerror or err}") from None
+    if len(raw) > limit:  # it grew while we looked
+        raise TraceError(f"{path}: over the {limit:,}-byte limit for traces: {TRACE_BYTES.reason}")
+    return raw
+
+
+def _text(path: Path, raw: bytes) -> str:
+    if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or b"\x00" in raw[:4]:
+        raise TraceError(f"{path}: UTF-16 or UTF-32 text (or binary); a trace is UTF-8 JSON (iconv -t UTF-8 converts)")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise TraceError(f"{path}: not UTF-8 text (byte {err.start}); a trace is a JSON file") from None
+
+
+def _check_numbers(path: Path, data: Any) -> None:
+    """Every integer a trace holds fits the kernel's widest field (64 bits); walked without
+    recursion, so that the depth JSON allowed cannot overflow Python's stack here."""
+    todo = [data]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > INT64:
+            raise TraceError(f"{path}: the number {str(node)[:12]}... ({len(str(node))} digits) fits no kernel field")
+
+
+def load(path: Path) -> Trace:
+    raw = _read_bounded(path)
+    text = _text(path, raw)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise TraceError(f"{path}: not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    except RecursionError:
+        raise TraceError(f"{path}: JSON nested too deeply to be a trace") from None
+    except ValueError as err:  # an integer literal of more than 4300 digits
+        raise TraceError(f"{path}: not a trace: {str(err).splitlines()[0]}") from None
+    _check_numbers(path, data)
     return decode(data, str(path))
 
 

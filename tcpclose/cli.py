@@ -1,7 +1,8 @@
 """``tcpclose``: the command line, a thin front door over spec/, model/ and properties/.
 
-Exit status: 0 everything holds (or, for ``replay``, the trace no longer violates anything);
-1 a violation; 2 bad input (one line on stderr, never a traceback, no file touched).
+Exit status (tcpclose/ui.py): 0 everything holds (or, for ``replay``, the trace no longer
+violates anything); 1 a violation; 2 bad input (one line on stderr, never a traceback, no file
+touched); 3 a budget ended the work first; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,49 +14,82 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import attrs
 import click
-from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
+from model.costs import DEFAULT_PROFILE as DEFAULT_COSTS
+from model.costs import PROFILES as COST_PROFILES
+from model.limits import (
+    CPU_ID,
+    DEFER_MAX,
+    EXPLORE_CPUS,
+    EXPLORE_NODES,
+    EXPLORE_SKBS,
+    EXPLORE_SOCKETS,
+    INT64,
+    LIVE_EXAMPLES,
+    LIVE_SHRINK_SECONDS,
+    MAX_DEPTH,
+    MAX_DIGITS,
+    MAX_EXAMPLES,
+    MAX_MEMORY_MIB,
+    MAX_SECONDS,
+    MAX_SKBS_TOTAL,
+    MAX_STATES,
+    PROBE_REPS,
+    PROBE_SENDS,
+    PROBE_SOCKETS,
+    SCENARIO_SKBS,
+    SCENARIO_SOCKETS,
+    SEED,
+    SPECDIFF_TIMEOUT,
+    TRACE_CPUS,
+)
+from model.machines import MACHINES as LAYOUTS
 from model.scenarios import attack, recvmsg_steady
 from model.scheduler import replay as replay_states
 from model.scheduler import run
+from model.small import SMALL
 from properties import timeline, traces
-from properties.traces import TraceError
+from properties.report import kernel_words, place
 from spec import SpecError, State
+from tcpclose.ui import (
+    BAD_INPUT,
+    BUDGET,
+    HOLDS,
+    INTERRUPTED,
+    VIOLATION,
+    Bounded,
+    bad_input,
+    fail,
+    renamed,
+    table,
+    trace_dir_checked,
+    writable_dir,
+)
+from tcpclose.ui import console as make_console
 
-console = Console()
-
-
-def fail_usage(message: str) -> NoReturn:
-    click.echo(f"tcpclose: {message}", err=True)
-    sys.exit(2)
-
-
-@contextmanager
-def bad_input() -> Iterator[None]:
-    """Turn the spec's and the trace reader's errors into one line and exit status 2."""
-    try:
-        yield
-    except (TraceError, SpecError) as err:
-        fail_usage(str(err))
+console = make_console()
 
 
 def entry() -> None:
-    """The console script: click's usage errors become one line and exit status 2 too."""
+    """The console script: click's usage errors become one line and exit status 2 too, Ctrl-C 130."""
     try:
         main.main(standalone_mode=False)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.exceptions.NoArgsIsHelpError as err:  # a bare ``tcpclose``: show the help
         click.echo(err.format_message())
-    except click.Abort:
-        fail_usage("aborted")
+    except (click.Abort, KeyboardInterrupt):
+        fail("interrupted", INTERRUPTED)
     except click.ClickException as err:
-        fail_usage(err.format_message().replace("\n", " "))
+        fail(err.format_message())
+    except BrokenPipeError:  # ``tcpclose check | head``: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(HOLDS)
 
 
 @click.group()
@@ -67,12 +101,16 @@ def main() -> None:
     tcpclose check              run every state machine, say what holds
     tcpclose fuzz               a long campaign in N processes, sharing an example database
     tcpclose replay FILE        re-run a trace step by step, CPU by CPU
+    tcpclose pin FILE           add a trace to the regression corpus
     tcpclose explore            every interleaving of a small configuration
     tcpclose spec-diff [REV]    did my edit of the spec change its behaviour?
     tcpclose scenario attack    close-old and close-new side by side
     tcpclose metrics attack     what each free path costs: atomics, transfers, IPIs, time
     tcpclose probe              the attack on this kernel, beside the spec's prediction
     tcpclose live               generated workloads on this kernel, the spec as the oracle
+
+    \b
+    Exit status: 0 holds, 1 a violation, 2 bad input, 3 a budget ran out, 130 interrupted.
     """
 
 
@@ -84,15 +122,26 @@ def main() -> None:
     "--profile",
     type=click.Choice(["dev", "ci", "thorough"]),
     default=None,
-    help="Hypothesis profile (default: $TCPCLOSE_PROFILE, else ci).",
+    help="Hypothesis profile: dev, ci or thorough (default: $TCPCLOSE_PROFILE, else ci).",
 )
-@click.option("--seed", type=int, default=None, help="Random seed (the ci profile is derandomized otherwise).")
-@click.option("--max-examples", type=click.IntRange(min=1), default=None, help="Examples per machine.")
-@click.option("--machine", "machines", multiple=True, help="Only these machines (close, race, hotplug).")
+@click.option("--seed", type=Bounded(SEED), default=None, help="Random seed (ci is derandomized otherwise).")
+@click.option("--max-examples", type=Bounded(MAX_EXAMPLES), default=None, help="Examples per machine.")
+@click.option(
+    "--machine", "machines", multiple=True,
+    help="Only this state machine (repeatable): close, hotplug, race, offline, sysctl, wedge.",
+)
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the verdict, each invariant's checks and the findings seen to this file.")  # fmt: skip
+@click.option(
+    "--junit",
+    "junit_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the report as JUnit XML to this file (for CI systems).",
+)
 def check(
-    profile: str | None, seed: int | None, max_examples: int | None, machines: tuple[str, ...], json_file: Path | None
+    profile: str | None, seed: int | None, max_examples: int | None, machines: tuple[str, ...],
+    json_file: Path | None, junit_file: Path | None,
 ) -> None:
     """Run every state machine and the known-finding traces, then print what holds.
 
@@ -103,9 +152,17 @@ def check(
     from properties import checkrun
 
     with bad_input():
+        trace_dir_checked()
+        for option, path in (("--json", json_file), ("--junit", junit_file)):
+            if path is not None:
+                writable_dir(path.parent, option)
         report = checkrun.run_all(
             profile=profile, seed=seed, max_examples=max_examples, machines=machines or None, console=console
         )
+        if junit_file is not None:
+            from properties.junit import junit_xml
+
+            traces.write_text_atomic(junit_file, junit_xml(report))
     console.print(checkrun.summary_table(report))
     console.print(checkrun.coverage_table(report))
     console.print(checkrun.findings_table(report))
@@ -114,7 +171,7 @@ def check(
             traces.write_text_atomic(json_file, json.dumps(report.to_json(), indent=1) + "\n")
     line = report.verdict_line()
     console.print(f"[green]{line}[/green]" if report.ok else f"[bold red]{line}[/bold red]", soft_wrap=True)
-    sys.exit(0 if report.ok else 1)
+    sys.exit(HOLDS if report.ok else VIOLATION)
 
 
 # -- fuzz ----------------------------------------------------------------------------------------
@@ -128,7 +185,8 @@ def check(
 @click.option("--db", metavar="URL", default=None,
               help="Example database the workers share: redis://HOST:PORT[/N] for a Redis server (several "
                    "machines), or a directory (default: Hypothesis's .hypothesis/examples).")
-@click.option("--machine", "machines", multiple=True, help="Only these machines (close, race, hotplug).")
+@click.option("--machine", "machines", multiple=True,
+              help="Only these machines (close, hotplug, race, offline, sysctl, wedge; repeatable).")
 @click.option("--mutant", default=None, metavar="NAME",
               help="Fuzz a deliberately broken spec (properties/mutants.py), to see a failure found and shared.")
 def fuzz(minutes: float, workers: int, db: str | None, machines: tuple[str, ...], mutant: str | None) -> None:
@@ -145,7 +203,7 @@ def fuzz(minutes: float, workers: int, db: str | None, machines: tuple[str, ...]
             console, minutes=minutes, workers=workers, db=db, machine_names=machines or None, mutant=mutant
         )
     except campaign.CampaignError as err:
-        fail_usage(str(err))
+        fail(str(err))
     console.print(campaign.machines_table(report))
     console.print(campaign.replay_line(report))
     console.print(campaign.coverage_table(report))
@@ -161,9 +219,15 @@ def fuzz(minutes: float, workers: int, db: str | None, machines: tuple[str, ...]
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the timeline and verdict as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print timeline and verdict (with --expect, the check) as JSON.")
 @click.option("--without-mutant", is_flag=True, help="Replay on the unmodified spec even if the trace names a mutant.")
-def replay(file: Path, as_json: bool, without_mutant: bool) -> None:
+@click.option(
+    "--expect",
+    is_flag=True,
+    help="Check that the trace still behaves as recorded (on the spec, and under its mutant): exit 0 if so, "
+    "1 with one line per difference.",
+)
+def replay(file: Path, as_json: bool, without_mutant: bool, expect: bool) -> None:
     """Re-run a trace with the spec's own step function and tell it as a timeline.
 
     Exit 1 when a violation that no known finding explains shows, 0 when the trace passes or shows
@@ -171,47 +235,75 @@ def replay(file: Path, as_json: bool, without_mutant: bool) -> None:
     from properties.mutants import ALL_MUTANTS
 
     with bad_input():
+        if expect and without_mutant:
+            raise SpecError("--expect checks the trace both on the spec and under its mutant; drop --without-mutant")
         trace = traces.load(file)
+        if expect:
+            expect_as_recorded(file, trace, as_json)
         verdict = traces.replay(trace, with_mutant=not without_mutant)
         mutant = ALL_MUTANTS[trace.mutant] if trace.mutant and not without_mutant else None
         with mutant.applied() if mutant else nullcontext():
             states = replay_states(trace.initial, trace.actions)
     rows = timeline.rows(states, trace.actions)
     waiting = waiting_at_quiescence(states[-1]) if verdict.quiescent else {}
+    final = states[-1]
     if as_json:
         click.echo(json.dumps({
             "file": str(file), "mutant": mutant.name if mutant else None,
             "rows": [{"step": r.step, "action": r.action, "cpu": r.cpu, "changes": list(r.changes)} for r in rows],
             "violation": None if verdict.holds else {
-                "invariant": verdict.invariant, "step": verdict.step, "message": verdict.message,
+                "invariant": verdict.invariant, "step": verdict.step, "message": kernel_words(verdict.message),
                 "quiescent": verdict.quiescent},
             "findings": list(verdict.findings),
-            "waiting_at_quiescence": {str(k): v for k, v in waiting.items()},
+            "waiting_at_quiescence": {
+                f"skb{k}": {"on": place(final.skbs[k].where), "why": v} for k, v in waiting.items()},
         }, indent=1))  # fmt: skip
     else:
         print_timeline(trace.initial, rows, verdict, mutant.name if mutant else None)
         for skb_id, why in waiting.items():
-            console.print(f"skb {skb_id} still waits at {states[-1].skbs[skb_id].where}: {why}")
-    sys.exit(0 if verdict.holds else 1)
+            console.print(escape(f"skb{skb_id} still waits on {place(final.skbs[skb_id].where)}: {why}"))
+    sys.exit(HOLDS if verdict.holds else VIOLATION)
+
+
+def expect_as_recorded(file: Path, trace: traces.Trace, as_json: bool) -> None:
+    """``replay --expect``: does the trace still do what its file says it should?"""
+    from properties import corpus
+
+    exp = corpus.expectation(trace)
+    problems = corpus.mismatches(trace)
+    if as_json:
+        click.echo(json.dumps({
+            "file": str(file), "as_recorded": not problems, "problems": problems,
+            "expected_on_spec": corpus.describe(exp.on_spec),
+            "expected_under_mutant": corpus.describe(exp.under_mutant) if trace.mutant else None,
+        }, indent=1))  # fmt: skip
+    elif problems:
+        for line in problems:
+            click.echo(f"{file}: {line}")
+    else:
+        under = f"; under mutant {trace.mutant}: {corpus.describe(exp.under_mutant)}" if trace.mutant else ""
+        click.echo(f"{file}: behaves as recorded: on the spec, {corpus.describe(exp.on_spec)}{under}")
+    sys.exit(VIOLATION if problems else HOLDS)
 
 
 def waiting_at_quiescence(final: State) -> dict[int, str]:
     """Why each skb still on a defer slot at the end of a quiescent run waits there."""
     from properties.invariants import waiting_reasons
 
-    return {k: v or "no reason the kernel allows" for k, v in waiting_reasons(final).items()}
+    return {k: kernel_words(v) if v else "no reason the kernel allows" for k, v in waiting_reasons(final).items()}
 
 
 def print_timeline(initial: State, rows: list[timeline.Row], verdict: Any, mutant: str | None) -> None:
     cfg = initial.config
+    cpus = ", ".join(f"cpu{c.id} on node{c.node}" for c in initial.cpus)
     console.print(
-        f"[bold]{len(initial.cpus)} CPUs (nodes {[c.node for c in initial.cpus]}), "
+        f"[bold]{len(initial.cpus)} CPUs ({cpus}), "
         f"{len(initial.sockets)} socket(s), {cfg.close_path}, {cfg.defer}, unread test {cfg.unread_test}, "
         f"hotplug flush {'on' if cfg.hotplug_flush else 'off'}, skb_defer_max {initial.skb_defer_max}"
         + (f", mutant {mutant}" if mutant else "")
         + "[/bold]"
     )
-    table = Table("step", *(f"CPU {c.id}" for c in initial.cpus), "env", "what changed", show_lines=False)
+    t = table("step", *(f"CPU {c.id}" for c in initial.cpus), "env", "what changed", show_lines=False)
     for r in rows:
         cells = ["" for _ in initial.cpus]
         env = ""
@@ -221,8 +313,8 @@ def print_timeline(initial: State, rows: list[timeline.Row], verdict: Any, mutan
             cells[r.cpu] = r.action
         bad = not verdict.holds and r.step == verdict.step
         style = "bold red" if bad else None
-        table.add_row(str(r.step), *cells, env, "\n".join(r.changes) or "-", style=style)
-    console.print(table)
+        t.add_row(str(r.step), *cells, env, escape("\n".join(r.changes)) or "-", style=style)
+    console.print(t)
     if verdict.findings:
         from properties.findings import FINDINGS
 
@@ -236,44 +328,126 @@ def print_timeline(initial: State, rows: list[timeline.Row], verdict: Any, mutan
         )
     else:
         where = "at quiescence after" if verdict.quiescent else "at"
-        console.print(
-            f"[bold red]✗ {verdict.invariant} fails {where} step {verdict.step}: {verdict.message}[/bold red]"
-        )
+        message = escape(kernel_words(verdict.message))
+        console.print(f"[bold red]✗ {verdict.invariant} fails {where} step {verdict.step}: {message}[/bold red]")
+
+
+# -- pin -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("trace_file", metavar="TRACE", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--into",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The corpus folder (default: this checkout's tests/counterexamples/, which pytest replays).",
+)
+def pin(trace_file: Path, into: Path | None) -> None:
+    """Add a trace to the regression corpus, with the expectation its file records: a bug found
+    on the spec must pass now (pin it once it is fixed), a finding must still reproduce, a
+    mutant must still be caught. Exit 0 pinned, 1 not pinned (with the reasons)."""
+    from properties import corpus
+
+    with bad_input():
+        trace = traces.load(trace_file)
+        folder = into or corpus.CORPUS
+        if not folder.is_dir():
+            raise SpecError(f"no corpus folder at {folder} (pass --into DIR)")
+        writable_dir(folder, "corpus folder")
+        path, problems = corpus.pin(trace, folder)
+    if path is None:
+        click.echo(f"{trace_file}: not pinned:")
+        for line in problems:
+            click.echo(f"  {line}")
+        sys.exit(VIOLATION)
+    exp = corpus.expectation(trace)
+    under = f"; under mutant {trace.mutant}, {corpus.describe(exp.under_mutant)}" if trace.mutant else ""
+    click.echo(f"pinned as {path}: on the spec, {corpus.describe(exp.on_spec)}{under}")
+    sys.exit(HOLDS)
 
 
 # -- explore -------------------------------------------------------------------------------------
 
+SHAPE_OPTIONS = ("cpus", "nodes", "sockets", "skbs", "defer_max", "hotplug", "hotplug_flush", "sysctl", "defer",
+                 "close_path")  # fmt: skip
+
+
+def bounded_settings(pairs: tuple[str, ...], parse: Callable[[tuple[str, ...]], dict[str, Any]]) -> dict[str, Any]:
+    """``explore --set KEY=VALUE``: a key with an option of its own is refused (one name, one way
+    in), a value longer than any number here is refused before it is parsed, and every integer
+    must fit a kernel field (64 bits)."""
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        if key.strip().replace("-", "_") in SHAPE_OPTIONS:
+            raise SpecError(f"--set {key.strip()}: use the option --{key.strip().replace('_', '-')}")
+        if len(text) > MAX_DIGITS:
+            raise SpecError(f"--set {key.strip()}: a value of {len(text)} characters; none here has more than "
+                            f"{MAX_DIGITS}")  # fmt: skip
+    values = parse(pairs)
+    for key, value in values.items():
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64:
+            raise SpecError(f"--set {key}: {value} fits no kernel field (64 bits)")
+    return values
+
+
+def default_max_memory_mib() -> int:
+    """4 GiB, or half of this machine's memory when that is less."""
+    try:
+        half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**21
+    except (ValueError, OSError):
+        return 4096
+    return int(max(MAX_MEMORY_MIB.lo, min(4096, half)))
+
 
 @main.command()
-@click.option("--config", "config_name", default=None, help="A named small configuration (model/small.py).")
-@click.option("--cpus", type=int, default=2, show_default=True)
-@click.option("--nodes", type=int, default=1, show_default=True)
-@click.option("--sockets", type=int, default=1, show_default=True)
-@click.option("--skbs", type=int, default=1, show_default=True, help="unread skbs per socket, built on CPU 0")
-@click.option("--defer-max", type=int, default=4, show_default=True)
+@click.option(
+    "--config",
+    "config_name",
+    type=click.Choice(list(SMALL)),
+    default=None,
+    help=f"A named small configuration (model/small.py): {', '.join(SMALL)}. The shape options are then refused.",
+)
+@click.option("--cpus", type=Bounded(EXPLORE_CPUS), default=2, show_default=True, help="CPUs of the machine")
+@click.option("--nodes", type=Bounded(EXPLORE_NODES), default=1, show_default=True, help="NUMA nodes (<= CPUs)")
+@click.option("--sockets", type=Bounded(EXPLORE_SOCKETS), default=1, show_default=True, help="sockets closed")
+@click.option("--skbs", type=Bounded(EXPLORE_SKBS), default=1, show_default=True,
+              help="unread skbs per socket, built on CPU 0")  # fmt: skip
+@click.option("--defer-max", type=Bounded(DEFER_MAX), default=4, show_default=True,
+              help="net.core.skb_defer_max at boot")  # fmt: skip
 @click.option("--hotplug/--no-hotplug", default=False, help="one CPU may go offline and come back")
 @click.option("--hotplug-flush/--no-hotplug-flush", default=False, help="dev_cpu_dead() empties the slots")
-@click.option("--sysctl", type=int, default=None, help="allow one write of skb_defer_max, to this value")
-@click.option("--defer", type=click.Choice(["defer-v6", "defer-v2"]), default="defer-v6", show_default=True)
-@click.option("--close-path", type=click.Choice(["close-new", "close-old"]), default="close-new", show_default=True)
+@click.option("--sysctl", type=Bounded(DEFER_MAX), default=None, help="allow one write of skb_defer_max, to this value")
+@click.option("--defer", type=click.Choice(["defer-v6", "defer-v2"]), default="defer-v6", show_default=True,
+              help="skb_attempt_defer_free() of v6.18 (lock-free, per node) or of v5.19-v6.17 (spinlock)")  # fmt: skip
+@click.option("--close-path", type=click.Choice(["close-new", "close-old"]), default="close-new", show_default=True,
+              help="the purge loop of __tcp_close(): v6.18's tcp_eat_recv_skb() or v6.17's __kfree_skb()")  # fmt: skip
 @click.option("--set", "settings_", multiple=True, metavar="KEY=VALUE",
               help="any other parameter of model/small.py's small(), e.g. --set recv=1448 --set unread_test=len_sum "
               "(repeatable)")  # fmt: skip
 @click.option("--mutant", default=None, help="explore with a mutant of properties/mutants.py applied (a planted bug)")
-@click.option("--max-states", type=click.IntRange(min=1), default=1_000_000, show_default=True)
-@click.option("--max-seconds", type=click.FloatRange(min=0), default=600.0, show_default=True)
+@click.option("--max-states", type=Bounded(MAX_STATES), default=1_000_000, show_default=True,
+              help="stop (exit 3) after this many distinct states")  # fmt: skip
+@click.option("--max-memory", type=Bounded(MAX_MEMORY_MIB), default=None,
+              help="stop (exit 3) when the process's peak memory passes this many MiB "
+              "[default: 4096, or half this machine's memory if less]")  # fmt: skip
+@click.option("--max-depth", type=Bounded(MAX_DEPTH), default=None,
+              help="stop (exit 3) after this many steps from the initial state [default: no bound]")  # fmt: skip
+@click.option("--max-seconds", type=Bounded(MAX_SECONDS, float), default=600.0, show_default=True,
+              help="stop (exit 3) after this long")  # fmt: skip
+@click.pass_context
 def explore(
-    config_name: str | None, cpus: int, nodes: int, sockets: int, skbs: int, defer_max: int, hotplug: bool,
-    hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, settings_: tuple[str, ...],
-    mutant: str | None, max_states: int, max_seconds: float,
+    ctx: click.Context, config_name: str | None, cpus: int, nodes: int, sockets: int, skbs: int, defer_max: int,
+    hotplug: bool, hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, settings_: tuple[str, ...],
+    mutant: str | None, max_states: int, max_memory: int | None, max_depth: int | None, max_seconds: float,
 ) -> None:  # fmt: skip
     """Visit every interleaving of a small configuration breadth first, checking every
     invariant in every state. Known findings (matched by signature) are named with their
     shortest run; any other violation is the shortest there is and is written as a trace.
 
     Exit 0 when the search completes with only known findings, 1 on another violation, 2 on bad
-    input or when a budget ends the search first."""
-    from model.small import SMALL, small, small_args
+    input, 3 when a budget (states, memory, depth, time) ends the search first."""
+    from model.small import small, small_args
     from properties.explorer import explore as run_explore
     from properties.findings import FINDINGS
     from properties.mutants import ALL_MUTANTS
@@ -282,8 +456,10 @@ def explore(
         if mutant is not None and mutant not in ALL_MUTANTS:
             raise SpecError(f"unknown mutant {mutant!r} (known: {', '.join(ALL_MUTANTS)})")
         if config_name is not None:
-            if config_name not in SMALL:
-                raise SpecError(f"unknown configuration {config_name!r} (known: {', '.join(SMALL)})")
+            given = [f"--{p.replace('_', '-')}" for p in SHAPE_OPTIONS
+                     if ctx.get_parameter_source(p) is not click.core.ParameterSource.DEFAULT]  # fmt: skip
+            if given:
+                raise SpecError(f"--config {config_name} fixes the shape; {', '.join(given)} would be ignored")
             if settings_:
                 raise SpecError("--set changes a configuration built from the options, not a named --config")
             initial = SMALL[config_name].build()
@@ -291,19 +467,22 @@ def explore(
             args = {"cpus": cpus, "nodes": nodes, "sockets": sockets, "skbs": skbs, "defer_max": defer_max,
                     "hotplug": hotplug, "hotplug_flush": hotplug_flush, "sysctl": sysctl, "defer": defer,
                     "close_path": close_path}  # fmt: skip
-            initial = small(**{**args, **small_args(settings_)})
+            initial = small(**{**args, **bounded_settings(settings_, small_args)})
+        trace_dir_checked()
+    memory_mib = max_memory if max_memory is not None else default_max_memory_mib()
     with console.status("exploring...") as status:
 
         def progress(depth: int, states: int, transitions: int) -> None:
             status.update(f"exploring: depth {depth}, {states:,} states, {transitions:,} transitions")
 
         with ALL_MUTANTS[mutant].applied() if mutant else nullcontext():
-            result = run_explore(initial, max_states=max_states, max_seconds=max_seconds, progress=progress)
-    table = Table("distinct states", "transitions", "depth", "quiescent states", "seconds", "states/s", "peak memory")
-    table.add_row(f"{result.distinct_states:,}", f"{result.transitions:,}", str(result.depth),
-                  f"{result.quiescent_states:,}", f"{result.seconds:.2f}", f"{result.states_per_second:,.0f}",
-                  f"{result.peak_memory_bytes / 2**20:.0f} MiB")  # fmt: skip
-    console.print(table)
+            result = run_explore(initial, max_states=max_states, max_seconds=max_seconds, max_depth=max_depth,
+                                 max_memory_bytes=memory_mib * 2**20, progress=progress)  # fmt: skip
+    t = table("distinct states", "transitions", "depth", "quiescent states", "seconds", "states/s", "peak memory")
+    t.add_row(f"{result.distinct_states:,}", f"{result.transitions:,}", str(result.depth),
+              f"{result.quiescent_states:,}", f"{result.seconds:.2f}", f"{result.states_per_second:,.0f}",
+              f"{result.peak_memory_bytes / 2**20:.0f} MiB")  # fmt: skip
+    console.print(t)
     for fid, known in result.findings:
         where = "at quiescence after" if known.quiescent else "at"
         console.print(f"known finding {fid} ({FINDINGS[fid].title}): {known.invariant} {where} step {known.step}, "
@@ -316,16 +495,18 @@ def explore(
         with ALL_MUTANTS[mutant].applied() if mutant else nullcontext():
             verdict = check_run(cx.initial, cx.actions)
         expect = check_run(cx.initial, cx.actions) if mutant else verdict
-        path = traces.record(traces.Trace(cx.initial, cx.actions, found_by="explore", mutant=mutant, violation=verdict,
-                                          expect_on_spec=expect))  # fmt: skip
+        with bad_input():
+            path = traces.record(traces.Trace(cx.initial, cx.actions, found_by="explore", mutant=mutant,
+                                              violation=verdict, expect_on_spec=expect))  # fmt: skip
         where = "at quiescence after" if cx.quiescent else "at"
+        message = escape(kernel_words(cx.message))
         console.print(f"trace written to {path}; replay it with: tcpclose replay {path}", soft_wrap=True)
-        console.print(f"[bold red]FAILED: {cx.invariant} {where} step {cx.step} (shortest): {cx.message}; "
+        console.print(f"[bold red]FAILED: {cx.invariant} {where} step {cx.step} (shortest): {message}; "
                       f"trace {path}[/bold red]", soft_wrap=True)  # fmt: skip
-        sys.exit(1)
+        sys.exit(VIOLATION)
     if not result.complete:
         console.print(f"[yellow]search incomplete: {result.reason}; known findings met: {met}[/yellow]", soft_wrap=True)
-        sys.exit(2)
+        sys.exit(BUDGET if result.budget_exhausted else BAD_INPUT)
     console.print(f"[green]complete: every invariant holds in all {result.distinct_states:,} states but for known "
                   f"findings; known findings met: {met}[/green]", soft_wrap=True)  # fmt: skip
 
@@ -335,7 +516,8 @@ def explore(
 
 @main.command()
 @click.argument("scenario_name", metavar="[SCENARIO]", default="attack")
-@click.option("--sweep", default=None, metavar="PARAM=V1,V2,...", help="sweep N, K or skb_defer_max")
+@click.option("--sweep", default=None, metavar="PARAM=V1,V2,...",
+              help="sweep N (skbs per socket), K (sockets) or skb_defer_max over these values")  # fmt: skip
 @click.option(
     "--out",
     "out_dir",
@@ -343,23 +525,33 @@ def explore(
     default=None,
     help="directory for the CSV, JSON and PNG files (default: tcpclose-metrics)",
 )
-@click.option("--csv", "fmt", flag_value="csv", help="print CSV instead of the table")
-@click.option("--json", "fmt", flag_value="json", help="print JSON instead of the table")
+@click.option("--csv", "as_csv", is_flag=True, help="print CSV instead of the table")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of the table")
 @click.option(
-    "--profile",
+    "--costs",
     "cost_profile",
-    default="intel-2s",
+    type=click.Choice(list(COST_PROFILES)),
+    default=DEFAULT_COSTS,
     show_default=True,
-    help="cost profile: intel-2s, amd-chiplet, intel-2s-vm",
+    help="cost profile (model/costs.py): the nanoseconds each primitive costs on one kind of machine",
 )
-def metrics(scenario_name: str, sweep: str | None, out_dir: Path | None, fmt: str | None, cost_profile: str) -> None:
+@renamed("--profile", "--costs", "the cost profile; --profile is check's Hypothesis profile")
+def metrics(
+    scenario_name: str, sweep: str | None, out_dir: Path | None, as_csv: bool, as_json: bool, cost_profile: str
+) -> None:
     """Contention and latency, close-old vs close-new, computed from the spec's own trace:
-    attack, defer-max, local, recvmsg, loopback, offline."""
+    attack, defer-max, local, recvmsg, loopback, offline. Writes metrics-SCENARIO.csv and .json
+    and the plots (SCENARIO-vs-PARAM.png) into --out."""
     from model.scenarios_metrics import DEFAULT_OUT, metrics_command
 
+    if as_csv and as_json:
+        fail("--csv and --json both print to stdout: choose one")
     with bad_input():
-        code = metrics_command(scenario_name, sweep, out_dir or DEFAULT_OUT, fmt or "table", cost_profile,
-                               progress=sys.stderr.isatty())  # fmt: skip
+        out = out_dir or DEFAULT_OUT
+        writable_dir(out, "--out")
+        code = metrics_command(scenario_name, sweep, out, "csv" if as_csv else "json" if as_json else "table",
+                               cost_profile, progress=sys.stderr.isatty(), out=console,
+                               err=make_console(stderr=True))  # fmt: skip
     sys.exit(code)
 
 
@@ -368,7 +560,7 @@ def metrics(scenario_name: str, sweep: str | None, out_dir: Path | None, fmt: st
 
 @main.command("spec-diff")
 @click.argument("rev", default="HEAD")
-@click.option("--timeout", type=float, default=20.0, show_default=True,
+@click.option("--timeout", type=Bounded(SPECDIFF_TIMEOUT, float), default=20.0, show_default=True,
               help="seconds crosshair may spend on one function")  # fmt: skip
 def spec_diff(rev: str, timeout: float) -> None:
     """Compare the spec's behaviour at REV (default HEAD) with the working tree: crosshair
@@ -383,10 +575,13 @@ def spec_diff(rev: str, timeout: float) -> None:
 
 
 def _int_list(text: str, what: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise SpecError(f"{what} takes comma-separated integers, not {text!r}") from None
+    values = [x.strip() for x in text.split(",") if x.strip()]
+    if len(values) > 32 or not all(v.isdigit() and len(v) <= 10 for v in values):
+        raise SpecError(f"{what} takes up to 32 comma-separated non-negative integers, not {text[:40]!r}")
+    for v in values:
+        if not DEFER_MAX.admits(int(v)):
+            raise SpecError(f"{what}: {v}; it must be {DEFER_MAX.describe()}: {DEFER_MAX.reason}")
+    return tuple(int(v) for v in values)
 
 
 @main.command()
@@ -398,9 +593,11 @@ def _int_list(text: str, what: str) -> tuple[int, ...]:
     show_default=True,
     help="skb_defer_max values to measure (each paired with 0)",
 )
-@click.option("--sockets", type=int, default=4, show_default=True)
-@click.option("--sends", type=int, default=10, show_default=True, help="1000-byte writes per socket (<= 10)")
-@click.option("--reps", type=int, default=5, show_default=True, help="repetitions (>= 3 to measure the noise)")
+@click.option("--sockets", type=Bounded(PROBE_SOCKETS), default=4, show_default=True,
+              help="live TCP connections closed per trial")  # fmt: skip
+@click.option("--sends", type=Bounded(PROBE_SENDS), default=10, show_default=True, help="1000-byte writes per socket")
+@click.option("--reps", type=Bounded(PROBE_REPS), default=5, show_default=True,
+              help="repetitions per skb_defer_max value (each paired with one at 0)")  # fmt: skip
 @click.option(
     "--json",
     "json_file",
@@ -415,12 +612,14 @@ def probe(pairs: str, defer_max: str, sockets: int, sends: int, reps: int, json_
     from live import probe as live
 
     with bad_input():
+        if json_file is not None:
+            writable_dir(json_file.parent, "--json")
         maxes = _int_list(defer_max, "--defer-max")
         cpu_pairs: list[tuple[int, int]] = []
         for pair in pairs.split(","):
             first, _, second = pair.partition(":")
-            if not (first.strip().isdigit() and second.strip().isdigit()):
-                raise SpecError(f"--pairs takes A:B CPU pairs, not {pair!r}")
+            if not all(x.strip().isdigit() and int(x) < TRACE_CPUS.hi for x in (first, second)):
+                raise SpecError(f"--pairs takes A:B pairs of CPU numbers below {TRACE_CPUS.hi}, not {pair[:40]!r}")
             cpu_pairs.append((int(first), int(second)))
         reports = []
         with console.status("probing...") as status, restored_on_signal():
@@ -435,7 +634,8 @@ def probe(pairs: str, defer_max: str, sockets: int, sends: int, reps: int, json_
     for report in reports:
         print_probe(report)
     if json_file is not None:
-        json_file.write_text(json.dumps([attrs.asdict(r) for r in reports], indent=1) + "\n")
+        with bad_input():
+            json_file.write_text(json.dumps([attrs.asdict(r) for r in reports], indent=1) + "\n")
     sys.exit(0)
 
 
@@ -453,14 +653,14 @@ def print_probe(report: Any) -> None:
         f"[bold]sender CPU {report.a}, closer CPU {report.b}; skb_defer_max was {report.original} (restored); "
         f"truesize per skb {report.truesize}; {report.discarded} trial(s) discarded[/bold]"
     )
-    table = Table("skb_defer_max", "skbs", kicks, "model IPIs", "CAL on A", "close() µs median (range)",
-                  "per skb ns", "purge µs (per skb ns)", "vs max 0 (noise)", "model vs max 0", "agrees")  # fmt: skip
+    table_ = table("skb_defer_max", "skbs", kicks, "model IPIs", "CAL on A", "close() µs median (range)",
+                   "per skb ns", "purge µs (per skb ns)", "vs max 0 (noise)", "model vs max 0", "agrees")  # fmt: skip
     for row in report.rows:
         closes = [t for tr in row.trials for t in tr.close_ns]
         base = row.median_close_ns(row.baseline)
         med = row.median_close_ns(row.trials)
         skbs = row.trials[0].skbs if row.trials else 0
-        table.add_row(
+        table_.add_row(
             str(row.defer_max), str(skbs), ", ".join(map(str, row.ipis)),
             f"{row.prediction.ipis_min}-{row.prediction.ipis_max}",
             ", ".join(str(t.cal) for t in row.trials),
@@ -475,7 +675,7 @@ def print_probe(report: Any) -> None:
                 row.direction_agrees
             ],
         )  # fmt: skip
-    console.print(table)
+    console.print(table_)
     for row in report.rows:
         if (why := row.disagreement()) is not None:
             console.print(f"[red]disagrees[/red]: {why}")
@@ -510,10 +710,11 @@ def restored_on_signal() -> Iterator[None]:
 
 
 @main.command("live")
-@click.option("--examples", type=click.IntRange(min=1), default=30, show_default=True, help="generated workloads")
-@click.option("--seed", type=int, default=0, show_default=True, help="Hypothesis seed (same seed, same workloads)")
+@click.option("--examples", type=Bounded(LIVE_EXAMPLES), default=30, show_default=True, help="generated workloads")
+@click.option("--seed", type=Bounded(SEED), default=0, show_default=True,
+              help="Hypothesis seed (same seed, same workloads)")  # fmt: skip
 @click.option("--hotplug", is_flag=True, help="CPUs may go offline and come back; then race kicks against it (F2)")
-@click.option("--shrink-seconds", type=click.FloatRange(min=0), default=45.0, show_default=True,
+@click.option("--shrink-seconds", type=Bounded(LIVE_SHRINK_SECONDS, float), default=45.0, show_default=True,
               help="time to shrink each property's divergence on the live kernel")  # fmt: skip
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="where divergence logs and traces go (default: $TCPCLOSE_TRACE_DIR or tcpclose-traces)")  # fmt: skip
@@ -527,6 +728,11 @@ def live_command(examples: int, seed: int, hotplug: bool, shrink_seconds: float,
     from live.machine import Machine
     from live.run import live
 
+    with bad_input():
+        if out_dir is not None:
+            writable_dir(out_dir, "--out")
+        else:
+            trace_dir_checked()
     with bad_input(), restored_on_signal(), console.status("live...") as status:
         report = live(machine=Machine(), examples=examples, seed=seed, hotplug=hotplug,
                       shrink_seconds=shrink_seconds, progress=status.update, out_dir=out_dir)  # fmt: skip
@@ -542,13 +748,13 @@ def print_live(report: Any) -> None:
         f"runs with confirmations and shrinking) in {report.seconds:.0f} s; skbs of truesize {report.truesize}; "
         f"skb_defer_max was {report.original}[/bold]"
     )
-    table = Table("property", "what the kernel must show", "examples", "verdict")
+    t = table("property", "what the kernel must show", "examples", "verdict")
     for p in report.properties:
         verdict = "[green]holds[/green]" if p.diverged == 0 else f"[bold red]diverges in {p.diverged}[/bold red]"
         if p.unconfirmed:
             verdict += f" ({p.unconfirmed} unconfirmed: a second run did not show it or was discarded)"
-        table.add_row(p.name, PROPERTIES[p.name], str(p.examples), verdict)
-    console.print(table)
+        t.add_row(p.name, PROPERTIES[p.name], str(p.examples), verdict)
+    console.print(t)
     for p in report.properties:
         if p.minimal is not None:
             console.print(f"[red]{p.name}[/red] diverges; smallest workload: {p.minimal}")
@@ -581,27 +787,46 @@ def print_live(report: Any) -> None:
 
 @main.command()
 @click.argument("name", type=click.Choice(["attack", "recvmsg"]), default="attack")
-@click.option("--sockets", type=click.IntRange(min=1), default=4, show_default=True, help="sockets closed (attack)")
-@click.option("--skbs", type=click.IntRange(min=0), default=40, show_default=True, help="unread skbs per socket")
-@click.option("--machine", default="2cpu-1node", show_default=True, help="CPU/NUMA layout (model/machines.py)")
-@click.option("--defer-max", type=int, default=None, help="net.core.skb_defer_max (default: the kernel's)")
-def scenario(name: str, sockets: int, skbs: int, machine: str, defer_max: int | None) -> None:
+@click.option("--sockets", type=Bounded(SCENARIO_SOCKETS), default=None,
+              help="sockets closed (attack only) [default: 4]")  # fmt: skip
+@click.option("--skbs", type=Bounded(SCENARIO_SKBS), default=40, show_default=True,
+              help="unread skbs per socket (attack), segments read (recvmsg)")  # fmt: skip
+@click.option("--layout", type=click.Choice(list(LAYOUTS)), default="2cpu-1node", show_default=True,
+              help="CPU/NUMA layout (model/machines.py); the skbs are built on CPU 0")  # fmt: skip
+@renamed("--machine", "--layout", "a CPU/NUMA layout; --machine is check's state machine")
+@click.option("--close-cpu", type=Bounded(CPU_ID), default=1, show_default=True,
+              help="the CPU that closes (attack) or reads and closes (recvmsg); 0 is the RX CPU itself")  # fmt: skip
+@click.option("--defer-max", type=Bounded(DEFER_MAX), default=None,
+              help="net.core.skb_defer_max [default: the kernel's, 64]")  # fmt: skip
+def scenario(name: str, sockets: int | None, skbs: int, layout: str, close_cpu: int, defer_max: int | None) -> None:
     """Run a scenario to quiescence under close-old (v6.17) and close-new (v6.18) and compare
     what each did: the socket outcome, the accounting, and which CPU freed what."""
     rows: list[tuple[str, State, int]] = []
     with bad_input():
+        cpus = len(LAYOUTS[layout].cpu_nodes)
+        if close_cpu >= cpus:
+            raise SpecError(f"--close-cpu {close_cpu}: layout {layout} has CPUs 0-{cpus - 1}")
+        if name == "recvmsg" and sockets is not None:
+            raise SpecError("recvmsg runs one socket; --sockets is for attack")
+        sockets = 4 if sockets is None else sockets
+        if name == "attack" and sockets * skbs > MAX_SKBS_TOTAL:
+            raise SpecError(f"--sockets x --skbs = {sockets * skbs} skbs, over the {MAX_SKBS_TOTAL} one run keeps: "
+                            f"{SCENARIO_SKBS.reason}")  # fmt: skip
         for kname in ("v6.17", "v6.18"):
             if name == "attack":
-                sc = attack(kernel_name=kname, sockets=sockets, skbs=skbs, machine=machine, defer_max=defer_max)
+                sc = attack(kernel_name=kname, sockets=sockets, skbs=skbs, machine=layout, close_cpu=close_cpu,
+                            defer_max=defer_max)  # fmt: skip
             else:
-                sc = recvmsg_steady(kernel_name=kname, skbs=skbs, machine=machine)
+                sc = recvmsg_steady(kernel_name=kname, skbs=skbs, machine=layout, app_cpu=close_cpu)
+                if defer_max is not None:
+                    sc = attrs.evolve(sc, state=attrs.evolve(sc.state, skb_defer_max=defer_max))
             result = run(sc.state, triggers=sc.triggers, hold=sc.hold)
             rows.append((kname, result.final, len(result.actions)))
     console.print(f"[bold]{sc.doc}[/bold]")
-    table = Table("", *(f"{k} ({'close-old' if k == 'v6.17' else 'close-new'})" for k, _, _ in rows))
+    t = table("", *(f"{k} ({'close-old' if k == 'v6.17' else 'close-new'})" for k, _, _ in rows))
     for label, measure in MEASURES:
-        table.add_row(label, *(measure(final, steps) for _, final, steps in rows))
-    console.print(table)
+        t.add_row(label, *(measure(final, steps) for _, final, steps in rows))
+    console.print(t)
 
 
 def _frees(final: State) -> str:

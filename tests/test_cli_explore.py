@@ -3,6 +3,11 @@ trace that ``tcpclose replay`` reproduces."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -33,9 +38,38 @@ def test_explore_writes_the_shortest_counterexample(tmp_path: Path, monkeypatch:
     assert replayed.returncode == 1 and '"step": 5' in replayed.stdout
 
 
-def test_explore_budget_and_bad_input() -> None:
-    assert tcpclose("explore", "--config", "acceptance", "--max-states", "50").returncode == 2
-    bad = tcpclose("explore", "--cpus", "0")
-    assert bad.returncode == 2 and bad.stderr.startswith("tcpclose: ") and len(bad.stderr.splitlines()) == 1
-    assert tcpclose("explore", "--mutant", "no_such_mutant").returncode == 2
-    assert tcpclose("explore", "--skip-findings").returncode == 2  # gone: no command switches an invariant off
+@pytest.mark.parametrize(
+    ("budget", "says"),
+    [
+        (("--max-states", "50"), "state budget of 50 distinct states"),
+        (("--max-depth", "3"), "depth budget of 3 levels"),
+    ],
+)
+def test_explore_budget_exits_3(budget: tuple[str, ...], says: str) -> None:
+    """Expected: a budget that ends the search first is exit 3 (not bad input), and says which."""
+    done = tcpclose("explore", "--config", "acceptance", *budget)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert says in done.stdout
+
+
+def test_explore_memory_budget_exits_3() -> None:
+    """Expected: with --max-memory at its floor (64 MiB, about what the interpreter and its
+    imports take), a search that keeps growing stops on the memory budget, with exit 3."""
+    done = tcpclose("explore", "--cpus", "3", "--sockets", "2", "--skbs", "3", "--hotplug", "--max-memory", "64",
+                    "--max-seconds", "60")  # fmt: skip
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "memory budget of 64 MiB" in done.stdout
+
+
+def test_explore_interrupted_exits_130() -> None:
+    """Expected: Ctrl-C (SIGINT) during a search gives one line and exit 130, no traceback."""
+    env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tcpclose", "explore", "--cpus", "3", "--sockets", "2", "--skbs", "3", "--hotplug"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert err.strip().splitlines() == ["tcpclose: interrupted"] and "Traceback" not in out + err

@@ -196,7 +196,7 @@ def test_cost_table_has_sources() -> None:
         ("attack", "N=1,two", "table", "intel-2s", "integers"),
         ("attack", "N=-1", "table", "intel-2s", ">= 0"),
         ("attack", "K=0", "table", "intel-2s", ">= 1"),
-        ("attack", "skb_defer_max=-3", "table", "intel-2s", ">= 0"),
+        ("attack", "skb_defer_max=-3", "table", "intel-2s", "from 0 to"),
         ("attack", "N=100000", "table", "intel-2s", "more than the model runs"),
         ("recvmsg", "K=1,2", "table", "intel-2s", "no parameter sockets"),
         ("attack", None, "xml", "intel-2s", "unknown output format"),
