@@ -68,6 +68,7 @@ def main() -> None:
     tcpclose fuzz               a long campaign in N processes, sharing an example database
     tcpclose replay FILE        re-run a trace step by step, CPU by CPU
     tcpclose explore            every interleaving of a small configuration
+    tcpclose kernels            the named kernels as sets of switches (commits)
     tcpclose spec-diff [REV]    did my edit of the spec change its behaviour?
     tcpclose scenario attack    close-old and close-new side by side
     tcpclose metrics attack     what each free path costs: atomics, transfers, IPIs, time
@@ -90,10 +91,13 @@ def main() -> None:
 @click.option("--max-examples", type=click.IntRange(min=1), default=None, help="Examples per machine.")
 @click.option("--machine", "machines", multiple=True, help="Only these machines (close, race, hotplug).")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the verdict, each invariant's checks and the findings seen to this file.")  # fmt: skip
+              help="Also write the verdict, each invariant's checks and the findings seen to this file.")
+@click.option("--kernel", default=None, metavar="NAME",
+              help="Every machine draws only this kernel's switches (tcpclose kernels); default: all.")  # fmt: skip
 def check(
-    profile: str | None, seed: int | None, max_examples: int | None, machines: tuple[str, ...], json_file: Path | None
-) -> None:
+    profile: str | None, seed: int | None, max_examples: int | None, machines: tuple[str, ...], json_file: Path | None,
+    kernel: str | None,
+) -> None:  # fmt: skip
     """Run every state machine and the known-finding traces, then print what holds.
 
     Every invariant is checked after every step of every example. A violation that a known
@@ -104,8 +108,9 @@ def check(
 
     with bad_input():
         report = checkrun.run_all(
-            profile=profile, seed=seed, max_examples=max_examples, machines=machines or None, console=console
-        )
+            profile=profile, seed=seed, max_examples=max_examples, machines=machines or None, console=console,
+            kernel=kernel,
+        )  # fmt: skip
     console.print(checkrun.summary_table(report))
     console.print(checkrun.coverage_table(report))
     console.print(checkrun.findings_table(report))
@@ -260,12 +265,14 @@ def print_timeline(initial: State, rows: list[timeline.Row], verdict: Any, mutan
               help="any other parameter of model/small.py's small(), e.g. --set recv=1448 --set unread_test=len_sum "
               "(repeatable)")  # fmt: skip
 @click.option("--mutant", default=None, help="explore with a mutant of properties/mutants.py applied (a planted bug)")
+@click.option("--kernel", default=None, metavar="NAME",
+              help="the configuration runs this kernel's switches (tcpclose kernels), over the variant options")
 @click.option("--max-states", type=click.IntRange(min=1), default=1_000_000, show_default=True)
 @click.option("--max-seconds", type=click.FloatRange(min=0), default=600.0, show_default=True)
 def explore(
     config_name: str | None, cpus: int, nodes: int, sockets: int, skbs: int, defer_max: int, hotplug: bool,
     hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, settings_: tuple[str, ...],
-    mutant: str | None, max_states: int, max_seconds: float,
+    mutant: str | None, kernel: str | None, max_states: int, max_seconds: float,
 ) -> None:  # fmt: skip
     """Visit every interleaving of a small configuration breadth first, checking every
     invariant in every state. Known findings (matched by signature) are named with their
@@ -286,11 +293,11 @@ def explore(
                 raise SpecError(f"unknown configuration {config_name!r} (known: {', '.join(SMALL)})")
             if settings_:
                 raise SpecError("--set changes a configuration built from the options, not a named --config")
-            initial = SMALL[config_name].build()
+            initial = SMALL[config_name].build(**({} if kernel is None else {"kernel": kernel}))
         else:
             args = {"cpus": cpus, "nodes": nodes, "sockets": sockets, "skbs": skbs, "defer_max": defer_max,
                     "hotplug": hotplug, "hotplug_flush": hotplug_flush, "sysctl": sysctl, "defer": defer,
-                    "close_path": close_path}  # fmt: skip
+                    "close_path": close_path, "kernel": kernel}  # fmt: skip
             initial = small(**{**args, **small_args(settings_)})
     with console.status("exploring...") as status:
 
@@ -316,7 +323,8 @@ def explore(
         with ALL_MUTANTS[mutant].applied() if mutant else nullcontext():
             verdict = check_run(cx.initial, cx.actions)
         expect = check_run(cx.initial, cx.actions) if mutant else verdict
-        path = traces.record(traces.Trace(cx.initial, cx.actions, found_by="explore", mutant=mutant, violation=verdict,
+        found_by = "explore" + (f" kernel {kernel}" if kernel else "")
+        path = traces.record(traces.Trace(cx.initial, cx.actions, found_by=found_by, mutant=mutant, violation=verdict,
                                           expect_on_spec=expect))  # fmt: skip
         where = "at quiescence after" if cx.quiescent else "at"
         console.print(f"trace written to {path}; replay it with: tcpclose replay {path}", soft_wrap=True)
@@ -328,6 +336,32 @@ def explore(
         sys.exit(2)
     console.print(f"[green]complete: every invariant holds in all {result.distinct_states:,} states but for known "
                   f"findings; known findings met: {met}[/green]", soft_wrap=True)  # fmt: skip
+
+
+# -- kernels -------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="print the table as JSON")
+def kernels(as_json: bool) -> None:
+    """The named kernels (model/kernels.py): which switches (commits) each has and lacks, and the
+    known findings its switches remove; then each switch and what it changes."""
+    from model.kernels import KERNELS, SWITCHES
+
+    if as_json:
+        click.echo(json.dumps([k.to_json() for k in KERNELS.values()], indent=1))
+        return
+    table = Table("kernel", "lacks", "fixes", "skb_defer_max", "what")
+    for k in KERNELS.values():
+        table.add_row(k.name, ", ".join(k.lacks) or "-", ", ".join(k.fixes) or "-", str(k.defer_max), k.doc)
+    console.print(table)
+    table = Table("switch", "commit", "what it changes", "Config when present / absent")
+    for s in SWITCHES.values():
+        fields = ", ".join(f"{key}={v!r}" for key, v in s.on.items())
+        off = s.off
+        absent = "not expressible" if off is None else ", ".join(f"{key}={v!r}" for key, v in off.items())
+        table.add_row(s.id, s.title, s.what, f"{fields or '-'} / {absent}")
+    console.print(table)
 
 
 # -- metrics -------------------------------------------------------------------------------------
