@@ -47,12 +47,16 @@ class MachineResult:
         return self.examples, self.quiescent_checks if inv.kind == "quiescent" else self.steps
 
 
-# What a named kernel cannot reach without one of its switches (Config field): coverage events
-# and action kinds that ``check --kernel`` then does not require.
-NEEDS_SWITCH: dict[str, str] = {
-    "page pool kicked a CPU": "page_pool_kick",
-    "PagePoolRetry": "page_pool_kick",
-    "TX completion deferred": "napi_consume_defers",
+# What a named kernel cannot reach unless its switches set a Config field to a value: coverage
+# events and action kinds that ``check --kernel`` then does not require (spec/defer.py and
+# spec/flush.py: the count and reset steps are defer-v6's; the other three need their switch).
+NEEDS_SWITCH: dict[str, tuple[str, object]] = {
+    "page pool kicked a CPU": ("page_pool_kick", True),
+    "PagePoolRetry": ("page_pool_kick", True),
+    "TX completion deferred": ("napi_consume_defers", True),
+    "NapiConsumeSkb": ("napi_consume_defers", True),
+    "DeferCount": ("defer", "defer-v6"),
+    "FlushReset": ("defer", "defer-v6"),
 }
 
 
@@ -61,7 +65,7 @@ def unreachable_on(kernel: str | None) -> frozenset[str]:
     if kernel is None:
         return frozenset()
     fields = kernels.kernel(kernel).switches()
-    return frozenset(e for e, field in NEEDS_SWITCH.items() if not fields.get(field))
+    return frozenset(e for e, (field, value) in NEEDS_SWITCH.items() if fields.get(field) != value)
 
 
 @attrs.frozen

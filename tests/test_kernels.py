@@ -134,3 +134,14 @@ def test_check_kernel_on_the_wedge_machine(kernel: str, seen: set[str], unseen: 
     data = report.to_json()
     assert data["kernel"] == kernel and data["violations"] == []
     assert seen <= set(report.findings_seen) and not unseen & set(report.findings_seen), report.findings_seen
+
+
+def test_what_a_kernel_cannot_reach_is_not_required() -> None:
+    """Expected: a defer-v2 kernel without the page-pool kick or the TX producer is not asked to
+    take the count and reset steps (defer-v6's), the page-pool walk or the TX hand-off; a kernel
+    with every switch is asked for everything; without --kernel nothing is exempt."""
+    assert checkrun.unreachable_on("v6.17") == frozenset(checkrun.NEEDS_SWITCH)
+    assert checkrun.unreachable_on("v7.3") == frozenset()
+    assert checkrun.unreachable_on(None) == frozenset()
+    assert checkrun.unreachable_on("v6.18") == {"page pool kicked a CPU", "PagePoolRetry", "TX completion deferred",
+                                                "NapiConsumeSkb"}  # fmt: skip
