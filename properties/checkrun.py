@@ -174,8 +174,10 @@ def run_machine(
             progress.update(task, completed=budget.max_examples)
     stats = machines.STATS.get(cls.__name__, Counter())
     seen = dict(machines.SEEN.get(cls.__name__, Counter()))
-    # Under a named kernel, a known finding is what the run reports, not a requirement; and what
-    # the kernel lacks the switch for cannot be reached.
+    # Under a named kernel, a known finding is what the run reports, not a requirement (the
+    # requirements were tuned on the mixed draw: pinned to v6.19.y, the sysctl machine needs 400
+    # examples for F8, the ci profile runs 300); and what the kernel lacks the switch for cannot
+    # be reached. Every other event stays required.
     skip = unreachable_on(kernel)
     required = [e for e in coverage.REQUIRED[name] if e not in skip and not (kernel and e.startswith("known "))]
     missing = tuple(e for e in required if not seen.get(e))
