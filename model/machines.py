@@ -1,6 +1,6 @@
-"""The machines and kernels the spec runs on: named kernel variants and machine shapes.
+"""The machines the spec runs on (CPU-to-node maps) and the bounds of exploration.
 
-A kernel is a spec Config plus its default ``skb_defer_max``; a machine is a CPU-to-node map.
+Kernels are in model/kernels.py; ``KERNELS`` here is its releases as (Config, skb_defer_max).
 Every bound below says why it is as large as it is and no larger.
 """
 
@@ -8,35 +8,14 @@ from __future__ import annotations
 
 import attrs
 
+from model.kernels import KERNELS as _KERNELS
 from spec import Config
 
-# Each named kernel is a release as tagged (v6.18 is v6.18.0) or a stable series as read
-# (v6.18.y: 6.18.35, FACTS §14); the preemption model is a build option, left at Config's default
-# ("full") and chosen per run.
-_V619 = Config(
-    close_path="close-new", unread_test="end_seq", defer="defer-v6", napi_cache_size=128, napi_consume_defers=True
-)
+# The kernels as (Config, default skb_defer_max), for callers that want the releases only; the
+# table itself, switch by switch, is model/kernels.py.
+RELEASES = ("v6.17", "v6.18", "v6.18.y", "v6.19", "v6.19.y")
 KERNELS: dict[str, tuple[Config, int]] = {
-    # close-old, the summed unread test, spinlock lists, NAPI cache 64/32, defer max 64; no
-    # zero-copy test (0943404b1f3b never reached defer-v2 kernels).
-    "v6.17": (Config(close_path="close-old", unread_test="len_sum", defer="defer-v2"), 64),
-    # b13592d20b21, 5f9238530970, the lock-free per-node lists; NAPI cache still 64/32. Without
-    # 0943404b1f3b (not in v6.18.0); the page-pool kick is not established for v6.18.0 (FACTS
-    # §14 read it in 6.18.35), so it is off.
-    "v6.18": (Config(close_path="close-new", unread_test="end_seq", defer="defer-v6"), 64),
-    # The 6.18.y stable series as read in 6.18.35: the zero-copy test (0943404b1f3b) and
-    # page_pool_release_retry() kicking the defer lists.
-    "v6.18.y": (
-        Config(close_path="close-new", unread_test="end_seq", defer="defer-v6", zcopy_check=True, page_pool_kick=True),
-        64,
-    ),
-    # b61785852ed0 raised skb_defer_max to 128; the NAPI cache grew to 128 (bulk free 32);
-    # e20dfbad8aab: napi_consume_skb() defers TX skbs built on another CPU (a second producer, in
-    # softirq on any CPU). Without 0943404b1f3b (not in v6.19.0).
-    "v6.19": (_V619, 128),
-    # The 6.19.y stable series: the zero-copy test (0943404b1f3b is in 6.19.y, FACTS §14); the
-    # page-pool kick assumed as in 6.18.y (stable series carry the same backports; unconfirmed).
-    "v6.19.y": (attrs.evolve(_V619, zcopy_check=True, page_pool_kick=True), 128),
+    name: (_KERNELS[name].config(), _KERNELS[name].defer_max) for name in RELEASES
 }
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import attrs
 
-from model.machines import KERNELS, MACHINES
+from model import kernels
+from model.machines import MACHINES
 from model.scheduler import Trigger
 from spec import (
     Action,
@@ -51,10 +52,8 @@ class Scenario:
 
 def kernel(name: str, **overrides: Any) -> tuple[Config, int]:
     """A named kernel's Config and default skb_defer_max, with Config fields overridden."""
-    if name not in KERNELS:
-        raise SpecError(f"unknown kernel {name!r} (known: {', '.join(KERNELS)})")
-    config, defer_max = KERNELS[name]
-    return attrs.evolve(config, **overrides), defer_max
+    k = kernels.kernel(name)
+    return attrs.evolve(k.config(), **overrides), k.defer_max
 
 
 def socket(

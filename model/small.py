@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from model import kernels
 from model.scenarios import LENGTH, TRUESIZE, socket
 from spec import Config, Env, Incoming, SpecError, State, UserOp, boot
 from spec.state import CloseVariant, DeferVariant, Preempt, UnreadTest
@@ -65,6 +66,7 @@ def small(
     page_pool: bool = False,
     recv_first: bool = False,
     tx: tuple[tuple[int, int], ...] = (),
+    kernel: str | None = None,
 ) -> State:
     """The attack's shape, small: ``sockets`` sockets x ``skbs`` unread skbs built on CPU 0;
     socket k is closed on CPU 1 + k mod (cpus - 1) (on CPU 0 itself on a 1-CPU machine).
@@ -87,8 +89,9 @@ def small(
     ``preempt``: the preemption model; ``page_pool``: the kernel's page pool kicks the defer
     lists and one release walk runs; ``tx``: TX completions (built on, completed on) that
     napi_consume_skb() defers (e20dfbad8aab, switched on with them). The kernel is v6.18's
-    Config with the variants given. Raises SpecError with one line naming an impossible
-    parameter."""
+    Config with the variants given; ``kernel``: a named kernel of model/kernels.py, whose switches
+    replace the variants given (its constants do not: the sizes stay small). Raises SpecError
+    with one line naming an impossible parameter."""
     if cpus < 1:
         raise SpecError(f"a machine needs at least one CPU, not {cpus}")
     if not 1 <= nodes <= cpus:
@@ -137,6 +140,8 @@ def small(
         page_pool_kick=page_pool,
         napi_consume_defers=bool(tx),
     )
+    if kernel is not None:
+        config = attrs.evolve(config, **kernels.kernel(kernel).switches())  # type: ignore[arg-type]
     extra: dict[str, object] = {} if isn is None else {"isn": isn}
     if linger0 or lingertime is not None:
         extra.update(sock_linger=True, sk_lingertime=lingertime or 0)
@@ -192,6 +197,8 @@ def small_args(pairs: Sequence[str]) -> dict[str, Any]:
             elif isinstance(default, tuple):
                 size, bulk = text.split("/")
                 out[key] = (int(size), int(bulk))
+            elif params[key].annotation == "str | None":  # a name, e.g. kernel=v6.17
+                out[key] = text
             elif isinstance(default, int) or default is None:
                 out[key] = int(text)
             else:
@@ -207,7 +214,7 @@ class Small:
 
     name: str
     reason: str
-    build: Callable[[], State]
+    build: Callable[..., State]  # small()'s keyword arguments may be added, e.g. kernel="v6.17"
 
 
 SMALL: dict[str, Small] = {
@@ -216,52 +223,72 @@ SMALL: dict[str, Small] = {
         Small(
             "tiny-1",
             "the smallest cross-CPU free, and one unrelated NET_RX that may flush it at any point (pinned count)",
-            lambda: small(cpus=2, nodes=1, skbs=1, netrx_raises=1),
+            lambda **kw: small(cpus=2, nodes=1, skbs=1, netrx_raises=1, **kw),
         ),
         Small(
             "tiny-2",
             "two skbs on one slot with skb_defer_max 3: the second push kicks, and the IPI and the flush "
             "race the close (pinned count)",
-            lambda: small(cpus=2, nodes=1, skbs=2, defer_max=3),
+            lambda **kw: small(cpus=2, nodes=1, skbs=2, defer_max=3, **kw),
         ),
         Small(
             "acceptance",
             "the issue's acceptance size: 2 CPUs on 2 nodes, 3 unread skbs, skb_defer_max 4 (the third push "
             "kicks), one CPU offline with the hotplug flush and one write of skb_defer_max to 2",
-            lambda: small(cpus=2, nodes=2, skbs=3, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True),
+            lambda **kw: small(cpus=2, nodes=2, skbs=3, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True, **kw),
         ),
         Small(
             "arrival-flush",
             "the application reads the first skb on CPU 1 (deferred to CPU 0's slot), then the second packet "
             "arrives on CPU 0: its NET_RX run flushes the slot (reset, detach, free) before the skb is built, "
             "interleaved with the close of what is left (pinned count)",
-            lambda: small(cpus=2, nodes=1, skbs=2, recv_first=True),
+            lambda **kw: small(cpus=2, nodes=1, skbs=2, recv_first=True, **kw),
         ),
         Small(
             "acceptance-voluntary",
             "the acceptance configuration on a PREEMPT_VOLUNTARY kernel: no CPU goes down while the producer "
             "is inside skb_attempt_defer_free(), so findings F2 and F3 are gone",
-            lambda: small(
-                cpus=2, nodes=2, skbs=3, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True, preempt="voluntary"
+            lambda **kw: small(
+                cpus=2,
+                nodes=2,
+                skbs=3,
+                defer_max=4,
+                hotplug=True,
+                sysctl=2,
+                hotplug_flush=True,
+                preempt="voluntary",
+                **kw,
             ),
         ),
         Small(
             "page-pool",
             "one page-pool release walk (v6.18.y) kicking both CPUs while CPU 0 may go offline and one skb is "
             "deferred to it: finding F2 without any producer's kick",
-            lambda: small(cpus=2, nodes=1, skbs=1, hotplug=True, page_pool=True),
+            lambda **kw: small(cpus=2, nodes=1, skbs=1, hotplug=True, page_pool=True, **kw),
         ),
         Small(
             "tx-producer",
             "v6.19's second producer: CPU 1's NAPI poll completes a TX skb built on CPU 0 and defers it "
             "from softirq while CPU 1's close defers an unread skb to the same slot (skb_defer_max 3: the "
             "second push kicks)",
-            lambda: small(cpus=2, nodes=1, skbs=1, defer_max=3, tx=((0, 1),)),
+            lambda **kw: small(cpus=2, nodes=1, skbs=1, defer_max=3, tx=((0, 1),), **kw),
+        ),
+        Small(
+            "retransmit-fin",
+            "the application reads the one skb, then the peer retransmits its last byte with a FIN "
+            "(packetdrill tcp_close_no_rst): the summed unread test before 5f9238530970 sends a RST (F4)",
+            lambda **kw: small(cpus=2, nodes=1, skbs=1, recv=1448, retransmit_fin=True, **kw),
+        ),
+        Small(
+            "wedge",
+            "three skbs closed with skb_defer_max 0 and one later write of 3: under defer-v6 the fallbacks "
+            "count and the empty list is never reset (F5); defer-v2's fallbacks do not count",
+            lambda **kw: small(cpus=2, nodes=1, skbs=3, defer_max=0, sysctl=3, **kw),
         ),
         Small(
             "zcopy",
             "one zero-copy skb on a kernel without 0943404b1f3b (v6.18.0): finding F9",
-            lambda: small(cpus=2, nodes=1, skbs=1, zcopy=True),
+            lambda **kw: small(cpus=2, nodes=1, skbs=1, zcopy=True, **kw),
         ),
     )
 }

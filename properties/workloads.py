@@ -7,6 +7,7 @@ from __future__ import annotations
 import attrs
 from hypothesis import strategies as st
 
+from model import kernels
 from model.machines import BOUNDS, MACHINES
 from model.scenarios import socket
 from spec import Config, Env, Incoming, State, UserOp, boot
@@ -41,6 +42,9 @@ class Focus:
     # Config.zcopy_check: True pins the stable kernels' test; None draws it (without it, a
     # zero-copy skb is deferred: finding F9).
     zcopy_check: bool | None = True
+    # A named kernel (model/kernels.py): its switches replace whatever the fields above pin or
+    # draw for them (check --kernel); its constants (skb_defer_max, NAPI cache) stay drawn small.
+    kernel: str | None = None
 
     def label(self) -> str:
         """The pinned fields only, e.g. ``defer=defer-v2,machine=2cpu-2node``."""
@@ -100,6 +104,8 @@ def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
         page_pool_kick=draw(st.booleans()),
         napi_consume_defers=draw(st.booleans()),
     )
+    if focus.kernel is not None:
+        config = attrs.evolve(config, **kernels.kernel(focus.kernel).switches())  # type: ignore[arg-type]
     socks = []
     nsocks = draw(st.integers(1, BOUNDS.max_sockets)) if focus.close_cpus is None else len(focus.close_cpus)
     for sk in range(nsocks):

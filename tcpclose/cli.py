@@ -103,6 +103,7 @@ def main() -> None:
     tcpclose replay FILE        re-run a trace step by step, CPU by CPU
     tcpclose pin FILE           add a trace to the regression corpus
     tcpclose explore            every interleaving of a small configuration
+    tcpclose kernels            the named kernels as sets of switches (commits)
     tcpclose spec-diff [REV]    did my edit of the spec change its behaviour?
     tcpclose scenario attack    close-old and close-new side by side
     tcpclose metrics attack     what each free path costs: atomics, transfers, IPIs, time
@@ -139,9 +140,11 @@ def main() -> None:
     default=None,
     help="Also write the report as JUnit XML to this file (for CI systems).",
 )
+@click.option("--kernel", default=None, metavar="NAME",
+              help="Every machine draws only this kernel's switches (tcpclose kernels); default: all.")  # fmt: skip
 def check(
     profile: str | None, seed: int | None, max_examples: int | None, machines: tuple[str, ...],
-    json_file: Path | None, junit_file: Path | None,
+    json_file: Path | None, junit_file: Path | None, kernel: str | None,
 ) -> None:
     """Run every state machine and the known-finding traces, then print what holds.
 
@@ -157,8 +160,9 @@ def check(
             if path is not None:
                 writable_dir(path.parent, option)
         report = checkrun.run_all(
-            profile=profile, seed=seed, max_examples=max_examples, machines=machines or None, console=console
-        )
+            profile=profile, seed=seed, max_examples=max_examples, machines=machines or None, console=console,
+            kernel=kernel,
+        )  # fmt: skip
         if junit_file is not None:
             from properties.junit import junit_xml
 
@@ -426,6 +430,8 @@ def default_max_memory_mib() -> int:
               help="any other parameter of model/small.py's small(), e.g. --set recv=1448 --set unread_test=len_sum "
               "(repeatable)")  # fmt: skip
 @click.option("--mutant", default=None, help="explore with a mutant of properties/mutants.py applied (a planted bug)")
+@click.option("--kernel", default=None, metavar="NAME",
+              help="the configuration runs this kernel's switches (tcpclose kernels), over the variant options")
 @click.option("--max-states", type=Bounded(MAX_STATES), default=1_000_000, show_default=True,
               help="stop (exit 3) after this many distinct states")  # fmt: skip
 @click.option("--max-memory", type=Bounded(MAX_MEMORY_MIB), default=None,
@@ -439,7 +445,8 @@ def default_max_memory_mib() -> int:
 def explore(
     ctx: click.Context, config_name: str | None, cpus: int, nodes: int, sockets: int, skbs: int, defer_max: int,
     hotplug: bool, hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, settings_: tuple[str, ...],
-    mutant: str | None, max_states: int, max_memory: int | None, max_depth: int | None, max_seconds: float,
+    mutant: str | None, kernel: str | None, max_states: int, max_memory: int | None, max_depth: int | None,
+    max_seconds: float,
 ) -> None:  # fmt: skip
     """Visit every interleaving of a small configuration breadth first, checking every
     invariant in every state. Known findings (matched by signature) are named with their
@@ -462,11 +469,11 @@ def explore(
                 raise SpecError(f"--config {config_name} fixes the shape; {', '.join(given)} would be ignored")
             if settings_:
                 raise SpecError("--set changes a configuration built from the options, not a named --config")
-            initial = SMALL[config_name].build()
+            initial = SMALL[config_name].build(**({} if kernel is None else {"kernel": kernel}))
         else:
             args = {"cpus": cpus, "nodes": nodes, "sockets": sockets, "skbs": skbs, "defer_max": defer_max,
                     "hotplug": hotplug, "hotplug_flush": hotplug_flush, "sysctl": sysctl, "defer": defer,
-                    "close_path": close_path}  # fmt: skip
+                    "close_path": close_path, "kernel": kernel}  # fmt: skip
             initial = small(**{**args, **bounded_settings(settings_, small_args)})
         trace_dir_checked()
     memory_mib = max_memory if max_memory is not None else default_max_memory_mib()
@@ -495,8 +502,9 @@ def explore(
         with ALL_MUTANTS[mutant].applied() if mutant else nullcontext():
             verdict = check_run(cx.initial, cx.actions)
         expect = check_run(cx.initial, cx.actions) if mutant else verdict
+        found_by = "explore" + (f" kernel {kernel}" if kernel else "")
         with bad_input():
-            path = traces.record(traces.Trace(cx.initial, cx.actions, found_by="explore", mutant=mutant,
+            path = traces.record(traces.Trace(cx.initial, cx.actions, found_by=found_by, mutant=mutant,
                                               violation=verdict, expect_on_spec=expect))  # fmt: skip
         where = "at quiescence after" if cx.quiescent else "at"
         message = escape(kernel_words(cx.message))
@@ -509,6 +517,32 @@ def explore(
         sys.exit(BUDGET if result.budget_exhausted else BAD_INPUT)
     console.print(f"[green]complete: every invariant holds in all {result.distinct_states:,} states but for known "
                   f"findings; known findings met: {met}[/green]", soft_wrap=True)  # fmt: skip
+
+
+# -- kernels -------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the kernels as JSON.")
+def kernels(as_json: bool) -> None:
+    """The named kernels (model/kernels.py): which switches (commits) each has and lacks, and the
+    known findings its switches remove; then each switch and what it changes."""
+    from model.kernels import KERNELS, SWITCHES
+
+    if as_json:
+        click.echo(json.dumps([k.to_json() for k in KERNELS.values()], indent=1))
+        return
+    kernels_table = table("kernel", "lacks", "fixes", "skb_defer_max", "what")
+    for k in KERNELS.values():
+        kernels_table.add_row(k.name, ", ".join(k.lacks) or "-", ", ".join(k.fixes) or "-", str(k.defer_max), k.doc)
+    console.print(kernels_table)
+    switches = table("switch", "commit", "what it changes", "Config when present / absent")
+    for s in SWITCHES.values():
+        fields = ", ".join(f"{key}={v!r}" for key, v in s.on.items())
+        off = s.off
+        absent = "not expressible" if off is None else ", ".join(f"{key}={v!r}" for key, v in off.items())
+        switches.add_row(s.id, s.title, s.what, f"{fields or '-'} / {absent}")
+    console.print(switches)
 
 
 # -- metrics -------------------------------------------------------------------------------------

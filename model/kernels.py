@@ -1,0 +1,262 @@
+"""Kernels as named sets of switches: one switch per commit of this mechanism's history.
+
+A ``Switch`` names its commit (or, where there is none, the patch's message id), says in the words
+of FACTS what it changes, and maps onto the spec's ``Config``: the fields it sets when the kernel
+has it (``on``) and when it lacks it (``off``). A switch whose ``off`` is None is one the spec
+cannot yet take away: every kernel it models has that commit (its absence needs finer steps than
+the spec has, issue 12), so no named kernel may lack it. Two switches may set the same field (the
+lock-free lists and the per-node slots are both ``defer="defer-v6"``): a kernel with one and
+without the other is refused, since the spec models them only together.
+
+A ``Kernel`` is a release as tagged (v6.18 is v6.18.0) or a stable series as read (v6.18.y:
+6.18.35, FACTS §14), or a kernel right before one fix (``before-<id>``), as the set of switches it
+has; its ``Config`` is what its switches say, over the spec's defaults. The preemption model is a
+build option, left at Config's default ("full") and chosen per run. ``skb_defer_max`` and the NAPI
+cache size are constants of a release, not switches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from spec import Config, SpecError
+
+
+@attrs.frozen
+class Switch:
+    """One commit: ``id`` (a commit id, or a message id), ``title`` (its subject, in short),
+    ``what`` (what it changes, in FACTS words, with the section), the Config fields it sets when a
+    kernel has it (``on``) and lacks it (``off``; None: not expressible), and the known findings
+    (properties/findings.py ids) that it removes."""
+
+    id: str
+    title: str
+    what: str
+    on: Mapping[str, object] = attrs.field(factory=dict)
+    off: Mapping[str, object] | None = None
+    fixes: tuple[str, ...] = ()
+
+
+SWITCHES: dict[str, Switch] = {
+    s.id: s
+    for s in (
+        Switch(
+            "68822bdf76f1", "per-CPU defer lists (v5.19)",
+            "an skb freed on another CPU than the one that built it (alloc_cpu) is queued on that CPU's defer "
+            "list, and waits there until that CPU runs NET_RX; a dead CPU's list waits until it returns (§7, §10)",
+        ),
+        Switch(
+            "39564c3fdc66", "kick at half capacity (v5.19)",
+            "the producer kicks the owning CPU when the count before its increment equals skb_defer_max >> 1 "
+            "(defer-v2; defer-v6 kicks when c - 1 == max >> 1) (§7)",
+        ),
+        Switch(
+            "97e719a82b43", "the IPI guard (2022)",
+            "kick_defer_list_purge() queues the async IPI only if it can change defer_ipi_scheduled from 0 to 1; "
+            "the handler raises NET_RX, then clears it (before it, a flush between kick and delivery let a second "
+            "producer queue the same IPI descriptor again) (§8)",
+        ),
+        Switch(
+            "20220518185522.2038683-1-kuba@kernel.org", "skb_defer_max == 1 (Kicinski, 2022)",
+            "with skb_defer_max 1, defer-v2 defers one skb and kicks at once (before it, the one skb was never "
+            "kicked) (§7)",
+        ),
+        Switch(
+            "909876500251", "flush before each poll (v5.19)",
+            "net_rx_action() calls skb_defer_free_flush() at the top of every loop iteration, so every NAPI poll on "
+            "a CPU first flushes that CPU's slots (§9, §14)",
+        ),
+        Switch(
+            "f3412b3879b4", "net_rx_action always flushes",
+            "every NET_RX softirq flushes at least once, even one that finds no NAPI to poll (§9)",
+        ),
+        Switch(
+            "f278b6d5bb46", "sk_rmem_alloc atomic again (revert of 0de2a5c4b824)",
+            "0de2a5c4b824 made the sk_rmem_alloc update a plain read and write; error-queue skbs are charged "
+            "without the socket lock (sock_queue_err_skb), so an update could be lost; f278b6d5bb46 reverted it "
+            "(§3)",
+        ),
+        Switch(
+            "5f9238530970", "the end_seq unread test (v6.18, stable)",
+            "__tcp_close() tests each skb's end_seq (minus a FIN) after copied_seq instead of summing "
+            "end_seq - seq - fin over the queue, which counted a retransmission of read data with a FIN as unread "
+            "and sent a spurious RST (§5)",
+            on={"unread_test": "end_seq"}, off={"unread_test": "len_sum"}, fixes=("F4",),
+        ),
+        Switch(
+            "b13592d20b21", "close-new: tcp_eat_recv_skb() in __tcp_close() (v6.18)",
+            "the purge uncharges each skb on the closing CPU and hands it to skb_attempt_defer_free() instead of "
+            "__kfree_skb() freeing it there (a remote slab free for an skb built elsewhere) (§5, §6)",
+            on={"close_path": "close-new"}, off={"close_path": "close-old"},
+        ),
+        Switch(
+            "844c9db7f7f5", "lock-free defer lists (v6.18)",
+            "the producer counts with an atomic increment (fallbacks count too, and the count is not decremented) "
+            "and pushes onto a lock-free list; before it, a spinlock list whose count was tested before the lock "
+            "and raised only for a queued skb (defer-v2) (§7)",
+            on={"defer": "defer-v6"}, off={"defer": "defer-v2"},
+        ),
+        Switch(
+            "5628f3fe3b16", "per-node defer slots (v6.18)",
+            "the slot is (alloc_cpu, the NUMA node of the freeing CPU), one list per node on each CPU, flushed "
+            "node by node (§7, §9)",
+            on={"defer": "defer-v6"}, off={"defer": "defer-v2"},
+        ),
+        Switch(
+            "e20dfbad8aab", "napi_consume_skb() defers (v6.19)",
+            "a TX skb completed in NAPI poll on another CPU than the one that built it is handed to "
+            "skb_attempt_defer_free() from softirq: a second producer (§14)",
+            on={"napi_consume_defers": True}, off={"napi_consume_defers": False},
+        ),
+        Switch(
+            # No commit id in FACTS: the behaviour was read in the 6.18.35 stable tree.
+            "page_pool_release_retry", "the page pool kicks the defer lists (read in 6.18.35; no commit id)",
+            "page_pool_release_retry(), from a preemptible workqueue, walks the online CPUs and kicks each one's "
+            "defer lists through the same IPI guard: another claimant of defer_ipi_scheduled (§14)",
+            on={"page_pool_kick": True}, off={"page_pool_kick": False},
+        ),
+        Switch(
+            "0943404b1f3b", "the zero-copy test (Feb 2026, 6.18.y and 6.19.y stable)",
+            "skb_attempt_defer_free() frees a zero-copy skb at once, so no deferred skb holds a zero-copy "
+            "buffer (§7, §14)",
+            on={"zcopy_check": True}, off={"zcopy_check": False}, fixes=("F9",),
+        ),
+        Switch(
+            "06e3f54e8b22", "flush skb_defer_nodes in dev_cpu_dead() (Sep 2026; stable 39d48136f029, c68f41574634)",
+            "dev_cpu_dead() empties the dead CPU's slots on a surviving CPU (mechanics assumed: detach every slot, "
+            "reset the counts, free the skbs there) instead of leaving them until the CPU returns (§10, §14)",
+            on={"hotplug_flush": True}, off={"hotplug_flush": False},
+        ),
+    )
+}  # fmt: skip
+
+
+@attrs.frozen
+class Kernel:
+    """A named kernel: the switches it has (every other switch it lacks), its default
+    ``skb_defer_max`` and NAPI skb cache size, and why it is named."""
+
+    name: str
+    has: frozenset[str]
+    defer_max: int
+    napi_cache_size: int
+    doc: str
+
+    @property
+    def lacks(self) -> list[str]:
+        return [s for s in SWITCHES if s not in self.has]
+
+    @property
+    def fixes(self) -> list[str]:
+        """The known findings that this kernel's switches remove."""
+        return sorted({f for s in self.has for f in SWITCHES[s].fixes}, key=lambda f: int(f[1:]))
+
+    def switches(self) -> dict[str, object]:
+        """The Config fields its switches set (raises SpecError when the spec cannot express it)."""
+        out: dict[str, object] = {}
+        for sid, switch in SWITCHES.items():
+            fields = switch.on if sid in self.has else switch.off
+            if fields is None:
+                raise SpecError(f"kernel {self.name}: the spec models only kernels with {sid} ({switch.title})")
+            for key, value in fields.items():
+                if out.setdefault(key, value) != value:
+                    raise SpecError(f"kernel {self.name}: {sid} sets {key}={value!r}, which another switch sets "
+                                    f"to {out[key]!r}")  # fmt: skip
+        return out
+
+    def config(self) -> Config:
+        return Config(napi_cache_size=self.napi_cache_size, **self.switches())  # type: ignore[arg-type]
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "has": sorted(self.has, key=list(SWITCHES).index), "lacks": self.lacks,
+                "fixes": self.fixes, "defer_max": self.defer_max, "doc": self.doc}  # fmt: skip
+
+
+# Every modelled kernel has these (their absence is not expressible yet).
+_BASE = frozenset(s for s, sw in SWITCHES.items() if sw.off is None)
+_V618 = _BASE | {"5f9238530970", "b13592d20b21", "844c9db7f7f5", "5628f3fe3b16"}
+_V619 = _V618 | {"e20dfbad8aab"}
+
+
+def _k(name: str, has: frozenset[str], doc: str, defer_max: int = 64, napi_cache_size: int = 64) -> Kernel:
+    return Kernel(name, has, defer_max, napi_cache_size, doc)
+
+
+KERNELS: dict[str, Kernel] = {
+    k.name: k
+    for k in (
+        _k("v5.19", _BASE, "per-CPU defer lists under a spinlock (defer-v2), close-old, the summed unread test"),
+        _k("v6.17", _BASE, "as v5.19 for this mechanism (no zero-copy test: 0943404b1f3b never reached defer-v2)"),
+        _k("v6.18", _V618, "close-new, the end_seq test, the lock-free per-node lists; without 0943404b1f3b "
+           "(not in v6.18.0); the page-pool kick is not established for v6.18.0 (FACTS §14 read it in 6.18.35)"),
+        _k("v6.18.y", _V618 | {"0943404b1f3b", "page_pool_release_retry"},
+           "the 6.18.y stable series as read in 6.18.35: the zero-copy test and the page-pool kick"),
+        _k("v6.19", _V619, "e20dfbad8aab's second producer; b61785852ed0 raised skb_defer_max to 128 and the NAPI "
+           "cache grew to 128 (bulk 32); without 0943404b1f3b (not in v6.19.0)", 128, 128),
+        _k("v6.19.y", _V619 | {"0943404b1f3b", "page_pool_release_retry"},
+           "the 6.19.y stable series: the zero-copy test (FACTS §14); the page-pool kick assumed as in 6.18.y "
+           "(stable series carry the same backports; unconfirmed)", 128, 128),
+        _k("v7.3", _V619 | {"0943404b1f3b", "page_pool_release_retry", "06e3f54e8b22"},
+           "v6.19.y with the hotplug flush (06e3f54e8b22, in v7.3 per FACTS §10, mechanics assumed); no other "
+           "change since v6.19 is known to FACTS", 128, 128),
+        # Right before each fix the spec can express (issue 12): the kernel that lacks only it,
+        # among the kernels where it landed.
+        _k("before-5f9238530970", _V618 - {"5f9238530970"}, "v6.18 without the end_seq unread test"),
+        _k("before-b13592d20b21", _V618 - {"b13592d20b21"}, "v6.18 without close-new (close-old)"),
+        _k("before-844c9db7f7f5", _BASE | {"5f9238530970", "b13592d20b21"},
+           "v6.18 without the lock-free per-node lists (defer-v2; the spec models 844c9db7f7f5 and 5628f3fe3b16 "
+           "together)"),
+        _k("before-e20dfbad8aab", _V619 - {"e20dfbad8aab"}, "v6.19 without napi_consume_skb() deferring", 128, 128),
+        _k("before-page_pool_release_retry", _V618 | {"0943404b1f3b"}, "v6.18.y without the page-pool kick"),
+        _k("before-0943404b1f3b", _V618 | {"page_pool_release_retry"}, "v6.18.y without the zero-copy test"),
+        _k("before-06e3f54e8b22", _V619 | {"0943404b1f3b", "page_pool_release_retry"},
+           "v7.3 without the hotplug flush (as v6.19.y)", 128, 128),
+    )
+}  # fmt: skip
+
+
+@attrs.frozen
+class History:
+    """One switch the spec can take away, as a pair of kernels that differ by it alone, and the
+    small configuration (model/small.py SMALL) on which the explorer shows the difference: the
+    known findings it meets on each. A finding only ``before`` is the bug the commit fixed; one
+    only ``after`` came with it. Pinned by tests/test_kernels.py."""
+
+    switch: str
+    before: str
+    after: str
+    config: str
+    findings_before: tuple[str, ...]
+    findings_after: tuple[str, ...]
+    why: str
+
+
+HISTORY: tuple[History, ...] = (
+    History("5f9238530970", "before-5f9238530970", "v6.18", "retransmit-fin", ("F4",), (),
+            "the spurious RST on a retransmitted FIN (rst_iff_data_lost) is gone with the end_seq test"),
+    History("0943404b1f3b", "before-0943404b1f3b", "v6.18.y", "zcopy", ("F9",), (),
+            "a deferred zero-copy skb (deferred_skb_holds_no_refs) is gone with the zero-copy test"),
+    History("844c9db7f7f5", "before-844c9db7f7f5", "v6.18", "wedge", (), ("F5",),
+            "the lock-free lists count fallbacks too: after skb_defer_max 0, the slot wedges (no_wedged_slot)"),
+    History("b13592d20b21", "before-b13592d20b21", "v6.18", "acceptance", (), ("F7", "F2"),
+            "close-old frees on the closing CPU and never defers; close-new's process-context producer can be "
+            "stopped inside skb_attempt_defer_free() while the owner goes offline (F7, F2)"),
+    History("page_pool_release_retry", "before-page_pool_release_retry", "v6.18.y", "page-pool", ("F7",),
+            ("F7", "F2"), "the page-pool walk is a second claimant of the IPI guard: F2 without a producer's kick"),
+    History("e20dfbad8aab", "before-e20dfbad8aab", "v6.19", "tx-producer", (), (),
+            "the softirq TX producer racing the close's producer for one slot breaks no invariant on its small "
+            "configuration (which has no hotplug)"),
+    History("06e3f54e8b22", "before-06e3f54e8b22", "v7.3", "acceptance", ("F7", "F2"), ("F7", "F3", "F2"),
+            "before it, skbs on a dead CPU's slots wait until it returns, as 68822bdf76f1 intended: no promise "
+            "broken (FACTS §12 promises emptied slots only with the fix); with it, a late producer lands on the "
+            "emptied slot (F3, dead_cpu_slots_emptied)"),
+)  # fmt: skip
+
+
+def kernel(name: str) -> Kernel:
+    """The named kernel, or SpecError with one line listing the names."""
+    if name not in KERNELS:
+        raise SpecError(f"unknown kernel {name!r} (known: {', '.join(KERNELS)})")
+    return KERNELS[name]
