@@ -1,5 +1,13 @@
 """Print what the exhaustive explorer costs and finds. Figures to watch, never an assertion.
 
+- both engines side by side (``ENGINES``): the Python explorer and SPIN on the Promela model
+  (properties/spin/), on the same configurations in one run, with the same invariants checked
+  (the findings' skipped): distinct states, transitions, depth, search seconds and CPU seconds,
+  states per second (wall and CPU), bytes per state, and SPIN's speed-up per CPU second. Each
+  Python search runs in a child process, so that its peak RSS (``bytes/state``: peak RSS over the
+  states) is its own; SPIN's bytes/state is its memory for stored states over the states; its
+  seconds are the verifier's search, the compile time is printed apart. Configurations too large
+  for the Python explorer run with SPIN only. Without spin and gcc, only the Python column;
 - the acceptance configuration of model/small.py (2 CPUs on 2 nodes, one socket with 3 unread
   skbs built on CPU 0 and closed on CPU 1, skb_defer_max 4, hotplug with the hotplug flush, one
   write of skb_defer_max): first the shortest violation of the unmodified spec, then a complete
@@ -10,12 +18,17 @@
 - per mutant and invariant of properties/mutants.py: the length of the explorer's shortest
   counterexample on the mutant's configuration (model/small.py: FOR_MUTANT).
 
-Run: ``python benchmarks/explore.py``.
+Run: ``python benchmarks/explore.py`` (``--engines-only`` stops after the side-by-side table).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import resource
 import sys
+import time
+from collections.abc import Callable
+from typing import Any
 
 from model.small import SMALL, for_mutant, small
 from properties import profiles
@@ -23,7 +36,9 @@ from properties.explorer import ExploreResult, explore
 from properties.invariants import REGISTRY
 from properties.machines import InvariantViolation, findings_reachable
 from properties.mutants import MUTANTS, hunt
+from properties.spin import driver
 from properties.workloads import Focus
+from spec import State
 
 # The findings the hotplug configurations can reach (F2, F3, F5/F6), pinned by their own traces.
 SKIP = findings_reachable(Focus(hotplug=True))
@@ -47,7 +62,112 @@ def figures(label: str, result: ExploreResult) -> None:
         print(f"  result            {'complete, no violation' if result.complete else result.reason}")
 
 
+# (label, builder, run the Python explorer too)
+ENGINES: list[tuple[str, Callable[[], State], bool]] = [
+    ("acceptance (2 CPUs/2 nodes, 3 skbs, hotplug+flush, sysctl)", SMALL["acceptance"].build, True),
+    (
+        "3 CPUs/2 nodes, 2 sockets x 2 skbs, hotplug",
+        lambda: small(cpus=3, nodes=2, sockets=2, skbs=2, defer_max=3, hotplug=True),
+        True,
+    ),
+    ("2 CPUs/2 nodes, 2 sockets x 3 skbs", lambda: small(cpus=2, nodes=2, sockets=2, skbs=3, defer_max=4), True),
+    (
+        "2 CPUs/2 nodes, 2 sockets x 3 skbs, 1 NET_RX",
+        lambda: small(cpus=2, nodes=2, sockets=2, skbs=3, defer_max=4, netrx_raises=1),
+        False,
+    ),
+    ("2 CPUs/2 nodes, 2 sockets x 4 skbs", lambda: small(cpus=2, nodes=2, sockets=2, skbs=4, defer_max=4), False),
+]
+
+
+def _python_child(build: Callable[[], State], out: Any) -> None:
+    state = build()
+    cpu0 = time.process_time()
+    r = explore(state, skip=SKIP, max_seconds=3600, max_states=20_000_000)
+    cpu = time.process_time() - cpu0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    out.put((r.distinct_states, r.transitions, r.depth, r.seconds, cpu, rss, r.complete))
+
+
+def python_figures(build: Callable[[], State]) -> tuple[int, int, int, float, float, int, bool]:
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_python_child, args=(build, queue))
+    child.start()
+    got: tuple[int, int, int, float, float, int, bool] = queue.get()
+    child.join()
+    return got
+
+
+def row(
+    label: str,
+    engine: str,
+    states: int,
+    transitions: int,
+    depth: int,
+    secs: float,
+    cpu: float,
+    per_state: float,
+    extra: str = "",
+) -> None:
+    print(
+        f"{label:52} {engine:7} {states:>11,} {transitions:>11,} {depth:>5} {secs:>8.1f} {cpu:>8.1f} "
+        f"{states / max(secs, 1e-9):>10,.0f} {states / max(cpu, 1e-9):>10,.0f} {per_state:>9,.0f} {extra}"
+    )
+
+
+def engines() -> None:
+    print(f"Both engines, the findings' invariants skipped ({', '.join(sorted(SKIP))}); every other invariant checked.")
+    print(
+        f"{'configuration':52} {'engine':7} {'states':>11} {'transitions':>11} {'depth':>5} {'seconds':>8} "
+        f"{'CPU s':>8} {'states/s':>10} {'st/CPU-s':>10} {'B/state':>9}"
+    )
+    missing = driver.missing()
+    for label, build, with_python in ENGINES:
+        py_rate = None
+        if with_python:
+            states, transitions, depth, secs, cpu, rss, complete = python_figures(build)
+            row(
+                label,
+                "python",
+                states,
+                transitions,
+                depth,
+                secs,
+                cpu,
+                rss / max(1, states),
+                "" if complete else "(incomplete)",
+            )
+            py_rate = states / max(cpu, 1e-9)
+        if missing is not None:
+            print(f"{label:52} spin    skipped: {missing}")
+            continue
+        t0 = time.perf_counter()
+        r = driver.explore_spin(build(), skip=SKIP, max_states=20_000_000, max_seconds=3600)
+        compile_s = time.perf_counter() - t0 - r.search_seconds
+        speed = f"x{r.distinct_states / max(r.search_cpu_seconds, 1e-9) / py_rate:,.0f} per CPU-s" if py_rate else ""
+        row(
+            label,
+            "spin",
+            r.distinct_states,
+            r.transitions,
+            r.depth,
+            r.search_seconds,
+            r.search_cpu_seconds,
+            r.bytes_per_state,
+            f"{speed} (compile {compile_s:.0f} s)" + ("" if r.complete else f" {r.reason}"),
+        )
+    print(
+        "(seconds: the search; st/CPU-s: states per CPU second; python B/state: peak RSS / states; "
+        "spin B/state: SPIN's memory for stored states / states)"
+    )
+    print()
+
+
 def main() -> None:
+    engines()
+    if "--engines-only" in sys.argv[1:]:
+        return
     acceptance = SMALL["acceptance"].build()
     figures("acceptance, every invariant checked", explore(acceptance))
     figures(f"acceptance, skipping {sorted(SKIP)}", explore(acceptance, skip=SKIP))

@@ -38,6 +38,7 @@ peak resident set size (``ru_maxrss``), which includes whatever the process held
 
 from __future__ import annotations
 
+import gc
 import resource
 import sys
 import time
@@ -46,7 +47,9 @@ from collections.abc import Callable
 import attrs
 
 from properties import invariants
-from spec import Action, State, enabled, step
+from spec import Action, State
+from spec.core import Draft
+from spec.system import RULES, candidates
 
 DEFAULT_MAX_STATES = 1_000_000  # about 1.2 KiB per state on the small configurations: ~1.2 GiB
 DEFAULT_MAX_SECONDS = 600.0
@@ -117,6 +120,29 @@ def _path(parents: _Parents, state: State) -> tuple[Action, ...]:
     return tuple(reversed(actions))
 
 
+# A guard (None: enabled) and an effect, the spec's own functions for one action type.
+_Rule = tuple[Callable[[State, Action], str | None], Callable[[Draft, Action], Draft]]
+
+
+def _rules() -> dict[type[Action], _Rule]:
+    """The spec's guard and effect of every action type, looked up once per search (spec.system
+    looks them up by name at every step, so that a mutant applied before the search is seen)."""
+    return {cls: (getattr(mod, "guard_" + name), getattr(mod, "apply_" + name)) for cls, (mod, name) in RULES.items()}
+
+
+def _checks(kind: str, skip: frozenset[str]) -> list[tuple[str, Callable[..., str | None]]]:
+    return [(inv.name, inv.check) for inv in invariants.by_kind(kind) if inv.name not in skip]
+
+
+def _first(checks: list[tuple[str, Callable[..., str | None]]], *args: object) -> tuple[str, str] | None:
+    """The first violated check, as properties.invariants.check_* return it."""
+    for name, check in checks:
+        msg = check(*args)
+        if msg is not None:
+            return name, msg
+    return None
+
+
 def explore(
     initial: State,
     *,
@@ -127,13 +153,33 @@ def explore(
 ) -> ExploreResult:
     """Breadth-first search of every state reachable from ``initial``, checking every invariant
     not in ``skip``; stops at the first (shortest) violation or when a budget runs out.
-    ``progress(depth, states, transitions)``, if given, is called at the end of every level."""
+    ``progress(depth, states, transitions)``, if given, is called at the end of every level.
+
+    The garbage collector is off during the search: every state stays alive in the visited set,
+    so its collections would only walk the whole set again and again."""
     unknown = skip - invariants.REGISTRY.keys()
     if unknown:
         raise ValueError(f"skip names unknown invariants: {sorted(unknown)}")
-    check_state = invariants.check_state
-    check_transition = invariants.check_transition
-    check_quiescent = invariants.check_quiescent
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _search(initial, skip, max_states, max_seconds, progress)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _search(
+    initial: State,
+    skip: frozenset[str],
+    max_states: int,
+    max_seconds: float,
+    progress: Callable[[int, int, int], None] | None,
+) -> ExploreResult:
+    state_checks = _checks("state", skip)
+    transition_checks = _checks("transition", skip)
+    quiescent_checks = _checks("quiescent", skip)
+    rules = _rules()
     t0 = time.perf_counter()
     deadline = t0 + max_seconds
     parents: _Parents = {initial: None}
@@ -157,7 +203,7 @@ def explore(
             quiescent_states=quiescent_states,
         )
 
-    bad = check_state(initial, skip)
+    bad = _first(state_checks, initial)
     if bad is not None:
         found = Counterexample(initial, (), *bad)
         reason = f"{bad[0]} is violated in the initial state"
@@ -176,11 +222,13 @@ def explore(
                     f"(raise max_seconds, or shrink the configuration)"
                 )
                 return result(False)
-            acts = enabled(state)
-            # is_quiescent(state), without computing enabled() a second time.
+            # spec.enabled() and spec.step() with each guard run once: candidates() lists the
+            # actions by actor (always in range), the guard filters them, the effect applies below.
+            acts = [a for a in candidates(state) if rules[type(a)][0](state, a) is None]
+            # is_quiescent(state), on the enabled list.
             if not any(not a.environment for a in acts):
                 quiescent_states += 1
-                bad = check_quiescent(state, skip)
+                bad = _first(quiescent_checks, state)
                 if bad is not None:
                     found = Counterexample(initial, _path(parents, state), *bad, quiescent=True)
                     reason = f"{bad[0]} is violated in a quiescent state at depth {depth}"
@@ -188,9 +236,14 @@ def explore(
             if edge_violation is not None:
                 continue  # only a quiescence violation (one step shorter) could still come first
             for action in acts:
-                post = step(state, action)
+                post = rules[type(action)][1](Draft(state), action).freeze(state)
                 transitions += 1
-                bad = check_transition(state, action, post, skip)
+                bad = None
+                for name, check in transition_checks:  # _first(), inlined: it runs on every edge
+                    msg = check(state, action, post)
+                    if msg is not None:
+                        bad = (name, msg)
+                        break
                 if bad is None:
                     # One hash of ``post`` (the states do not cache theirs): look up and insert at once.
                     known = len(parents)
@@ -204,7 +257,7 @@ def explore(
                             )
                             return result(False)
                         nxt_level.append(post)
-                        bad = check_state(post, skip)
+                        bad = _first(state_checks, post)
                 if bad is not None:
                     actions = (*_path(parents, state), action)
                     edge_violation = Counterexample(initial, actions, *bad)

@@ -13,17 +13,21 @@ from spec import rules
 from spec.state import Config, Context, Cpu, DeferSlot, Env, FreeEvent, Skb, Sock, State, Task
 
 T = TypeVar("T")
+# Where attrs keeps the hash of a record declared with cache_hash=True (spec/state.py).
+_CACHED_HASH = "_attrs_cached_hash"
 
 
 def evolve(inst: T, **changes: Any) -> T:
     """A copy of a frozen record with some fields changed (a fast attrs.evolve for the
     ``slots=False`` records of spec/state.py; unknown field names are refused)."""
     fields = inst.__dict__
-    if not changes.keys() <= fields.keys():
+    if not changes.keys() <= fields.keys() or _CACHED_HASH in changes:
         raise TypeError(f"{type(inst).__name__} has no field {sorted(changes.keys() - fields.keys())}")
     new = object.__new__(type(inst))
     new.__dict__.update(fields)
     new.__dict__.update(changes)
+    if _CACHED_HASH in fields:  # the copy is another record: its hash is computed afresh
+        new.__dict__[_CACHED_HASH] = None
     return new
 
 

@@ -1,7 +1,8 @@
 """The state of the machine the spec describes: skbs, sockets, CPUs and the protocol page count.
 
 Every record is frozen; transitions build new records (core.evolve), so a rejected step leaves
-the state intact and states can be hashed by the exhaustive explorer. The records that change at
+the state intact and states can be hashed by the exhaustive explorer (each record caches its hash, so
+that a record shared by many states is hashed once). The records that change at
 every step keep their fields in a ``__dict__`` (``slots=False``) so that core.evolve can copy
 them with one dict update: attrs.evolve re-runs ``__init__`` and costs five times as much.
 
@@ -54,7 +55,7 @@ class Config:
     napi_cache_bulk: int = 32
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class Incoming:
     """A packet the workload will deliver to a socket, on the CPU whose softirq receives it.
     ``overlap`` bytes before ``rcv_nxt`` are a retransmission of data already received.
@@ -70,7 +71,7 @@ class Incoming:
     errqueue: bool = False
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class UserOp:
     """A system call the socket's owner will make: ``recv`` of ``nbytes`` or ``close``, on ``cpu``."""
 
@@ -79,7 +80,7 @@ class UserOp:
     nbytes: int = 0
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class FreeEvent:
     """One free of an skb: the CPU that did it and how (``kfree_skb``, ``nodefer:<reason>``,
     ``flush``, ``hotplug_flush``)."""
@@ -88,7 +89,7 @@ class FreeEvent:
     how: str
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class DeferRecord:
     """Ghost: how an skb came to be on a defer slot, for the placement invariants: the CPU the
     producer ran on when it counted (v2: when it took the lock), the slot's node, the slot's
@@ -102,7 +103,7 @@ class DeferRecord:
     defer_max: int
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class Skb:
     """An sk_buff with its lifecycle. ``sk`` and ``destructor`` are the kernel's fields
     (cleared by tcp_eat_recv_skb()); ``owner_sk`` is ghost: the socket it was received on, kept
@@ -127,7 +128,7 @@ class Skb:
     deferred: DeferRecord | None = None
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class DeferCtx:
     """A skb_attempt_defer_free() in progress in a task (ours: the program counter and locals).
 
@@ -146,7 +147,7 @@ class DeferCtx:
     defer_max: int = 0
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class Task:
     """A process-context system call holding the socket lock (ours: program counter and locals).
 
@@ -161,7 +162,7 @@ class Task:
     defer: DeferCtx | None = None
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class Sock:
     """A TCP socket with the fields close and recvmsg touch (include/net/sock.h, linux/tcp.h).
 
@@ -190,7 +191,7 @@ class Sock:
     rx: tuple[Incoming, ...] = ()
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class DeferSlot:
     """One defer slot: for defer-v6 a ``struct skb_defer_node`` (lock-free list and atomic count)
     of one (owning CPU, freeing node) pair; for defer-v2 the per-CPU list in softnet_data.
@@ -202,7 +203,7 @@ class DeferSlot:
     epoch: int = 0
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class FlushCtx:
     """A NET_RX softirq's skb_defer_free_flush() in progress (ours: program counter and locals).
     ``node`` is the slot being flushed, ``pc`` its next step, ``batch`` the detached list."""
@@ -212,7 +213,7 @@ class FlushCtx:
     batch: tuple[int, ...] = ()
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class Cpu:
     """One CPU: hotplug state, its defer slots (one per NUMA node of the machine under defer-v6,
     only slot 0 under defer-v2), the IPI guard and the queued defer IPI, the NET_RX pending bit, the
@@ -233,7 +234,7 @@ class Cpu:
     kick_unserved: bool = False
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class Env:
     """How much the environment may still do (ours; model/ sets the budgets so runs are finite):
     migrate a task, raise NET_RX through unrelated traffic, take a CPU offline, write the sysctl."""
@@ -245,7 +246,7 @@ class Env:
     defer_max_writes: int = 0
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class State:
     """The whole machine: configuration, the sysctl, CPUs, the protocol page count, sockets, skbs."""
 

@@ -200,10 +200,17 @@ def print_timeline(initial: State, rows: list[timeline.Row], verdict: Any, mutan
 @click.option("--skip-findings", is_flag=True, help="skip the invariants of the known findings F1-F4")
 @click.option("--max-states", type=click.IntRange(min=1), default=1_000_000, show_default=True)
 @click.option("--max-seconds", type=click.FloatRange(min=0), default=600.0, show_default=True)
+@click.option("--engine", type=click.Choice(["python", "spin"]), default="python", show_default=True,
+              help="the Python explorer, or SPIN on the Promela model (properties/spin/)")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="spin: cores for SPIN's parallel breadth-first search")
+@click.option("--bitstate", is_flag=True, help="spin: bitstate (supertrace) search; may miss states, says its coverage")
+@click.option("--hashcompact", is_flag=True, help="spin: hash compaction; may miss states, says its coverage")
 def explore(
     config_name: str | None, cpus: int, nodes: int, sockets: int, skbs: int, defer_max: int, hotplug: bool,
     hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, skips: tuple[str, ...],
-    skip_findings: bool, max_states: int, max_seconds: float,
+    skip_findings: bool, max_states: int, max_seconds: float, engine: str, workers: int, bitstate: bool,
+    hashcompact: bool,
 ) -> None:  # fmt: skip
     """Visit every interleaving of a small configuration breadth first, checking every
     invariant in every state; a violation is the shortest there is and is written as a trace.
@@ -228,6 +235,13 @@ def explore(
         if unknown:
             raise SpecError(f"unknown invariant(s) {', '.join(sorted(unknown))}")
         skip = frozenset(skips) | (frozenset(f.invariant for f in FINDINGS.values()) if skip_findings else frozenset())
+        if engine == "python" and (workers > 1 or bitstate or hashcompact):
+            raise SpecError("--workers, --bitstate and --hashcompact are options of --engine spin")
+        if bitstate and hashcompact:
+            raise SpecError("choose --bitstate or --hashcompact, not both")
+    if engine == "spin":
+        _explore_spin(initial, skip, workers, bitstate, hashcompact, max_states, max_seconds)
+        return
     with console.status("exploring...") as status:
 
         def progress(depth: int, states: int, transitions: int) -> None:
@@ -252,6 +266,43 @@ def explore(
     if not result.complete:
         console.print(f"[yellow]search incomplete: {result.reason}[/yellow]")
         sys.exit(2)
+    console.print(f"[green]complete: every invariant holds in all {result.distinct_states:,} states[/green]")
+
+
+def _explore_spin(initial: State, skip: frozenset[str], workers: int, bitstate: bool, hashcompact: bool,
+                  max_states: int, max_seconds: float) -> None:  # fmt: skip
+    """``explore --engine spin``: the same table and exit codes as the Python explorer."""
+    from properties.checker import check_run
+    from properties.spin.driver import SpinError, explore_spin, workdir_from_env
+
+    with console.status("SPIN: writing, compiling and running the verifier..."):
+        try:
+            result = explore_spin(initial, skip=skip, workers=workers, bitstate=bitstate, hashcompact=hashcompact,
+                                  max_states=max_states, max_seconds=max_seconds, workdir=workdir_from_env())
+        except SpinError as err:
+            fail_usage(str(err))
+    table = Table("engine", "distinct states", "transitions", "depth", "search seconds", "states/s", "bytes/state")
+    rate = result.distinct_states / max(result.search_seconds, 1e-9)
+    table.add_row(f"SPIN ({result.mode})", f"{result.distinct_states:,}", f"{result.transitions:,}",
+                  str(result.depth), f"{result.search_seconds:.2f}", f"{rate:,.0f}",
+                  f"{result.bytes_per_state:.0f}")  # fmt: skip
+    console.print(table)
+    if result.coverage:
+        console.print(f"SPIN's coverage estimate: {result.coverage}")
+    cx = result.violation
+    if cx is not None:
+        path = traces.record(traces.Trace(cx.initial, cx.actions, found_by="explore-spin",
+                                          violation=check_run(cx.initial, cx.actions, skip)))  # fmt: skip
+        where = "at quiescence after" if cx.quiescent else "at"
+        console.print(f"[bold red]✗ {cx.invariant} fails {where} step {cx.step} (shortest): {cx.message}[/bold red]")
+        console.print(f"trace written to {path}; replay it with: tcpclose replay {path}")
+        sys.exit(1)
+    if not result.complete:
+        console.print(f"[yellow]search incomplete: {result.reason}[/yellow]")
+        sys.exit(2)
+    if bitstate or hashcompact:
+        console.print(f"[green]no violation in the {result.distinct_states:,} states SPIN stored[/green]")
+        return
     console.print(f"[green]complete: every invariant holds in all {result.distinct_states:,} states[/green]")
 
 
