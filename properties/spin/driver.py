@@ -164,7 +164,10 @@ def explore_spin(
         cx = Counterexample(initial, (), *bad, quiescent=is_quiescent(initial))
         return SpinResult(1, 0, 0, time.perf_counter() - t0, peak_rss_bytes(), False,
                           f"{bad[0]} is violated in the initial state", cx)  # fmt: skip
-    flags = ["-DSAFETY", "-DNOREDUCE", f"-DMEMLIM={memory_mb}", *(["-O0"] if checked else ["-O1", "-DNOBOUNDCHECK"])]
+    # Optimized: -O2 compiles for minutes and searches no faster than -O1; NOCOMP hashes the state
+    # vector as it is (about 10% faster here).
+    optimized = ["-O1", "-DNOBOUNDCHECK", "-DNOCOMP"]
+    flags = ["-DSAFETY", "-DNOREDUCE", f"-DMEMLIM={memory_mb}", *(["-O0"] if checked else optimized)]
     flags.append("-DBFS_PAR" if workers > 1 else "-DBFS")
     mode = "exhaustive"
     if bitstate:
@@ -303,7 +306,7 @@ def run_walks(
         model = Path(tmp) / "walk.pml"
         model.write_text(promela.generate(initial, skip=skip, mode="walk", walks=walks))
         done = _run(["spin", "-n1", "-B", model.name], Path(tmp), timeout=600)
-    failed = re.search(r"assertion violated (\w+)", done.stdout)
+    failed = re.search(r"text of failed assertion: assert\((\w+)\)", done.stdout)
     if failed is None and ("Error" in done.stdout or done.returncode != 0):
         raise SpinError(f"spin failed on the walk: {_first_line(done.stdout + done.stderr)}")
     logs: list[list[Observed]] = []

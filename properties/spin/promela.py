@@ -660,16 +660,38 @@ def generate(
     out.append("inline reset() {")
     out += [f"  {_zero(v, sz)};" for v in LAYOUT]
     out.append("  skip\n}")
-    out.append("init {")
-    for w, walk in enumerate(walks):
-        out.append(f'  d_step {{ boot(); printf("W {w}\\n"); report() }};')
+    # The walks are data (one option number per step, NEW_WALK between walks), played by one loop,
+    # so that the model's size does not grow with their length.
+    index = {_label(a): i for i, a in enumerate(opts)}
+    program: list[int] = []
+    for walk in walks:
+        program.append(NEW_WALK)
         for a in walk:
-            out.append(
-                f'  d_step {{ if :: G_{_call(a)} -> {run(a)}; report() :: else -> printf("N {_label(a)}\\n") fi }};'
-            )
-        out.append("  d_step { reset() };")
-    out.append("  skip\n}")
+            if _label(a) not in index:
+                raise EncodeError(f"{_label(a)} is not an action of this configuration")
+            program.append(index[_label(a)])
+    out.append(f"#define NSTEPS {max(1, len(program))}")
+    out.append("short walk_op[NSTEPS];")
+    out.append("short wi, wn;")
+    out.append("init {")
+    out.append("  d_step { " + "; ".join([f"walk_op[{i}] = {op}" for i, op in enumerate(program)] + ["skip"]) + " };")
+    out.append("  do")
+    out.append(f"  :: wi < {len(program)} -> d_step {{")
+    out.append("    if")
+    out.append(f'    :: walk_op[wi] == {NEW_WALK} -> reset(); boot(); printf("W %d\\n", wn); wn++; report()')
+    for i, a in enumerate(opts):
+        out.append(
+            f"    :: walk_op[wi] == {i} -> if :: G_{_call(a)} -> {run(a)}; report() "
+            f':: else -> printf("N {_label(a)}\\n") fi'
+        )
+    out.append("    fi;")
+    out.append("    wi++ }")
+    out.append("  :: else -> break")
+    out.append("  od\n}")
     return "\n".join(out) + "\n"
+
+
+NEW_WALK = 999
 
 
 def _zero(v: Var, sz: Sizes) -> str:
