@@ -235,17 +235,17 @@ def test_a_spec_edit_the_promela_does_not_follow_is_caught(key: str) -> None:
     for name in names:
         with MUTANTS[name].applied():
             walks[name] = shortest_paths(initial, limit=30)
-            found = explore(initial, skip=ALL - set(MUTANTS[name].invariants), max_seconds=30).violation
-            if found is not None:
-                walks[name].insert(0, found.actions)
+            cx = explore(initial, skip=ALL - set(MUTANTS[name].invariants), max_seconds=30).violation
+            if cx is not None:
+                walks[name].insert(0, cx.actions)
     logs = driver.run_walks(initial, [w for name in names for w in walks[name]])
     start = 0
     for name in names:
         mine = logs[start : start + len(walks[name])]
         start += len(walks[name])
         with MUTANTS[name].applied():
-            found = compare_logs(initial, walks[name], mine)
-        assert found is not None, f"mutant {name} went unnoticed"
+            differs = compare_logs(initial, walks[name], mine)
+        assert differs is not None, f"mutant {name} went unnoticed"
 
 
 def test_every_field_of_the_state_is_represented() -> None:
