@@ -56,7 +56,7 @@ CONFIGS: dict[str, Callable[[], State]] = {
     "acceptance": SMALL["acceptance"].build,
     "hotplug-no-flush-sysctl": lambda: small(cpus=2, nodes=2, skbs=3, hotplug=True, sysctl=2),
     "two-sockets": lambda: small(cpus=2, nodes=1, sockets=2, skbs=2, defer_max=3),
-    "3cpu-2node-migrate": lambda: small(cpus=3, nodes=2, sockets=2, skbs=1, defer_max=3, migrations=1),
+    "3cpu-2node-migrate": lambda: small(cpus=3, nodes=2, sockets=1, skbs=2, defer_max=3, migrations=1),
     "defer-v2": lambda: small(cpus=2, skbs=3, defer="defer-v2", defer_max=2, netrx_raises=1, hotplug=True),
     "close-old": lambda: small(cpus=2, skbs=2, close_path="close-old", hotplug=True, netrx_raises=1),
     "fold-fclone-fin": lambda: small(cpus=2, skbs=2, mem_pcpu_rsv=1, fclone=True, bare_fin=True, netrx_raises=1),

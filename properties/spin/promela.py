@@ -371,7 +371,10 @@ _SKB: dict[str, Callable[[Skb, State, State], int]] = {
 COVERED.update(
     {
         State: frozenset({"config", "skb_defer_max", "cpus", "sockets", "skbs", "memory_allocated", "env"}),
-        Cpu: frozenset({"id", "node", "defer_slots", "softirq", *_CPU}),
+        Cpu: frozenset(
+            "id node online dead_pending defer_slots defer_ipi_scheduled ipi_queued net_rx_pending softirq "
+            "napi_skb_cache per_cpu_fw_alloc kick_unserved".split()
+        ),
         Sock: frozenset(
             {
                 "id",
