@@ -372,8 +372,20 @@ COVERED.update(
     {
         State: frozenset({"config", "skb_defer_max", "cpus", "sockets", "skbs", "memory_allocated", "env"}),
         Cpu: frozenset(
-            "id node online dead_pending defer_slots defer_ipi_scheduled ipi_queued net_rx_pending softirq "
-            "napi_skb_cache per_cpu_fw_alloc kick_unserved".split()
+            [
+                "id",
+                "node",
+                "online",
+                "dead_pending",
+                "defer_slots",
+                "defer_ipi_scheduled",
+                "ipi_queued",
+                "net_rx_pending",
+                "softirq",
+                "napi_skb_cache",
+                "per_cpu_fw_alloc",
+                "kick_unserved",
+            ]
         ),
         Sock: frozenset(
             {
