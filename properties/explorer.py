@@ -245,7 +245,7 @@ def _search(
                         bad = (name, msg)
                         break
                 if bad is None:
-                    # One hash of ``post`` (the states do not cache theirs): look up and insert at once.
+                    # One look-up of ``post``: find and insert at once.
                     known = len(parents)
                     setdefault(post, (state, action))
                     if len(parents) > known:
