@@ -199,9 +199,12 @@ def explore_spin(
                               f"time budget of {max_seconds:g} s spent (raise max_seconds, or shrink the "
                               f"configuration)", mode=mode)  # fmt: skip
         out = done.stdout + done.stderr
-        stored = int(_number(r"(\d+) states, stored", out))
-        matched = int(_number(r"(\d+) states, matched", out))
+        stored = int(_number(r"([\d.e+]+) states, stored", out))
+        matched = int(_number(r"([\d.e+]+) states, matched", out))
         if "State-vector" not in out:
+            if "out of memory" in out or "MEMLIM" in out:
+                return SpinResult(0, 0, 0, time.perf_counter() - t0, peak_rss_bytes(), False,
+                                  f"SPIN ran out of its {memory_mb} MiB", mode=mode)  # fmt: skip
             raise SpinError(f"SPIN's verifier stopped without a report: {_first_line(out)}")
         result = SpinResult(
             distinct_states=max(0, stored - 1),
@@ -219,7 +222,7 @@ def explore_spin(
             coverage=_coverage(out) if (bitstate or hashcompact) else "",
             mode=mode,
         )
-        if "out of memory" in out or "memory limit" in out.lower():
+        if "out of memory" in out or "MEMLIM" in out:
             return attrs.evolve(result, complete=False, reason=f"SPIN ran out of its {memory_mb} MiB")
         failed = re.search(r"assertion violated (\w+)", out)
         if failed is None:
