@@ -64,7 +64,7 @@ def figures(label: str, result: ExploreResult) -> None:
 
 # (label, builder, run the Python explorer too)
 ENGINES: list[tuple[str, Callable[[], State], bool]] = [
-    ("acceptance (2 CPUs/2 nodes, 3 skbs, hotplug+flush, sysctl)", SMALL["acceptance"].build, True),
+    ("acceptance (2 CPUs/2 nodes, 3 skbs, hotplug, sysctl)", SMALL["acceptance"].build, True),
     (
         "3 CPUs/2 nodes, 2 sockets x 2 skbs, hotplug",
         lambda: small(cpus=3, nodes=2, sockets=2, skbs=2, defer_max=3, hotplug=True),
@@ -76,7 +76,6 @@ ENGINES: list[tuple[str, Callable[[], State], bool]] = [
         lambda: small(cpus=2, nodes=2, sockets=2, skbs=3, defer_max=4, netrx_raises=1),
         False,
     ),
-    ("2 CPUs/2 nodes, 2 sockets x 4 skbs", lambda: small(cpus=2, nodes=2, sockets=2, skbs=4, defer_max=4), False),
 ]
 
 
