@@ -201,6 +201,7 @@ def explore_spin(
         out = done.stdout + done.stderr
         stored = int(_number(r"([\d.e+]+) states, stored", out))
         matched = int(_number(r"([\d.e+]+) states, matched", out))
+        memory = int(_number(r"([\d.]+)\s+(?:total actual memory usage|memory usage \(Mbyte\))", out) * 2**20)
         if "State-vector" not in out:
             if "out of memory" in out or "MEMLIM" in out:
                 return SpinResult(0, 0, 0, time.perf_counter() - t0, peak_rss_bytes(), False,
@@ -215,8 +216,9 @@ def explore_spin(
             complete=True,
             reason="",
             state_vector_bytes=int(_number(r"State-vector (\d+) byte", out)),
-            memory_bytes=int(_number(r"([\d.]+)\s+total actual memory usage", out) * 2**20),
-            state_memory_bytes=int(_number(r"([\d.]+)\s+actual memory usage for states", out) * 2**20),
+            memory_bytes=memory,
+            # without state compression (NOCOMP) SPIN prints only its total, hash table included
+            state_memory_bytes=int(_number(r"([\d.]+)\s+actual memory usage for states", out) * 2**20) or memory,
             search_seconds=time.perf_counter() - s0,
             search_cpu_seconds=_children_cpu() - cpu0,
             coverage=_coverage(out) if (bitstate or hashcompact) else "",
