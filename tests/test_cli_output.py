@@ -5,7 +5,6 @@ JUnit XML, help on every option, one meaning per option name, replay in kernel w
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -27,16 +26,13 @@ COUNTEREXAMPLES = HERE / "counterexamples"
 # -- tables and JUnit ----------------------------------------------------------------------------
 
 
-def test_check_through_a_pipe_shows_every_invariant_name_whole(tmp_path: Path) -> None:
+def test_check_through_a_pipe_shows_every_invariant_name_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Expected: ``tcpclose check | cat`` (stdout not a terminal, COLUMNS=80 as in many CI
     logs) prints every invariant's name whole, no cell cut with an ellipsis; --junit writes a
     JUnit file with one test case per invariant, none failing."""
-    os.environ["TCPCLOSE_TRACE_DIR"] = str(tmp_path / "traces")
-    try:
-        done = tcpclose("check", "--max-examples", "5", "--machine", "close", "--junit", str(tmp_path / "r.xml"),
-                        columns="80")  # fmt: skip
-    finally:
-        os.environ.pop("TCPCLOSE_TRACE_DIR")
+    monkeypatch.setenv("TCPCLOSE_TRACE_DIR", str(tmp_path / "traces"))
+    done = tcpclose("check", "--max-examples", "5", "--machine", "close", "--junit", str(tmp_path / "r.xml"),
+                    columns="80")  # fmt: skip
     assert done.returncode in (0, 1), done.stderr  # 5 examples may miss a required event: that is not the point
     words = set(re.findall(r"\w+", done.stdout))
     missing = [name for name in invariants.REGISTRY if name not in words]
