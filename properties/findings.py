@@ -426,7 +426,7 @@ class _SlotHistory:
 
 def _slot_history(run: Run, cpu: int, node: int) -> _SlotHistory:
     in_window, lowest, window_open, consistent = 0, None, False, True
-    for _, pre, _, post in run.transitions():
+    for _, pre, act, post in run.transitions():
         before, after = pre.cpus[cpu].defer_slots[node], post.cpus[cpu].defer_slots[node]
         if after.epoch != before.epoch:  # a reset: the count must start again from 0
             in_window, lowest, window_open, consistent = 0, None, True, after.defer_count == 0
@@ -434,7 +434,8 @@ def _slot_history(run: Run, cpu: int, node: int) -> _SlotHistory:
                 window_open = False
             continue
         if after.defer_count == before.defer_count + 1:
-            lowest = pre.skb_defer_max if lowest is None else min(lowest, pre.skb_defer_max)
+            read = _max_read(pre, act)
+            lowest = read if lowest is None else min(lowest, read)
             if window_open:
                 in_window += 1
         elif after.defer_count != before.defer_count:
@@ -442,6 +443,18 @@ def _slot_history(run: Run, cpu: int, node: int) -> _SlotHistory:
         if window_open and before.defer_list and not after.defer_list:  # the detach closes the window
             window_open = False
     return _SlotHistory(consistent, in_window, lowest)
+
+
+def _max_read(pre: State, a: Action) -> int:
+    """The skb_defer_max the attempt that steps with ``a`` read (its DeferRead step; a write of
+    the sysctl may fall between that read and the increment), else the sysctl now."""
+    sk, cpu = getattr(a, "sk", None), getattr(a, "cpu", None)
+    ctx = None
+    if isinstance(sk, int) and pre.sockets[sk].owner is not None:
+        ctx = pre.sockets[sk].owner.defer  # type: ignore[union-attr]
+    elif isinstance(cpu, int) and pre.cpus[cpu].softirq is not None:
+        ctx = pre.cpus[cpu].softirq.defer  # type: ignore[union-attr]
+    return ctx.defer_max if ctx is not None and ctx.pc in ("count", "push") else pre.skb_defer_max
 
 
 def _sig_f5(run: Run, v: Violation) -> bool:

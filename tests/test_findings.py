@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from model.scenarios import socket
 from model.small import small
 from properties import invariants
 from properties.checker import NotEnabledAt, check_run
@@ -15,7 +16,24 @@ from properties.explorer import explore
 from properties.findings import FINDINGS, f2, f2_page_pool, f3, recognise
 from properties.invariants import REGISTRY
 from properties.runs import Run, Violation
-from spec import Action, SockDestruct, State
+from spec import (
+    Action,
+    CloseDecide,
+    CloseStart,
+    Config,
+    DeferCheck,
+    DeferCount,
+    DeferRead,
+    Env,
+    Incoming,
+    PacketArrives,
+    PurgeStep,
+    SetDeferMax,
+    SockDestruct,
+    State,
+    UserOp,
+    boot,
+)
 from spec.state import DeferVariant, Preempt
 
 # Where each finding's invariant first fails on its trace, worked out by hand: F1 at the decision
@@ -134,3 +152,19 @@ def test_f9_gone_with_the_zero_copy_test() -> None:
 
 def test_every_finding_names_a_registered_invariant() -> None:
     assert {f.invariant for f in FINDINGS.values()} <= set(REGISTRY)
+
+
+def test_f5_when_the_write_falls_between_the_read_and_the_increment() -> None:
+    """Expected (found by the race machine under the dev profile): the first attempt reads
+    skb_defer_max 0, the sysctl goes to 2 before its increment, which falls back (count 1); the
+    second attempt reads 2 and falls back at count 2. The empty slot with count 2 >= 2 is F5: an
+    increment read a smaller maximum than today's (the one its read step saw, not the sysctl at the
+    increment)."""
+    packets = [Incoming(cpu=0, length=1448, truesize=2304) for _ in range(2)]
+    env = Env(defer_max_values=(2,), defer_max_writes=1)
+    state = boot(Config(), (0, 0), 0, [socket(0, packets, [UserOp("close", 1)])], env)
+    attempt: list[Action] = [PurgeStep(0), DeferCheck(0), DeferRead(0)]
+    actions: list[Action] = [PacketArrives(0), PacketArrives(0), CloseStart(0), *attempt, SetDeferMax(2),
+                             DeferCount(0), *attempt, DeferCount(0), CloseDecide(0)]  # fmt: skip
+    verdict = check_run(state, actions)
+    assert verdict.holds and verdict.quiescent and verdict.findings == ("F5",), verdict
