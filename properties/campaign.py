@@ -136,7 +136,6 @@ class Failure:
     worker: int
     invariant: str | None  # None: the run raised something other than an invariant violation
     message: str  # the first line
-    findings: tuple[str, ...]  # always empty: a known finding is an event (known Fn), not a failure
     replayed: bool  # found while replaying the database
     trace_file: str | None
 
@@ -270,7 +269,7 @@ def _run(
         return None
     except Exception as err:  # a crash of the spec or of Hypothesis: reported, never lost
         first = (str(err).splitlines() or [""])[0]
-        return Failure(name, job.worker, None, f"{type(err).__name__}: {first}", (), replaying, None)
+        return Failure(name, job.worker, None, f"{type(err).__name__}: {first}", replaying, None)
     if found is None:
         return None
     with mutant.applied() if mutant is not None else nullcontext():
@@ -286,7 +285,7 @@ def _run(
     )  # fmt: skip
     path = traces.record(trace)  # under $TCPCLOSE_TRACE_DIR, which workers inherit from the driver
     message = str(found).splitlines()[0]
-    return Failure(name, job.worker, found.invariant, message, (), replaying, str(path))
+    return Failure(name, job.worker, found.invariant, message, replaying, str(path))
 
 
 def _worker_main(job: Job, out: Any) -> None:
@@ -321,16 +320,10 @@ class Report:
     crashed: tuple[str, ...]  # workers that stopped on an error of their own
 
     @property
-    def new_failures(self) -> tuple[Failure, ...]:
-        return tuple(f for f in self.failures if not f.findings)
-
-    @property
-    def known(self) -> tuple[Failure, ...]:
-        return tuple(f for f in self.failures if f.findings)
-
-    @property
     def ok(self) -> bool:
-        return not self.new_failures and not self.crashed
+        # Every failure is new: a known finding is recognised by its signature and recorded as an
+        # event (``known Fn``), never raised.
+        return not self.failures and not self.crashed
 
 
 def check_args(
@@ -448,7 +441,7 @@ def run_with_progress(console: Console, **kwargs: Any) -> Report:
             )  # fmt: skip
 
         def on_failure(f: Failure) -> None:
-            what = f"known finding {'/'.join(f.findings)}" if f.findings else "NEW failure"
+            what = "NEW failure"
             how = " (replayed from the database)" if f.replayed else ""
             console.print(f"w{f.worker} {f.machine}: {what}{how}: {f.message}")
             if f.trace_file:
@@ -472,7 +465,7 @@ def machines_table(report: Report) -> Table:
     for m in report.machines:
         # Known findings are recognised by signature and recorded as events, never as failures.
         known = sorted(e.removeprefix("known ") for e in m.events if e.startswith("known "))
-        new = [f for f in report.new_failures if f.machine == m.name]
+        new = [f for f in report.failures if f.machine == m.name]
         table.add_row(
             m.name, f"{m.examples:,}", f"{m.steps:,}", f"{m.replayed:,}",
             f"{m.held.get('failing', 0)} failing, {m.held.get('covering', 0)} covering",
@@ -511,7 +504,7 @@ def failures_table(report: Report) -> Table:
     table.add_column("replayed")
     table.add_column("trace file")
     for f in report.failures:
-        what = f"known finding {'/'.join(f.findings)}" if f.findings else "[bold red]new[/bold red]"
+        what = "[bold red]new[/bold red]"
         table.add_row(f.machine, str(f.worker), f.invariant or f.message, what, "yes" if f.replayed else "no",
                       f.trace_file or "-")  # fmt: skip
     return table

@@ -52,7 +52,3 @@ class Run:
         last = len(self.actions) if stop is None else stop
         for i in range(start, last + 1):
             yield i, self.states[i - 1], self.actions[i - 1], self.states[i]
-
-    def prefix(self, n: int) -> Run:
-        """The run's first ``n`` steps."""
-        return Run(self.initial, self.actions[:n], self.states[: n + 1])
