@@ -110,6 +110,17 @@ def short(a: Action) -> str:
     return " ".join([type(a).__name__, *words])
 
 
+def header(initial: State) -> str:
+    """The machine and configuration a timeline runs on, in one line."""
+    cfg = initial.config
+    cpus = ", ".join(f"cpu{c.id} on node{c.node}" for c in initial.cpus)
+    return (
+        f"{len(initial.cpus)} CPUs ({cpus}), {len(initial.sockets)} socket(s), {cfg.close_path}, {cfg.defer}, "
+        f"unread test {cfg.unread_test}, hotplug flush {'on' if cfg.hotplug_flush else 'off'}, "
+        f"preempt {cfg.preempt}, skb_defer_max {initial.skb_defer_max}"
+    )
+
+
 def rows(states: Sequence[State], actions: Sequence[Action]) -> list[Row]:
     return [
         Row(

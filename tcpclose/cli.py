@@ -104,6 +104,7 @@ def main() -> None:
     tcpclose pin FILE           add a trace to the regression corpus
     tcpclose explore            every interleaving of a small configuration
     tcpclose kernels            the named kernels as sets of switches (commits)
+    tcpclose findings [Fn]      the known findings as reports: kernels, trace, fixes
     tcpclose spec-diff [REV]    did my edit of the spec change its behaviour?
     tcpclose scenario attack    close-old and close-new side by side
     tcpclose metrics attack     what each free path costs: atomics, transfers, IPIs, time
@@ -298,15 +299,7 @@ def waiting_at_quiescence(final: State) -> dict[int, str]:
 
 
 def print_timeline(initial: State, rows: list[timeline.Row], verdict: Any, mutant: str | None) -> None:
-    cfg = initial.config
-    cpus = ", ".join(f"cpu{c.id} on node{c.node}" for c in initial.cpus)
-    console.print(
-        f"[bold]{len(initial.cpus)} CPUs ({cpus}), "
-        f"{len(initial.sockets)} socket(s), {cfg.close_path}, {cfg.defer}, unread test {cfg.unread_test}, "
-        f"hotplug flush {'on' if cfg.hotplug_flush else 'off'}, skb_defer_max {initial.skb_defer_max}"
-        + (f", mutant {mutant}" if mutant else "")
-        + "[/bold]"
-    )
+    console.print(f"[bold]{timeline.header(initial)}" + (f", mutant {mutant}" if mutant else "") + "[/bold]")
     t = table("step", *(f"CPU {c.id}" for c in initial.cpus), "env", "what changed", show_lines=False)
     for r in rows:
         cells = ["" for _ in initial.cpus]
@@ -543,6 +536,68 @@ def kernels(as_json: bool) -> None:
         absent = "not expressible" if off is None else ", ".join(f"{key}={v!r}" for key, v in off.items())
         switches.add_row(s.id, s.title, s.what, f"{fields or '-'} / {absent}")
     console.print(switches)
+
+
+# -- findings ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("ids", nargs=-1, metavar="[Fn]...")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of the tables")
+@click.option("--markdown", "markdown_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="write one report per finding, Fn.md, into this directory (here: docs/findings)")  # fmt: skip
+def findings(ids: tuple[str, ...], as_json: bool, markdown_dir: Path | None) -> None:
+    """The known findings as reports: per finding, the promise it breaks, the named kernels where
+    its traces reproduce it, its shortest trace (a timeline when one finding is named), live
+    evidence, and each candidate fix with its evidence."""
+    from properties.dossier import SHOWS, dossier, markdown
+    from properties.findings import FINDINGS
+
+    with bad_input():
+        unknown = [i for i in ids if i not in FINDINGS]
+        if unknown:
+            raise SpecError(f"unknown finding {unknown[0]!r} (known: {', '.join(FINDINGS)})")
+        if markdown_dir is not None:
+            writable_dir(markdown_dir, "--markdown")
+        chosen = [dossier(i) for i in (ids or tuple(FINDINGS))]
+        if markdown_dir is not None:
+            for d in chosen:
+                traces.write_text_atomic(markdown_dir / f"{d.id}.md", markdown(d))
+    if markdown_dir is not None:
+        click.echo(f"wrote {len(chosen)} report(s) to {markdown_dir}")
+        return
+    if as_json:
+        click.echo(json.dumps([d.to_json() for d in chosen], indent=1))
+        return
+    summary = table("finding", "promise broken", "what", "reproduces on", "fix", "seen live")
+    for d in chosen:
+        fix = ", ".join(f"{f.switch} ({'clean' if f.clean else f.verdict})" for f in d.fixes) or "none modelled"
+        releases = [k for k in d.reproduces_on if not k.startswith("before-")]
+        before = len(d.reproduces_on) - len(releases)
+        where = ", ".join(releases) + (f" (and {before} before-kernels)" if before else "")
+        summary.add_row(d.id, d.invariant, d.title, where or "-", fix,
+                        "yes" if d.details.live else "-")  # fmt: skip
+    console.print(summary)
+    if len(chosen) != 1:
+        console.print("tcpclose findings Fn: one finding in full, with its trace step by step")
+        return
+    d = chosen[0]
+    for head, text in (("mechanism", d.details.mechanism), ("impact", d.details.impact),
+                       ("conditions", d.details.conditions), ("seen live", d.details.live or "not yet"),
+                       ("signature", d.signature)):  # fmt: skip
+        console.print(f"[bold]{head}:[/bold] {escape(text)}", soft_wrap=True)
+    per_kernel = table("kernel", "shows it", "trace")
+    for k in d.kernels:
+        per_kernel.add_row(k.kernel, SHOWS[k.shows], k.how + (f"; {k.unexplained} fails" if k.unexplained else ""))
+    console.print(per_kernel)
+    initial, actions = d.trace
+    states = replay_states(initial, list(actions))
+    print_timeline(initial, timeline.rows(states, list(actions)), d.verdict, None)
+    for f in d.fixes:
+        console.print(f"[bold]fix {f.switch}[/bold] ({f.title}): {escape(f.what)}; on {f.kernel}: {f.verdict}",
+                      soft_wrap=True)  # fmt: skip
+    for how in d.found_by:
+        console.print(f"found by {how}", soft_wrap=True)
 
 
 # -- metrics -------------------------------------------------------------------------------------
