@@ -28,7 +28,7 @@ from pathlib import Path
 import attrs
 
 SO_MEMINFO = 55  # include/uapi/asm-generic/socket.h
-SK_MEMINFO_RMEM_ALLOC, SK_MEMINFO_FWD_ALLOC = 0, 2  # include/uapi/linux/sock_diag.h
+SK_MEMINFO_RMEM_ALLOC, SK_MEMINFO_FWD_ALLOC = 0, 4  # include/uapi/linux/sock_diag.h (2 is WMEM_ALLOC)
 SEGMENT = 1000
 ACK_WAIT = 0.25  # longer than the delayed-ACK timer's first firing (40 ms min, 200 ms max)
 SETTLE = 0.02  # for a queued IPI to be handled and its NET_RX to run (microseconds in practice)

@@ -429,8 +429,9 @@ def blame(name: str, e: Examined) -> str:
         case "sk_rmem_alloc":
             return "the kernel, against FACTS §12 (sk_rmem_alloc is the truesize sum of the charged skbs)"
         case _:
-            return ("the spec (and FACTS §2-§3): the kernel's sk_forward_alloc keeps the bound of FACTS §12 "
-                    "(0 <= fwd < one page) but not the value of the page-reservation rule the spec follows")
+            return ("the spec or FACTS §2-§3: the kernel's sk_forward_alloc is not the remainder of the pages the "
+                    "spec's reservation rule leaves (a segment coalesced into the previous skb is charged only "
+                    "its truesize difference: check that each write arrived as one skb)")
 
 
 def write_divergence(e: Examined, name: str, out_dir: Path | None) -> list[Path]:
