@@ -44,6 +44,7 @@ from spec import (
     RecvCopy,
     RecvEnd,
     RecvStart,
+    SetDeferMax,
     SpecError,
     State,
     UserOp,
@@ -208,6 +209,7 @@ DETAILS: dict[str, Details] = {
         variants=(("recvmsg", lambda: _recv_race(kick=False, back_online=False)),),
     ),
     "F8": Details(
+        variants=(("recvmsg", lambda: _recv_eats(3, write=4)),),
         mechanism=(
             "Each attempt kicks when its count reaches the kick point of the skb_defer_max it read "
             "(defer-v6: count == max / 2 + 1). A sysctl write between two attempts of one slot epoch moves "
@@ -221,6 +223,7 @@ DETAILS: dict[str, Details] = {
         conditions="every kernel and preemption model; needs a write of skb_defer_max mid-epoch",
     ),
     "F9": Details(
+        variants=(("recvmsg", lambda: _recv_eats(1, zcopy=True)),),
         mechanism=(
             "Without the zero-copy test of 0943404b1f3b, skb_attempt_defer_free() defers a zero-copy skb with "
             "its user buffer (ubuf_info) still attached. Below the kick point nothing wakes the owning CPU, "
@@ -338,6 +341,22 @@ def on_kernel(initial: State, k: Kernel) -> State:
     other choices, the preemption model among them, stay)."""
     config = attrs.evolve(initial.config, napi_cache_size=k.napi_cache_size, **k.switches())  # type: ignore[arg-type]
     return attrs.evolve(initial, config=config)
+
+
+def _recv_eats(n: int, *, zcopy: bool = False, write: int | None = None) -> tuple[State, list[Action]]:
+    """recvmsg() on CPU 1 eats ``n`` skbs built on CPU 0, each handed to skb_attempt_defer_free()
+    (skb_defer_max 3, kicks where the rules say); with ``write``, skb_defer_max is written to
+    that value after the second. The close-based traces' counterpart for close-old kernels,
+    whose recvmsg() defers as close-new's does."""
+    packets = [Incoming(cpu=0, length=1448, truesize=2304, zcopy=zcopy) for _ in range(n)]
+    env = Env() if write is None else Env(defer_max_values=(write,), defer_max_writes=1)
+    state = boot(Config(), (0, 0), 3, [socket(0, packets, [UserOp("recv", 1, 1448 * n)])], env)
+    actions: list[Action] = [PacketArrives(0)] * n + [RecvStart(0)]
+    for i in range(n):
+        actions += [RecvCopy(0), DeferCheck(0), DeferRead(0), DeferCount(0), DeferPush(0), DeferKick(0)]
+        if i == 1 and write is not None:
+            actions.append(SetDeferMax(write))
+    return state, actions
 
 
 def _traces(fid: str) -> list[tuple[str, Build]]:
