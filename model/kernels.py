@@ -260,3 +260,17 @@ def kernel(name: str) -> Kernel:
     if name not in KERNELS:
         raise SpecError(f"unknown kernel {name!r} (known: {', '.join(KERNELS)})")
     return KERNELS[name]
+
+
+def matching(config: Config) -> list[str]:
+    """The named kernels whose switches ``config`` holds (its preemption model, sizes and
+    constants aside): what a trace with this configuration runs."""
+    out = []
+    for k in KERNELS.values():
+        try:
+            fields = k.switches()
+        except SpecError:
+            continue
+        if all(getattr(config, key) == value for key, value in fields.items()):
+            out.append(k.name)
+    return out

@@ -166,7 +166,7 @@ def run_machine(
         violation = err
         trace_file = str(traces.record(traces.Trace(
             err.initial, tuple(err.actions), found_by=f"check {name}" + (f" kernel {kernel}" if kernel else ""),
-            violation=check_run(err.initial, err.actions, cls.only),
+            violation=check_run(err.initial, err.actions, cls.only), kernel=kernel,
         )))  # fmt: skip
     finally:
         machines.ON_EXAMPLE.pop(cls.__name__, None)

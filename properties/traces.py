@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 
 import tcpclose
+from model import kernels
 from model.limits import INT64, TRACE_ACTIONS, TRACE_BYTES, TRACE_CPUS, TRACE_PACKETS, TRACE_SOCKETS, Limit, check_int
 from properties.checker import NotEnabledAt, Verdict, check_run
 from properties.invariants import REGISTRY
@@ -49,6 +50,7 @@ class Trace:
     violation: Verdict | None = None  # what the run showed when it was recorded
     expect_on_spec: Verdict | None = None  # what the unmodified spec does with it (None: holds)
     note: str = ""
+    kernel: str | None = None  # the named kernel the run was asked for (check/explore --kernel)
 
 
 # -- encoding ------------------------------------------------------------------------------------
@@ -89,6 +91,8 @@ def encode(t: Trace) -> dict[str, Any]:
         "violation": _verdict(t.violation),
         "expect_on_spec": _verdict(t.expect_on_spec),
         "note": t.note,
+        "kernel": t.kernel,
+        "matches_kernels": kernels.matching(t.initial.config),
     }
 
 
@@ -280,9 +284,16 @@ def decode(data: Any, source: str = "trace") -> Trace:
 
         if mutant not in ALL_MUTANTS:
             raise TraceError(f"{source}: unknown mutant {mutant!r}")
+    kernel = data.get("kernel")
+    if kernel is not None:
+        if kernel not in kernels.KERNELS:
+            raise TraceError(f"{source}: unknown kernel {kernel!r} (tcpclose kernels lists them)")
+        if kernel not in kernels.matching(config):
+            raise TraceError(f"{source}: boot.config does not hold the switches of kernel {kernel}")
     return Trace(
         initial=initial,
         actions=actions,
+        kernel=kernel,
         found_by=str(data.get("found_by", "manual")),
         mutant=mutant,
         violation=_verdict_from(f"{source}: violation", data.get("violation")),

@@ -254,7 +254,7 @@ def replay(file: Path, as_json: bool, without_mutant: bool, expect: bool) -> Non
     final = states[-1]
     if as_json:
         click.echo(json.dumps({
-            "file": str(file), "mutant": mutant.name if mutant else None,
+            "file": str(file), "mutant": mutant.name if mutant else None, "kernel": trace.kernel,
             "rows": [{"step": r.step, "action": r.action, "cpu": r.cpu, "changes": list(r.changes)} for r in rows],
             "violation": None if verdict.holds else {
                 "invariant": verdict.invariant, "step": verdict.step, "message": kernel_words(verdict.message),
@@ -264,6 +264,11 @@ def replay(file: Path, as_json: bool, without_mutant: bool, expect: bool) -> Non
                 f"skb{k}": {"on": place(final.skbs[k].where), "why": v} for k, v in waiting.items()},
         }, indent=1))  # fmt: skip
     else:
+        from model.kernels import matching
+
+        named = ", ".join(matching(trace.initial.config)) or "no named kernel"
+        runs = f"kernel {trace.kernel}" if trace.kernel else named
+        console.print(f"the configuration of: {runs}", soft_wrap=True)
         print_timeline(trace.initial, rows, verdict, mutant.name if mutant else None)
         for skb_id, why in waiting.items():
             console.print(escape(f"skb{skb_id} still waits on {place(final.skbs[skb_id].where)}: {why}"))
@@ -498,7 +503,7 @@ def explore(
         found_by = "explore" + (f" kernel {kernel}" if kernel else "")
         with bad_input():
             path = traces.record(traces.Trace(cx.initial, cx.actions, found_by=found_by, mutant=mutant,
-                                              violation=verdict, expect_on_spec=expect))  # fmt: skip
+                                              violation=verdict, expect_on_spec=expect, kernel=kernel))  # fmt: skip
         where = "at quiescence after" if cx.quiescent else "at"
         message = escape(kernel_words(cx.message))
         console.print(f"trace written to {path}; replay it with: tcpclose replay {path}", soft_wrap=True)

@@ -115,3 +115,21 @@ def test_check_writes_a_trace_for_a_violation(tmp_path: Path, monkeypatch: pytes
     with mutant.applied():
         assert traces.replay(written).invariant == "forward_alloc_bound"
     assert traces.replay(written).holds
+
+
+def test_a_trace_carries_its_kernel(tmp_path: Path) -> None:
+    """A run asked for a named kernel records it; reading it back checks the configuration holds
+    that kernel's switches, and every trace lists the named kernels its configuration matches."""
+    data = json.loads((HERE / "counterexamples" / "finding-F2.json").read_text())
+    trace = traces.decode({**data, "kernel": "v6.18"})
+    assert trace.kernel == "v6.18"
+    encoded = traces.encode(trace)
+    assert encoded["kernel"] == "v6.18" and "v6.18" in encoded["matches_kernels"]
+    with pytest.raises(traces.TraceError, match=r"does not hold the switches of kernel v6\.17"):
+        traces.decode({**data, "kernel": "v6.17"})
+    with pytest.raises(traces.TraceError, match="unknown kernel 'v9'"):
+        traces.decode({**data, "kernel": "v9"})
+    path = tmp_path / "k.json"
+    path.write_text(json.dumps({**data, "kernel": "v6.18"}))
+    done = tcpclose("replay", str(path))
+    assert done.stdout.startswith("the configuration of: kernel v6.18")
