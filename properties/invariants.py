@@ -468,6 +468,8 @@ def one_kick_per_slot_epoch(pre: State, a: Action, post: State) -> str | None:
     """At most one kick per slot epoch: no producer kicks for a slot epoch that has already had
     its kick (FACTS §12; each count of an epoch is obtained once, so one producer crosses)."""
     for c_pre, c_post in zip(pre.cpus, post.cpus, strict=True):
+        if c_pre is c_post:
+            continue  # a step shares the records it does not touch
         for node, (before, after) in enumerate(zip(c_pre.defer_slots, c_post.defer_slots, strict=True)):
             for epoch, dmax in after.kicks[len(before.kicks) :]:
                 if any(e == epoch for e, _ in before.kicks):
@@ -660,18 +662,19 @@ def by_kind(kind: str) -> list[Invariant]:
 Found = tuple[str, str]  # (invariant name, message)
 
 
-def _selected(kind: str, only: frozenset[str] | None) -> list[Invariant]:
+def selected(kind: str, only: frozenset[str] | None) -> list[Invariant]:
+    """The invariants of one kind, all of them or those named in ``only``."""
     return [inv for inv in by_kind(kind) if only is None or inv.name in only]
 
 
 def state_violations(s: State, only: frozenset[str] | None = None) -> list[Found]:
     """Every violated state invariant (all of them, or those in ``only``), as (name, message)."""
-    return [(inv.name, msg) for inv in _selected("state", only) if (msg := inv.check(s)) is not None]
+    return [(inv.name, msg) for inv in selected("state", only) if (msg := inv.check(s)) is not None]
 
 
 def transition_violations(pre: State, a: Action, post: State, only: frozenset[str] | None = None) -> list[Found]:
-    return [(inv.name, msg) for inv in _selected("transition", only) if (msg := inv.check(pre, a, post)) is not None]
+    return [(inv.name, msg) for inv in selected("transition", only) if (msg := inv.check(pre, a, post)) is not None]
 
 
 def quiescent_violations(s: State, only: frozenset[str] | None = None) -> list[Found]:
-    return [(inv.name, msg) for inv in _selected("quiescent", only) if (msg := inv.check(s)) is not None]
+    return [(inv.name, msg) for inv in selected("quiescent", only) if (msg := inv.check(s)) is not None]

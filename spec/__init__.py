@@ -54,7 +54,7 @@ from spec.state import (
     Task,
     UserOp,
 )
-from spec.system import NotEnabled, boot, enabled, guard, step
+from spec.system import NotEnabled, boot, enabled, guard, step, successors
 
 __all__ = [
     "ALL_ACTIONS",
@@ -108,4 +108,5 @@ __all__ = [
     "enabled",
     "guard",
     "step",
+    "successors",
 ]

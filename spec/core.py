@@ -13,6 +13,7 @@ from spec import rules
 from spec.state import Config, Context, Cpu, DeferSlot, Env, FreeEvent, PagePoolWork, Skb, Sock, State, Task
 
 T = TypeVar("T")
+_HASH_CACHE = "_attrs_cached_hash"  # where attrs keeps a cache_hash=True record's hash
 
 
 def evolve(inst: T, **changes: Any) -> T:
@@ -24,6 +25,9 @@ def evolve(inst: T, **changes: Any) -> T:
     new = object.__new__(type(inst))
     new.__dict__.update(fields)
     new.__dict__.update(changes)
+    # The records cache their hash (cache_hash=True: a state shares most records with its
+    # parent, so hashing it rehashes only what the step replaced); the copy must not inherit it.
+    new.__dict__[_HASH_CACHE] = None
     return new
 
 

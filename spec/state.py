@@ -71,7 +71,7 @@ class Config:
     napi_consume_defers: bool = False
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class Incoming:
     """A packet the workload will deliver to a socket, on the CPU whose softirq receives it.
     ``overlap`` bytes before ``rcv_nxt`` are a retransmission of data already received.
@@ -87,7 +87,7 @@ class Incoming:
     errqueue: bool = False
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class UserOp:
     """A system call the socket's owner will make: ``recv`` of ``nbytes`` or ``close``, on ``cpu``."""
 
@@ -96,7 +96,7 @@ class UserOp:
     nbytes: int = 0
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class FreeEvent:
     """One free of an skb: the CPU that did it and how (``kfree_skb``, ``nodefer:<reason>``,
     ``flush``, ``hotplug_flush``)."""
@@ -105,7 +105,7 @@ class FreeEvent:
     how: str
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class DeferRecord:
     """Ghost: how an skb came to be on a defer slot, and what each read of the attempt saw, for
     the placement invariants: the CPU the producer ran on at its reads (v6: the
@@ -128,7 +128,7 @@ class DeferRecord:
     pushed_gen: int = -1
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class Skb:
     """An sk_buff with its lifecycle. ``sk`` and ``destructor`` are the kernel's fields
     (cleared by tcp_eat_recv_skb()); ``owner_sk`` is ghost: the socket it was received on (-1: a TX skb), kept
@@ -153,7 +153,7 @@ class Skb:
     deferred: DeferRecord | None = None
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class DeferCtx:
     """A skb_attempt_defer_free() in progress in a task (ours: the program counter and locals).
 
@@ -175,7 +175,7 @@ class DeferCtx:
     seen_count: int = -1
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class Task:
     """A process-context system call holding the socket lock (ours: program counter and locals).
 
@@ -190,7 +190,7 @@ class Task:
     defer: DeferCtx | None = None
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class Sock:
     """A TCP socket with the fields close and recvmsg touch (include/net/sock.h, linux/tcp.h).
 
@@ -220,7 +220,7 @@ class Sock:
     rx: tuple[Incoming, ...] = ()
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class DeferSlot:
     """One defer slot: for defer-v6 a ``struct skb_defer_node`` (lock-free list and atomic count)
     of one (owning CPU, freeing node) pair; for defer-v2 the per-CPU list in softnet_data.
@@ -235,7 +235,7 @@ class DeferSlot:
     kicks: tuple[tuple[int, int], ...] = ()
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class FlushCtx:
     """A NET_RX softirq's skb_defer_free_flush() in progress (ours: program counter and locals).
     ``node`` is the slot being flushed, ``pc`` its next step, ``batch`` the detached list,
@@ -252,7 +252,7 @@ class FlushCtx:
     defer: DeferCtx | None = None
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class PagePoolWork:
     """page_pool_release_retry() in progress on a workqueue (ours): its walk over the online
     CPUs has read ``cpu``'s online bit set and is about to kick that CPU."""
@@ -260,7 +260,7 @@ class PagePoolWork:
     cpu: int = 0
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class Cpu:
     """One CPU: hotplug state, its defer slots (one per NUMA node of the machine under defer-v6,
     only slot 0 under defer-v2), the IPI guard and the queued defer IPI, the NET_RX pending bit, the
@@ -284,7 +284,7 @@ class Cpu:
     hotplug_gen: int = 0
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class Env:
     """How much the environment may still do (ours; model/ sets the budgets so runs are finite):
     migrate a task, raise NET_RX through unrelated traffic, take a CPU offline, write the sysctl,
@@ -302,7 +302,7 @@ class Env:
     tx_completions: tuple[tuple[int, int], ...] = ()
 
 
-@attrs.frozen(slots=False)
+@attrs.frozen(slots=False, cache_hash=True)
 class State:
     """The whole machine: configuration, the sysctl, CPUs, the protocol page count, sockets, skbs."""
 

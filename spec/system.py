@@ -209,6 +209,19 @@ def enabled(state: State) -> list[A.Action]:
     return [a for a in candidates(state) if guard(state, a) is None]
 
 
+def successors(state: State) -> list[tuple[A.Action, State]]:
+    """Every enabled action with the state it leads to, in ``enabled``'s order: what
+    ``[(a, step(state, a)) for a in enabled(state)]`` gives, with each guard run once instead of
+    twice (the exhaustive explorer's inner loop). Candidates name only existing sockets and
+    CPUs, so the range test is not needed; guards and effects are still looked up by name."""
+    out: list[tuple[A.Action, State]] = []
+    for action in candidates(state):
+        module, name = RULES[type(action)]
+        if getattr(module, "guard_" + name)(state, action) is None:
+            out.append((action, getattr(module, "apply_" + name)(Draft(state), action).freeze(state)))
+    return out
+
+
 def boot(
     config: Config,
     cpu_nodes: Sequence[int],

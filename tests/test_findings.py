@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import attrs
 import pytest
 
 from model.scenarios import socket
@@ -144,7 +145,7 @@ def test_f9_gone_with_the_zero_copy_test() -> None:
     """Expected: with 0943404b1f3b (v6.18.y, v6.19.y) the zero-copy skb of F9's trace is freed at
     the check step (nodefer:zcopy), so the trace stops being a run: its DeferRead is refused."""
     state, actions = FINDINGS["F9"].build()
-    fixed = state.__class__(**{**state.__dict__, "config": state.config.__class__(zcopy_check=True)})
+    fixed = attrs.evolve(state, config=state.config.__class__(zcopy_check=True))
     with pytest.raises(NotEnabledAt) as err:
         check_run(fixed, actions)
     assert err.value.step == 5
