@@ -27,7 +27,8 @@ def evolve(inst: T, **changes: Any) -> T:
     new.__dict__.update(changes)
     # The records cache their hash (cache_hash=True: a state shares most records with its
     # parent, so hashing it rehashes only what the step replaced); the copy must not inherit it.
-    new.__dict__[_HASH_CACHE] = None
+    if _HASH_CACHE in fields:
+        new.__dict__[_HASH_CACHE] = None
     return new
 
 
