@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from model import kernels
 from model.scheduler import acting_cpu
 from properties.report import context, place, skbs, slot
 from spec import Action, DeferKick, State
@@ -111,13 +112,15 @@ def short(a: Action) -> str:
 
 
 def header(initial: State) -> str:
-    """The machine and configuration a timeline runs on, in one line."""
+    """The machine and configuration a timeline runs on, in one line; a configuration with a
+    historical bug's behaviour (model/kernels.py pre_fix) names the fix it lacks."""
     cfg = initial.config
     cpus = ", ".join(f"cpu{c.id} on node{c.node}" for c in initial.cpus)
+    lacks = "".join(f", without {s.id} ({s.title})" for s in kernels.pre_fix(cfg))
     return (
         f"{len(initial.cpus)} CPUs ({cpus}), {len(initial.sockets)} socket(s), {cfg.close_path}, {cfg.defer}, "
         f"unread test {cfg.unread_test}, hotplug flush {'on' if cfg.hotplug_flush else 'off'}, "
-        f"preempt {cfg.preempt}, skb_defer_max {initial.skb_defer_max}"
+        f"preempt {cfg.preempt}, skb_defer_max {initial.skb_defer_max}{lacks}"
     )
 
 

@@ -155,6 +155,7 @@ _DEFER_STEP: dict[str, Callable[[int], A.Action]] = {
     "count": A.DeferCount,
     "push": A.DeferPush,
     "kick": A.DeferKick,
+    "csd": A.DeferKick,
 }
 
 
@@ -234,6 +235,13 @@ def boot(
         raise SpecError("PAGE_SIZE must be > 0 and mem_pcpu_rsv >= 0")
     if not 0 < config.napi_cache_bulk <= config.napi_cache_size:
         raise SpecError("the NAPI cache bulk must be between 1 and the cache size")
+    if config.napi_consume_defers and not config.flush_before_poll:
+        raise SpecError("napi_consume_skb() deferring (e20dfbad8aab, v6.19) needs the flush before each poll "
+                        "(909876500251, v5.19)")
+    if config.page_pool_kick and not config.ipi_guard:
+        raise SpecError("the page pool's kick (6.18.y) needs the IPI guard (97e719a82b43, v5.19)")
+    if config.defer == "defer-v6" and config.v2_kick_count != "before":
+        raise SpecError("v2_kick_count 'after' is a defer-v2 kernel's (before c09b0cd2cc6c)")
     pages = 0
     for i, sock in enumerate(sockets):
         if sock.id != i:
