@@ -398,6 +398,9 @@ FOR_MUTANT: dict[str, MutantConfig] = {
     "destruct_keeps_err_queue": _m(0, "an error-queue skb still queued when the socket is destroyed", errqueue=True),
     "no_zcopy_check": _m(1, "one zero-copy skb on a kernel with the test", zcopy=True, zcopy_check=True),
     "arrival_skips_flush": _m(2, "the first skb read and deferred to CPU 0, the second arrives there", recv_first=True),
+    "idle_run_skips_flush": _m(2, "max 3: the second push kicks; the IPI's NET_RX run does not flush", defer_max=3),
+    "rfree_write_keeps_truesize": _m(1, "one skb read on the kernel with the plain update", recv=1448,
+                                     kernel="before-f278b6d5bb46"),
 }  # fmt: skip
 
 # Where one of a mutant's invariants needs another configuration than the mutant's.

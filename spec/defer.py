@@ -228,9 +228,15 @@ def defer_kick(state: Draft, who: Context) -> Draft:
     # the descriptor's lock flag (set: -EBUSY, nothing sent) and sets it in the next step, so a
     # second kicker can pass the same test in between (kernel/smp.c, v5.18).
     state = core.set_cpu(state, ctx.cpu, kick_unserved=True)
-    if state.cpus[ctx.cpu].ipi_queued:
+    if csd_locked(state, ctx.cpu):
         return state
     return set_attempt(state, who, core.evolve(ctx, pc="csd"))
+
+
+def csd_locked(state: View, cpu: int) -> bool:
+    """smp_call_function_single_async()'s test of CSD_FLAG_LOCK (kernel/smp.c, v5.18): the
+    descriptor is locked from its queueing until the handler starts; a locked one gives -EBUSY."""
+    return state.cpus[cpu].ipi_queued > 0
 
 
 def queue_defer_csd(state: Draft, cpu: int) -> Draft:
