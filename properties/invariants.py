@@ -641,11 +641,15 @@ def waiting_reasons(s: State) -> dict[int, str | None]:
       other traffic (FACTS §12; an skb at or above the kick point was pushed before a kick, and
       the flush that kick caused should have taken it);
     - on an online CPU whose IPI guard is stuck set with no IPI queued (finding F2, reported by
-      kick_leads_to_flush);
+      kick_leads_to_flush), or, without the guard, kicked with no IPI on its way (its IPI failed
+      on the CPU offline: F2 on a kernel before 97e719a82b43);
     - on an offline CPU without the hotplug flush (it waits for the CPU to return, 68822bdf76f1);
     - on an offline CPU with the flush, pushed after dev_cpu_dead() by a producer whose online
       check came before the CPU went down (finding F3 in properties/findings.py)."""
     out: dict[int, str | None] = {}
+    # Without the guard (before 97e719a82b43) an unserved kick with no IPI on its way is one
+    # whose IPI failed on the CPU offline (-ENXIO), as long as every NET_RX run flushes.
+    lost_kick = not s.config.ipi_guard and (s.config.flush_before_poll or s.config.idle_run_flushes)
     for c in s.cpus:
         for slot in c.defer_slots:
             for i in slot.defer_list:
@@ -655,6 +659,8 @@ def waiting_reasons(s: State) -> dict[int, str | None]:
                     out[i] = "below the kick point; no NET_RX run on its CPU since (packet, TX completion, IPI)"
                 elif c.online and c.defer_ipi_scheduled and not c.ipi_queued and not c.net_rx_pending:
                     out[i] = "kicked, but the IPI guard is stuck set (finding F2)"
+                elif c.online and c.kick_unserved and not c.ipi_queued and not c.net_rx_pending and lost_kick:
+                    out[i] = "kicked, but the IPI was lost to the CPU offline (finding F2, without the guard)"
                 elif not c.online and not s.config.hotplug_flush:
                     out[i] = "its CPU is offline (no hotplug flush)"
                 elif not c.online and not c.dead_pending:
