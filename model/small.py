@@ -307,10 +307,11 @@ SMALL: dict[str, Small] = {
         # close() frees at once: recvmsg() is the producer.
         Small(
             "ipi-race",
-            "two sockets each read one skb on CPU 1 with skb_defer_max 1: each push kicks; socket 1's packet "
-            "arriving on CPU 0 flushes between the two kicks, so without the IPI guard both find the "
-            "descriptor unlocked and queue it twice (97e719a82b43)",
-            lambda **kw: small(cpus=2, nodes=1, sockets=2, skbs=1, defer_max=1, recv=1448, **kw),
+            "two sockets read one skb each, on CPUs 1 and 2, with skb_defer_max 1: each push kicks; socket 1's "
+            "packet arriving on CPU 0 flushes between the two kicks, so without the IPI guard both find the "
+            "descriptor unlocked and queue it twice (97e719a82b43; the test and the queueing run with "
+            "preemption off, so the two kickers need two CPUs)",
+            lambda **kw: small(cpus=3, nodes=1, sockets=2, skbs=1, defer_max=1, recv=1448, **kw),
         ),
         Small(
             "recv-kick",

@@ -47,6 +47,8 @@ def guard_migrate(state: State, a: A.Migrate) -> str | None:
         return f"socket {a.sk} has no task"
     if task.defer is not None and state.config.preempt != "full":
         return f"preempt={state.config.preempt}: the task is not preempted inside skb_attempt_defer_free()"
+    if task.defer is not None and task.defer.pc == "csd":
+        return "the task is inside smp_call_function_single_async(), preemption off"
     if a.cpu == task.cpu or not state.cpus[a.cpu].online:
         return f"CPU {a.cpu} is the task's CPU or offline"
     return None
