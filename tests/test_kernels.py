@@ -72,6 +72,8 @@ def test_kernels_json() -> None:
     assert table["v6.18.y"]["fixes"] == ["F4", "F9"]
     assert table["before-0943404b1f3b"]["lacks"] == ["e20dfbad8aab", "0943404b1f3b", "06e3f54e8b22"]
     assert "06e3f54e8b22" in table["v7.3"]["has"]
+    assert table["before-97e719a82b43"]["lacks"][0] == "97e719a82b43" and "c09b0cd2cc6c" in table["v5.19"]["has"]
+    assert {"909876500251", "f3412b3879b4"} <= set(table["before-f3412b3879b4"]["lacks"])
     assert tcpclose("kernels").returncode == 0
 
 
