@@ -269,6 +269,9 @@ class History:
     why: str
     violation_before: str | None = None
     steps: int = 0
+    # The machines that meet the bug under ``tcpclose check --kernel <before>`` (ci profile), as
+    # measured (README); (): only the explorer finds it.
+    check: tuple[str, ...] = ()
 
 
 HISTORY: tuple[History, ...] = (
@@ -297,14 +300,15 @@ HISTORY: tuple[History, ...] = (
             "twice", "at_most_one_ipi_in_flight", 18),
     History("c09b0cd2cc6c", "before-c09b0cd2cc6c", "v5.19", "recv-kick", (), (),
             "with skb_defer_max 1 the count after the increment (1) never equals 1 >> 1: the push that must "
-            "kick does not, and the skb is stranded", "kick_at_half_capacity", 6),
+            "kick does not, and the skb is stranded", "kick_at_half_capacity", 6,
+            ("close", "hotplug", "race", "offline", "sysctl", "wedge")),
     History("909876500251", "before-909876500251", "v5.19", "arrival-flush", (), (),
             "the NAPI poll builds the arriving packet before the run's flush, which comes after the polls",
-            "arrival_flushes_first", 8),
+            "arrival_flushes_first", 8, ("close", "hotplug", "race", "offline", "sysctl", "wedge")),
     History("f3412b3879b4", "before-f3412b3879b4", "before-909876500251", "recv-kick", (), (),
             "the IPI's NET_RX run finds no NAPI to poll and returns before the flush: the kick is never served "
             "(with the flush before each poll, 909876500251, the same run flushes first)",
-            "kick_leads_to_flush", 12),
+            "kick_leads_to_flush", 12, ("close",)),
     History("f278b6d5bb46", "before-f278b6d5bb46", "v6.17", "errqueue-race", (), ("F1",),
             "an error-queue charge between tcp_sock_rfree()'s read and write of sk_rmem_alloc is lost; with the "
             "atomic update only F1 (the error queue's charge left after the purge) remains",

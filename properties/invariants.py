@@ -171,7 +171,8 @@ def forward_alloc_bound(pre: State, a: Action, post: State) -> str | None:
 @state_invariant("accounting")
 def page_conservation(s: State) -> str | None:
     """memory_allocated + sum(per_cpu_fw_alloc) == the pages every socket holds, where a socket
-    holds (sk_forward_alloc + truesize of its queued data) / PAGE_SIZE, a whole number (FACTS §4)."""
+    holds (sk_forward_alloc + truesize of its queued data, and of an skb unlinked with its
+    uncharge not yet written) / PAGE_SIZE, a whole number (FACTS §4)."""
     page = s.config.page_size
     held = 0
     for sock in s.sockets:
