@@ -90,12 +90,17 @@ def changes(pre: State, post: State) -> list[str]:
 
 def _kick_note(pre: State, a: Action) -> list[str]:
     """A kick that sends nothing because the target's guard is already set (the IPI sent
-    earlier has not run yet, or was lost): invisible in the state diff, so said here."""
+    earlier has not run yet, or was lost), or, without the guard, the kick's test of the IPI
+    descriptor's lock flag: invisible in the state diff, so said here."""
     if not isinstance(a, DeferKick):
         return []
     owner = pre.sockets[a.sk].owner
     ctx = owner.defer if owner is not None else None
-    if ctx is None or not pre.cpus[ctx.cpu].defer_ipi_scheduled:
+    if ctx is not None and ctx.pc == "kick" and not pre.config.ipi_guard:  # before 97e719a82b43
+        if pre.cpus[ctx.cpu].ipi_queued:
+            return [f"no IPI to cpu{ctx.cpu}: its defer_csd is locked (queued), -EBUSY"]
+        return [f"cpu{ctx.cpu}'s defer_csd found unlocked: queued at this task's next step"]
+    if ctx is None or ctx.pc != "kick" or not pre.cpus[ctx.cpu].defer_ipi_scheduled:
         return []
     return [f"no IPI to cpu{ctx.cpu}: its defer_ipi_scheduled is already 1"]
 

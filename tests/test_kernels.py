@@ -137,6 +137,22 @@ def test_replay_header_names_the_fix_a_trace_lacks() -> None:
     assert "without 909876500251" in line and "without f3412b3879b4" in line and "97e719a82b43" not in line
 
 
+def test_timeline_tells_the_guardless_kick() -> None:
+    """Without the guard, the timeline says at each kick whether the IPI descriptor was found
+    unlocked (queued at the next step) or locked (-EBUSY): the IPI race's shortest trace shows
+    both kickers finding it unlocked before either queues it."""
+    from properties.timeline import rows
+    from spec import step
+
+    found = explore(SMALL["ipi-race"].build(kernel="before-97e719a82b43")).violation
+    assert found is not None
+    states = [found.initial]
+    for a in found.actions:
+        states.append(step(states[-1], a))
+    notes = [r.step for r in rows(states, found.actions) if any("found unlocked" in c for c in r.changes)]
+    assert len(notes) == 2 and notes[1] < len(found.actions) - 1, notes
+
+
 def test_explore_kernel_option_names_the_finding(tmp_path: Path) -> None:
     done = tcpclose("explore", "--config", "zcopy", "--kernel", "v6.18")
     assert done.returncode == 0 and done.stdout.splitlines()[-1].endswith("known findings met: F9"), done.stdout
