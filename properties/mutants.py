@@ -504,6 +504,13 @@ TRACE_MUTANTS: dict[str, Mutant] = {
         "csd_lock_untested", "without the guard, the kick queues the IPI descriptor without testing its lock "
         "flag", ("at_most_one_ipi_in_flight",), ((defer, "csd_locked", lambda state, cpu: False),),
     ),
+    # Before c09b0cd2cc6c the v2 kick compares the count after the increment; the unmodified
+    # spec of that kernel breaks kick_at_half_capacity (its bug), so a machine drawing it cannot
+    # be the judge: the explorer shows this edit on a fixed configuration (tests/test_explorer.py).
+    "v2_kick_after_at_or_above": Mutant(
+        "v2_kick_after_at_or_above", "before c09b0cd2cc6c, every push at or above the kick point kicks",
+        ("one_kick_per_slot_epoch",), ((rules, "defer_v2_kick_after", lambda c, m: c >= m >> 1),),
+    ),
     "flush_keeps_count": Mutant(
         "flush_keeps_count", "the flush detaches the list but never resets defer_count", ("no_wedged_slot",),
         ((flush, "apply_flush_reset", _flush_keeps_count),),

@@ -227,6 +227,20 @@ def test_explorer_finds_csd_lock_untested() -> None:
         assert_replays(found.violation, only(inv))
 
 
+def test_explorer_finds_v2_kick_after_at_or_above() -> None:
+    """The trace mutant v2_kick_after_at_or_above: defer-v2 before c09b0cd2cc6c, 3 skbs with
+    skb_defer_max 4: the kick at count 2 (after the increment) comes once per epoch; the mutant
+    kicks again at count 3, a second kick in one epoch."""
+    state = small(cpus=2, nodes=1, skbs=3, defer_max=4, defer="defer-v2", v2_kick_count="after")
+    inv = "one_kick_per_slot_epoch"
+    clean = explore(state, only=only(inv), max_seconds=30)
+    assert clean.complete and clean.violation is None, clean.summary()
+    with TRACE_MUTANTS["v2_kick_after_at_or_above"].applied():
+        found = explore(state, only=only(inv), max_seconds=30)
+        assert found.violation is not None and found.violation.invariant == inv, found.summary()
+        assert_replays(found.violation, only(inv))
+
+
 def test_every_mutant_has_a_config() -> None:
     assert set(FOR_MUTANT) == set(MUTANTS)
     assert {name for name, _ in FOR_MUTANT_INVARIANT} <= set(MUTANTS)
