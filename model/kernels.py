@@ -45,38 +45,51 @@ SWITCHES: dict[str, Switch] = {
         Switch(
             "68822bdf76f1", "per-CPU defer lists (v5.19)",
             "an skb freed on another CPU than the one that built it (alloc_cpu) is queued on that CPU's defer "
-            "list, and waits there until that CPU runs NET_RX; a dead CPU's list waits until it returns (§7, §10)",
+            "list, and waits there until that CPU runs NET_RX; a dead CPU's list waits until it returns (§7, §10). "
+            "Not switchable: without it there is no defer path at all",
         ),
         Switch(
             "39564c3fdc66", "kick at half capacity (v5.19)",
-            "the producer kicks the owning CPU when the count before its increment equals skb_defer_max >> 1 "
-            "(defer-v2; defer-v6 kicks when c - 1 == max >> 1) (§7)",
+            "the producer kicks the owning CPU when the count reaches skb_defer_max >> 1 (defer-v2; defer-v6 kicks "
+            "when c - 1 == max >> 1) (§7). Not switchable: before it the kick point was a fixed 128 with no "
+            "sysctl, which only the size of the spec's small configurations tells apart",
         ),
         Switch(
-            "97e719a82b43", "the IPI guard (2022)",
+            "97e719a82b43", "the IPI guard (May 2022, v5.19)",
             "kick_defer_list_purge() queues the async IPI only if it can change defer_ipi_scheduled from 0 to 1; "
-            "the handler raises NET_RX, then clears it (before it, a flush between kick and delivery let a second "
-            "producer queue the same IPI descriptor again) (§8)",
+            "the handler raises NET_RX, then clears it. Before it the producer called "
+            "smp_call_function_single_async() itself, whose test of the descriptor's lock flag and setting of it "
+            "are separate steps: after a flush between a kick and its delivery, a second producer's kick can pass "
+            "the same test and queue the descriptor twice (§8)",
+            on={"ipi_guard": True}, off={"ipi_guard": False},
         ),
         Switch(
-            "20220518185522.2038683-1-kuba@kernel.org", "skb_defer_max == 1 (Kicinski, 2022)",
-            "with skb_defer_max 1, defer-v2 defers one skb and kicks at once (before it, the one skb was never "
-            "kicked) (§7)",
+            "c09b0cd2cc6c", "skb_defer_max == 1 (Kicinski, message id 20220518185522.2038683-1-kuba@kernel.org, v5.19)",
+            "defer-v2 decides the kick on the count before this skb's increment, so skb_defer_max 1 defers one "
+            "skb and kicks at once; before it the count after the increment was compared, and with max 1 the one "
+            "skb was never kicked (§7)",
+            on={"v2_kick_count": "before"}, off={"v2_kick_count": "after"},
         ),
         Switch(
-            "909876500251", "flush before each poll (v5.19)",
+            "909876500251", "flush before each poll (May 2022, v5.19)",
             "net_rx_action() calls skb_defer_free_flush() at the top of every loop iteration, so every NAPI poll on "
-            "a CPU first flushes that CPU's slots (§9, §14)",
+            "a CPU first flushes that CPU's slots; before it the flush came once, after the polls (§9, §14)",
+            on={"flush_before_poll": True}, off={"flush_before_poll": False},
         ),
         Switch(
-            "f3412b3879b4", "net_rx_action always flushes",
-            "every NET_RX softirq flushes at least once, even one that finds no NAPI to poll (§9)",
+            "f3412b3879b4", "net_rx_action always flushes (Apr 2022, v5.19)",
+            "every NET_RX softirq flushes at least once, even one that finds no NAPI to poll (a run raised by the "
+            "defer IPI); before it such a run returned before the flush at its end. Its absence shows only "
+            "without 909876500251, which came later and flushes before the first poll anyway (§9)",
+            on={"idle_run_flushes": True}, off={"idle_run_flushes": False},
         ),
         Switch(
-            "f278b6d5bb46", "sk_rmem_alloc atomic again (revert of 0de2a5c4b824)",
-            "0de2a5c4b824 made the sk_rmem_alloc update a plain read and write; error-queue skbs are charged "
-            "without the socket lock (sock_queue_err_skb), so an update could be lost; f278b6d5bb46 reverted it "
-            "(§3)",
+            "f278b6d5bb46", "sk_rmem_alloc atomic again (Mar 2025, revert of 0de2a5c4b824)",
+            "0de2a5c4b824 made TCP's charge and uncharge of sk_rmem_alloc plain reads and writes under the socket "
+            "lock (tcp_skb_set_owner_r(), tcp_sock_rfree()); error-queue skbs are charged without the socket "
+            "lock (sock_queue_err_skb), so one charged between a read and its write was lost; f278b6d5bb46 "
+            "reverted it (§3). The spec splits the uncharge of tcp_eat_recv_skb() only",
+            on={"rmem_atomic": True}, off={"rmem_atomic": False},
         ),
         Switch(
             "5f9238530970", "the end_seq unread test (v6.18, stable)",
@@ -174,9 +187,12 @@ class Kernel:
                 "fixes": self.fixes, "defer_max": self.defer_max, "doc": self.doc}  # fmt: skip
 
 
-# Every modelled kernel has these (their absence is not expressible yet).
+# Every modelled kernel has these (their absence is not expressible).
 _BASE = frozenset(s for s, sw in SWITCHES.items() if sw.off is None)
-_V618 = _BASE | {"5f9238530970", "b13592d20b21", "844c9db7f7f5", "5628f3fe3b16"}
+# v5.19 as released: the 2022 fixes all landed in its merge window.
+_FIXES_2022 = frozenset({"97e719a82b43", "c09b0cd2cc6c", "909876500251", "f3412b3879b4"})
+_V519 = _BASE | _FIXES_2022 | {"f278b6d5bb46"}
+_V618 = _V519 | {"5f9238530970", "b13592d20b21", "844c9db7f7f5", "5628f3fe3b16"}
 _V619 = _V618 | {"e20dfbad8aab"}
 
 
@@ -187,8 +203,8 @@ def _k(name: str, has: frozenset[str], doc: str, defer_max: int = 64, napi_cache
 KERNELS: dict[str, Kernel] = {
     k.name: k
     for k in (
-        _k("v5.19", _BASE, "per-CPU defer lists under a spinlock (defer-v2), close-old, the summed unread test"),
-        _k("v6.17", _BASE, "as v5.19 for this mechanism (no zero-copy test: 0943404b1f3b never reached defer-v2)"),
+        _k("v5.19", _V519, "per-CPU defer lists under a spinlock (defer-v2), close-old, the summed unread test"),
+        _k("v6.17", _V519, "as v5.19 for this mechanism (no zero-copy test: 0943404b1f3b never reached defer-v2)"),
         _k("v6.18", _V618, "close-new, the end_seq test, the lock-free per-node lists; without 0943404b1f3b "
            "(not in v6.18.0); the page-pool kick is not established for v6.18.0 (FACTS §14 read it in 6.18.35)"),
         _k("v6.18.y", _V618 | {"0943404b1f3b", "page_pool_release_retry"},
@@ -205,7 +221,7 @@ KERNELS: dict[str, Kernel] = {
         # among the kernels where it landed.
         _k("before-5f9238530970", _V618 - {"5f9238530970"}, "v6.18 without the end_seq unread test"),
         _k("before-b13592d20b21", _V618 - {"b13592d20b21"}, "v6.18 without close-new (close-old)"),
-        _k("before-844c9db7f7f5", _BASE | {"5f9238530970", "b13592d20b21"},
+        _k("before-844c9db7f7f5", _V519 | {"5f9238530970", "b13592d20b21"},
            "v6.18 without the lock-free per-node lists (defer-v2; the spec models 844c9db7f7f5 and 5628f3fe3b16 "
            "together)"),
         _k("before-e20dfbad8aab", _V619 - {"e20dfbad8aab"}, "v6.19 without napi_consume_skb() deferring", 128, 128),
@@ -213,6 +229,23 @@ KERNELS: dict[str, Kernel] = {
         _k("before-0943404b1f3b", _V618 | {"page_pool_release_retry"}, "v6.18.y without the zero-copy test"),
         _k("before-06e3f54e8b22", _V619 | {"0943404b1f3b", "page_pool_release_retry"},
            "v7.3 without the hotplug flush (as v6.19.y)", 128, 128),
+        # The fixes of the v5.19 merge window and of 2025, each taken from the kernel where it
+        # landed (v5.19; v6.15's mechanism is v6.17's). History: 68822bdf76f1 (Apr 22 2022),
+        # f3412b3879b4 (Apr 27), then one series on May 16: 97e719a82b43, 2db60eed1a95,
+        # 39564c3fdc66, 909876500251; c09b0cd2cc6c (May 18). So the kernel right before the IPI
+        # guard really kicked at a fixed 128 with the flush after the polls; the spec takes away
+        # the one fix from v5.19 instead, to show the bug each fix removed on its own.
+        _k("before-97e719a82b43", _V519 - {"97e719a82b43"}, "v5.19 without the IPI guard"),
+        _k("before-c09b0cd2cc6c", _V519 - {"c09b0cd2cc6c"},
+           "v5.19 without Kicinski's skb_defer_max == 1 fix (the kick compares the count after the increment)"),
+        _k("before-909876500251", _V519 - {"909876500251"}, "v5.19 without the flush before each poll: "
+           "net_rx_action() flushes once, after its polls"),
+        _k("before-f3412b3879b4", _V519 - {"f3412b3879b4", "909876500251"},
+           "v5.19 as 68822bdf76f1 left net_rx_action(): the flush after the polls, skipped by a run with "
+           "nothing to poll (909876500251 came three weeks later)"),
+        _k("before-f278b6d5bb46", _V519 - {"f278b6d5bb46"},
+           "the v6.15 merge window with 0de2a5c4b824 (as v6.17 for this mechanism; no release carried it): "
+           "tcp_sock_rfree()'s plain update of sk_rmem_alloc"),
     )
 }  # fmt: skip
 
@@ -222,7 +255,10 @@ class History:
     """One switch the spec can take away, as a pair of kernels that differ by it alone, and the
     small configuration (model/small.py SMALL) on which the explorer shows the difference: the
     known findings it meets on each. A finding only ``before`` is the bug the commit fixed; one
-    only ``after`` came with it. Pinned by tests/test_kernels.py."""
+    only ``after`` came with it. A bug fixed long ago is no registered finding: the explorer
+    reports it as the violation of the invariant ``violation_before`` (its shortest
+    counterexample has ``steps`` steps; the ``before`` search stops there), and the kernel with
+    the fix explores the configuration clean. Pinned by tests/test_kernels.py."""
 
     switch: str
     before: str
@@ -231,6 +267,11 @@ class History:
     findings_before: tuple[str, ...]
     findings_after: tuple[str, ...]
     why: str
+    violation_before: str | None = None
+    steps: int = 0
+    # The machines that meet the bug under ``tcpclose check --kernel <before>`` (ci profile), as
+    # measured (README); (): only the explorer finds it.
+    check: tuple[str, ...] = ()
 
 
 HISTORY: tuple[History, ...] = (
@@ -252,7 +293,38 @@ HISTORY: tuple[History, ...] = (
             "before it, skbs on a dead CPU's slots wait until it returns, as 68822bdf76f1 intended: no promise "
             "broken (FACTS §12 promises emptied slots only with the fix); with it, a late producer lands on the "
             "emptied slot (F3, dead_cpu_slots_emptied)"),
+    # The historical bugs: each kernel before its fix violates an invariant on its own.
+    History("97e719a82b43", "before-97e719a82b43", "v5.19", "ipi-race", (), (),
+            "two recvmsg() producers kick in two epochs (a packet's NET_RX run flushes between them); without "
+            "the guard both pass smp_call_function_single_async()'s lock test and queue CPU 0's descriptor "
+            "twice", "at_most_one_ipi_in_flight", 18),
+    History("c09b0cd2cc6c", "before-c09b0cd2cc6c", "v5.19", "recv-kick", (), (),
+            "with skb_defer_max 1 the count after the increment (1) never equals 1 >> 1: the push that must "
+            "kick does not, and the skb is stranded", "kick_at_half_capacity", 6,
+            ("close", "hotplug", "race", "offline", "sysctl", "wedge")),
+    History("909876500251", "before-909876500251", "v5.19", "arrival-flush", (), (),
+            "the NAPI poll builds the arriving packet before the run's flush, which comes after the polls",
+            "arrival_flushes_first", 8, ("close", "hotplug", "race", "offline", "sysctl", "wedge")),
+    History("f3412b3879b4", "before-f3412b3879b4", "before-909876500251", "recv-kick", (), (),
+            "the IPI's NET_RX run finds no NAPI to poll and returns before the flush: the kick is never served "
+            "(with the flush before each poll, 909876500251, the same run flushes first)",
+            "kick_leads_to_flush", 12, ("close",)),
+    History("f278b6d5bb46", "before-f278b6d5bb46", "v6.17", "errqueue-race", (), ("F1",),
+            "an error-queue charge between tcp_sock_rfree()'s read and write of sk_rmem_alloc is lost; with the "
+            "atomic update only F1 (the error queue's charge left after the purge) remains",
+            "rmem_matches_charged", 5),
 )  # fmt: skip
+
+
+def pre_fix(config: Config) -> list[Switch]:
+    """The switches of HISTORY's historical bugs that ``config`` lacks: the pre-fix behaviours it
+    runs (a trace's header names them)."""
+    out = []
+    for h in HISTORY:
+        off = SWITCHES[h.switch].off
+        if h.violation_before is not None and off and all(getattr(config, k) == v for k, v in off.items()):
+            out.append(SWITCHES[h.switch])
+    return out
 
 
 def kernel(name: str) -> Kernel:

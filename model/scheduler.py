@@ -27,6 +27,7 @@ from spec import (
     PacketArrives,
     RecvStart,
     SetDeferMax,
+    SockDestruct,
     SpecError,
     State,
     enabled,
@@ -82,6 +83,8 @@ def acting_cpu(pre: State, a: Action) -> int | None:
         return None
     if isinstance(a, DevCpuDead):
         return survivor(pre, a.cpu)
+    if isinstance(a, SockDestruct):  # inet_sock_destruct() on the lowest online CPU (spec/close.py)
+        return next(c.id for c in pre.cpus if c.online)
     sk = getattr(a, "sk", None)
     if isinstance(sk, int):
         sock = pre.sockets[sk]

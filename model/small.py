@@ -21,7 +21,7 @@ import attrs
 from model import kernels
 from model.scenarios import LENGTH, TRUESIZE, socket
 from spec import Config, Env, Incoming, SpecError, State, UserOp, boot
-from spec.state import CloseVariant, DeferVariant, Preempt, UnreadTest
+from spec.state import CloseVariant, DeferVariant, Preempt, UnreadTest, V2KickCount
 
 
 def cpu_nodes(cpus: int, nodes: int) -> tuple[int, ...]:
@@ -66,6 +66,12 @@ def small(
     page_pool: bool = False,
     recv_first: bool = False,
     tx: tuple[tuple[int, int], ...] = (),
+    late_errqueue: bool = False,
+    ipi_guard: bool = True,
+    v2_kick_count: V2KickCount = "before",
+    flush_before_poll: bool = True,
+    idle_run_flushes: bool = True,
+    rmem_atomic: bool = True,
     kernel: str | None = None,
 ) -> State:
     """The attack's shape, small: ``sockets`` sockets x ``skbs`` unread skbs built on CPU 0;
@@ -88,7 +94,11 @@ def small(
     constants; ``rx_cpu``: the CPU that builds the packets (0 by default, the attack's shape);
     ``preempt``: the preemption model; ``page_pool``: the kernel's page pool kicks the defer
     lists and one release walk runs; ``tx``: TX completions (built on, completed on) that
-    napi_consume_skb() defers (e20dfbad8aab, switched on with them). The kernel is v6.18's
+    napi_consume_skb() defers (e20dfbad8aab, switched on with them); ``late_errqueue``: an
+    error-queue skb is charged to each socket after its data, so it can fall inside a recvmsg() or
+    close(); ``ipi_guard``, ``v2_kick_count``, ``flush_before_poll``, ``idle_run_flushes``,
+    ``rmem_atomic``: Config's fields for the fixes of 2022 and 2025 (False or "after": the
+    kernel before the fix). The kernel is v6.18's
     Config with the variants given; ``kernel``: a named kernel of model/kernels.py, whose switches
     replace the variants given (its constants do not: the sizes stay small). Raises SpecError
     with one line naming an impossible parameter."""
@@ -118,6 +128,7 @@ def small(
         ("unread_test", unread_test, ("end_seq", "len_sum")),
         ("defer", defer, ("defer-v6", "defer-v2")),
         ("close_path", close_path, ("close-new", "close-old")),
+        ("v2_kick_count", v2_kick_count, ("before", "after")),
     )
     for key, word, allowed in choices:
         if word not in allowed:
@@ -139,6 +150,11 @@ def small(
         zcopy_check=zcopy_check,
         page_pool_kick=page_pool,
         napi_consume_defers=bool(tx),
+        ipi_guard=ipi_guard,
+        v2_kick_count=v2_kick_count,
+        flush_before_poll=flush_before_poll,
+        idle_run_flushes=idle_run_flushes,
+        rmem_atomic=rmem_atomic,
     )
     if kernel is not None:
         config = attrs.evolve(config, **kernels.kernel(kernel).switches())  # type: ignore[arg-type]
@@ -152,6 +168,8 @@ def small(
         packets.append(Incoming(rx_cpu, length=0, truesize=768, fin=True))
     if errqueue:
         packets.insert(0, Incoming(rx_cpu, length=0, truesize=768, errqueue=True))
+    if late_errqueue:
+        packets.append(Incoming(rx_cpu, length=0, truesize=768, errqueue=True))
     reads = recv or (LENGTH if recv_first else 0)
     socks = []
     for k in range(sockets):
@@ -285,6 +303,29 @@ SMALL: dict[str, Small] = {
             "count and the empty list is never reset (F5); defer-v2's fallbacks do not count",
             lambda **kw: small(cpus=2, nodes=1, skbs=3, defer_max=0, sysctl=3, **kw),
         ),
+        # The bugs fixed in 2022 and 2025 (model/kernels.py HISTORY), on the v5.19 kernels whose
+        # close() frees at once: recvmsg() is the producer.
+        Small(
+            "ipi-race",
+            "two sockets read one skb each, on CPUs 1 and 2, with skb_defer_max 1: each push kicks; socket 1's "
+            "packet arriving on CPU 0 flushes between the two kicks, so without the IPI guard both find the "
+            "descriptor unlocked and queue it twice (97e719a82b43; the test and the queueing run with "
+            "preemption off, so the two kickers need two CPUs)",
+            lambda **kw: small(cpus=3, nodes=1, sockets=2, skbs=1, defer_max=1, recv=1448, **kw),
+        ),
+        Small(
+            "recv-kick",
+            "one skb read on CPU 1 with skb_defer_max 1: recvmsg() defers it to CPU 0 and must kick at once; "
+            "the kick never comes before c09b0cd2cc6c, and before f3412b3879b4 the IPI's NET_RX run does not "
+            "flush",
+            lambda **kw: small(cpus=2, nodes=1, skbs=1, defer_max=1, recv=1448, **kw),
+        ),
+        Small(
+            "errqueue-race",
+            "one skb read on CPU 1 while an error-queue skb is charged to the socket: tcp_sock_rfree()'s plain "
+            "update before f278b6d5bb46 loses the charge",
+            lambda **kw: small(cpus=2, nodes=1, skbs=1, recv=1448, late_errqueue=True, **kw),
+        ),
         Small(
             "zcopy",
             "one zero-copy skb on a kernel without 0943404b1f3b (v6.18.0): finding F9",
@@ -358,6 +399,9 @@ FOR_MUTANT: dict[str, MutantConfig] = {
     "destruct_keeps_err_queue": _m(0, "an error-queue skb still queued when the socket is destroyed", errqueue=True),
     "no_zcopy_check": _m(1, "one zero-copy skb on a kernel with the test", zcopy=True, zcopy_check=True),
     "arrival_skips_flush": _m(2, "the first skb read and deferred to CPU 0, the second arrives there", recv_first=True),
+    "idle_run_skips_flush": _m(2, "max 3: the second push kicks; the IPI's NET_RX run does not flush", defer_max=3),
+    "rfree_write_keeps_truesize": _m(1, "one skb read on the kernel with the plain update", recv=1448,
+                                     kernel="before-f278b6d5bb46"),
 }  # fmt: skip
 
 # Where one of a mutant's invariants needs another configuration than the mutant's.

@@ -29,7 +29,10 @@ F2 kick_leads_to_flush: a kicker passes its online test, the target CPU goes off
    page_pool_release_retry() between its online test and its kick (v6.18.y, v6.19.y:
    ``Config.page_pool_kick``). Not under PREEMPT_NONE or VOLUNTARY; not from softirq producers.
    Signature: each CPU left unserved has its guard set since a claim made while it was offline,
-   with no IPI queued.
+   with no IPI queued. On a kernel without the guard (before 97e719a82b43: ``Config.ipi_guard``)
+   the same race loses that one kick instead of every later one: the producer's own queueing of
+   the descriptor fails with -ENXIO; signature: each CPU left unserved had a kick's queueing fail
+   on it offline since its last served kick.
 F3 dead_cpu_slots_emptied: with the hotplug flush (06e3f54e8b22, mechanics assumed; in no named
    kernel), a producer stopped between its online check and its push lands on the dead CPU's
    slot after dev_cpu_dead() emptied it; the skb waits until the CPU returns and runs NET_RX. The
@@ -340,13 +343,30 @@ def _guard_stuck_by_offline_kick(run: Run, cpu: int) -> bool:
     return False
 
 
+def _kick_lost_to_offline_cpu(run: Run, cpu: int) -> bool:
+    """Without the IPI guard: since CPU ``cpu``'s kicks were last served, a kick's queueing of
+    the descriptor (a DeferKick at its "csd" step) found the CPU offline (-ENXIO)."""
+    for i in range(len(run.actions), 0, -1):
+        pre, a = run.states[i - 1], run.actions[i - 1]
+        if not run.states[i].cpus[cpu].kick_unserved:
+            return False
+        owner = pre.sockets[a.sk].owner if isinstance(a, DeferKick) else None
+        ctx = owner.defer if owner is not None else None
+        if ctx is not None and ctx.pc == "csd" and ctx.cpu == cpu and not pre.cpus[cpu].online:
+            return True
+    return False
+
+
 def _sig_f2(run: Run, v: Violation) -> bool:
     """Under full preemption, every online CPU left kicked but unflushed has its guard set with no
     IPI queued, and the guard was claimed by a kick while the CPU was offline (-ENXIO), never
-    cleared since."""
+    cleared since; without the guard, a kick's own IPI to it failed that way."""
     if not v.quiescent:
         return False
     unserved = [c for c in run.final.cpus if c.online and c.kick_unserved]
+    if not run.initial.config.ipi_guard:
+        lost = [not c.ipi_queued and _kick_lost_to_offline_cpu(run, c.id) for c in unserved]
+        return run.initial.config.preempt == "full" and bool(unserved) and all(lost)
     return (
         run.initial.config.preempt == "full"
         and bool(unserved)

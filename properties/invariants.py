@@ -33,6 +33,7 @@ from spec import (
     FreeEvent,
     NapiConsumeSkb,
     PacketArrives,
+    Sock,
     SockDestruct,
     State,
 )
@@ -122,12 +123,22 @@ def _later(a: int, b: int) -> bool:
 # ================================================================================================
 
 
+def _uncharging(sock: Sock) -> tuple[int, ...]:
+    """The skb a task has unlinked and not yet uncharged (a plain update of sk_rmem_alloc between
+    its read and its write, before f278b6d5bb46); () otherwise."""
+    return () if sock.owner is None or sock.owner.rfree is None else (sock.owner.rfree[0],)
+
+
 @state_invariant("accounting")
 def rmem_matches_charged(s: State) -> str | None:
     """sk_rmem_alloc equals the truesize sum of the skbs charged to the socket: those on its
-    receive or error queue (the unlink and the uncharge are one step of the spec)."""
+    receive or error queue, and one a task has unlinked but not yet uncharged (a plain update's
+    read done, its write not; otherwise the unlink and the uncharge are one step of the spec)."""
     for sock in s.sockets:
-        charged = sum(skb.truesize for skb in s.skbs if skb.where in (("rcv_queue", sock.id), ("err_queue", sock.id)))
+        pending = sum(s.skbs[i].truesize for i in _uncharging(sock))
+        charged = pending + sum(
+            skb.truesize for skb in s.skbs if skb.where in (("rcv_queue", sock.id), ("err_queue", sock.id))
+        )
         if sock.sk_rmem_alloc != charged:
             return f"socket {sock.id}: sk_rmem_alloc {sock.sk_rmem_alloc} != {charged} charged"
     return None
@@ -160,11 +171,12 @@ def forward_alloc_bound(pre: State, a: Action, post: State) -> str | None:
 @state_invariant("accounting")
 def page_conservation(s: State) -> str | None:
     """memory_allocated + sum(per_cpu_fw_alloc) == the pages every socket holds, where a socket
-    holds (sk_forward_alloc + truesize of its queued data) / PAGE_SIZE, a whole number (FACTS §4)."""
+    holds (sk_forward_alloc + truesize of its queued data, and of an skb unlinked with its
+    uncharge not yet written) / PAGE_SIZE, a whole number (FACTS §4)."""
     page = s.config.page_size
     held = 0
     for sock in s.sockets:
-        data = sum(s.skbs[i].truesize for i in sock.sk_receive_queue)
+        data = sum(s.skbs[i].truesize for i in (*sock.sk_receive_queue, *_uncharging(sock)))
         total = sock.sk_forward_alloc + data
         if total % page:
             return f"socket {sock.id} holds {total} bytes, not whole pages"
@@ -238,12 +250,14 @@ def skb_in_exactly_one_place(s: State) -> str | None:
             seen[(i, ("rcv_queue", sock.id))] += 1
         for i in sock.sk_error_queue:
             seen[(i, ("err_queue", sock.id))] += 1
+        for i in _uncharging(sock):
+            seen[(i, ("held", "task", sock.id))] += 1
         ctx = sock.owner.defer if sock.owner is not None else None
-        if ctx is not None and ctx.pc != "kick":  # at the kick step the skb is already handed off
+        if ctx is not None and ctx.pc not in ("kick", "csd"):  # at the kick step the skb is already handed off
             seen[(ctx.skb, ("held", "task", sock.id))] += 1
     for c in s.cpus:
         ctx = c.softirq.defer if c.softirq is not None else None
-        if ctx is not None and ctx.pc != "kick":  # a TX skb in napi_consume_skb()'s attempt
+        if ctx is not None and ctx.pc not in ("kick", "csd"):  # a TX skb in napi_consume_skb()'s attempt
             seen[(ctx.skb, ("held", "softirq", c.id))] += 1
     for c in s.cpus:
         for node, slot in enumerate(c.defer_slots):
@@ -508,11 +522,12 @@ def offline_cpu_has_no_queued_ipi(s: State) -> str | None:
 @state_invariant("kick")
 def at_most_one_ipi_in_flight(s: State) -> str | None:
     """The defer IPI of a CPU is queued at most once at a time (an async call descriptor must not
-    be queued again while pending, 97e719a82b43), and only while its guard is set."""
+    be queued again while pending, 97e719a82b43), and, in kernels with that guard, only while
+    the guard is set (without it there is no flag to hold: ``Config.ipi_guard``)."""
     for c in s.cpus:
         if c.ipi_queued > 1:
             return f"CPU {c.id}'s defer IPI is queued {c.ipi_queued} times"
-        if c.ipi_queued and not c.defer_ipi_scheduled:
+        if s.config.ipi_guard and c.ipi_queued and not c.defer_ipi_scheduled:
             return f"CPU {c.id} has an IPI queued with defer_ipi_scheduled clear"
     return None
 
@@ -629,11 +644,15 @@ def waiting_reasons(s: State) -> dict[int, str | None]:
       other traffic (FACTS §12; an skb at or above the kick point was pushed before a kick, and
       the flush that kick caused should have taken it);
     - on an online CPU whose IPI guard is stuck set with no IPI queued (finding F2, reported by
-      kick_leads_to_flush);
+      kick_leads_to_flush), or, without the guard, kicked with no IPI on its way (its IPI failed
+      on the CPU offline: F2 on a kernel before 97e719a82b43);
     - on an offline CPU without the hotplug flush (it waits for the CPU to return, 68822bdf76f1);
     - on an offline CPU with the flush, pushed after dev_cpu_dead() by a producer whose online
       check came before the CPU went down (finding F3 in properties/findings.py)."""
     out: dict[int, str | None] = {}
+    # Without the guard (before 97e719a82b43) an unserved kick with no IPI on its way is one
+    # whose IPI failed on the CPU offline (-ENXIO), as long as every NET_RX run flushes.
+    lost_kick = not s.config.ipi_guard and (s.config.flush_before_poll or s.config.idle_run_flushes)
     for c in s.cpus:
         for slot in c.defer_slots:
             for i in slot.defer_list:
@@ -643,6 +662,8 @@ def waiting_reasons(s: State) -> dict[int, str | None]:
                     out[i] = "below the kick point; no NET_RX run on its CPU since (packet, TX completion, IPI)"
                 elif c.online and c.defer_ipi_scheduled and not c.ipi_queued and not c.net_rx_pending:
                     out[i] = "kicked, but the IPI guard is stuck set (finding F2)"
+                elif c.online and c.kick_unserved and not c.ipi_queued and not c.net_rx_pending and lost_kick:
+                    out[i] = "kicked, but the IPI was lost to the CPU offline (finding F2, without the guard)"
                 elif not c.online and not s.config.hotplug_flush:
                     out[i] = "its CPU is offline (no hotplug flush)"
                 elif not c.online and not c.dead_pending:

@@ -83,6 +83,20 @@ def _ipi_keeping_guard(state: Draft, a: Any) -> Draft:
     return core.set_cpu(state, a.cpu, ipi_queued=cpu.ipi_queued - 1, net_rx_pending=True)
 
 
+def _softirq_start_without_flush(state: Draft, a: Any) -> Draft:
+    return core.set_cpu(state, a.cpu, net_rx_pending=False)  # the run returns before any flush
+
+
+def _rfree_write_without_sub(state: Draft, sk: int) -> Draft:
+    task = core.task_of(state, sk)
+    assert task.rfree is not None
+    skb_id, seen = task.rfree
+    state = core.set_task(state, sk, rfree=None)
+    # the value read is written back as it was: the truesize is never taken off
+    state = core.set_sock(state, sk, sk_rmem_alloc=seen + state.skbs[skb_id].truesize)
+    return close._uncharge_and_defer(state, sk, skb_id, task.cpu)
+
+
 _check = defer.apply_defer_check
 
 
@@ -452,6 +466,14 @@ MUTANTS.update(
             Mutant("arrival_skips_flush", "a received packet is built before its NET_RX run flushes",
                    ("arrival_flushes_first",), ((receive, "apply_packet_arrives", _arrival_without_flush),),
                    Focus(rx_cpu=0)),
+            # The historical fixes' fields (Config.idle_run_flushes, rmem_atomic): an edit of the
+            # fixed behaviour, or of the pre-fix step, that the invariants catch on their own.
+            Mutant("idle_run_skips_flush", "a NET_RX run with no packet to poll (the IPI's) returns without "
+                   "flushing, as before f3412b3879b4", ("kick_leads_to_flush",),
+                   ((flush, "apply_softirq_start", _softirq_start_without_flush),)),
+            Mutant("rfree_write_keeps_truesize", "tcp_sock_rfree()'s plain update writes back the value it read "
+                   "without taking the truesize off", ("rmem_matches_charged",),
+                   ((close, "rfree_write", _rfree_write_without_sub),), Focus(kernel="before-f278b6d5bb46")),
         )
     }
 )  # fmt: skip
@@ -474,6 +496,20 @@ TRACE_MUTANTS: dict[str, Mutant] = {
     "hotplug_flush_skipped": Mutant(
         "hotplug_flush_skipped", "dev_cpu_dead() ignores the hotplug flush", ("dead_cpu_slots_emptied",),
         ((hotplug, "apply_dev_cpu_dead", _dev_cpu_dead_without_flush),), Focus(hotplug=True, hotplug_flush=True),
+    ),
+    # Without the IPI guard two producers can queue the descriptor twice on the unmodified spec
+    # (the bug of 97e719a82b43), so a machine drawing that kernel cannot tell this edit from the
+    # bug: a single producer's two kicks show it (tests/test_mutants.py, tests/test_explorer.py).
+    "csd_lock_untested": Mutant(
+        "csd_lock_untested", "without the guard, the kick queues the IPI descriptor without testing its lock "
+        "flag", ("at_most_one_ipi_in_flight",), ((defer, "csd_locked", lambda state, cpu: False),),
+    ),
+    # Before c09b0cd2cc6c the v2 kick compares the count after the increment; the unmodified
+    # spec of that kernel breaks kick_at_half_capacity (its bug), so a machine drawing it cannot
+    # be the judge: the explorer shows this edit on a fixed configuration (tests/test_explorer.py).
+    "v2_kick_after_at_or_above": Mutant(
+        "v2_kick_after_at_or_above", "before c09b0cd2cc6c, every push at or above the kick point kicks",
+        ("one_kick_per_slot_epoch",), ((rules, "defer_v2_kick_after", lambda c, m: c >= m >> 1),),
     ),
     "flush_keeps_count": Mutant(
         "flush_keeps_count", "the flush detaches the list but never resets defer_count", ("no_wedged_slot",),

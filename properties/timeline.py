@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from model import kernels
 from model.scheduler import acting_cpu
 from properties.report import context, place, skbs, slot
 from spec import Action, DeferKick, State
@@ -89,12 +90,17 @@ def changes(pre: State, post: State) -> list[str]:
 
 def _kick_note(pre: State, a: Action) -> list[str]:
     """A kick that sends nothing because the target's guard is already set (the IPI sent
-    earlier has not run yet, or was lost): invisible in the state diff, so said here."""
+    earlier has not run yet, or was lost), or, without the guard, the kick's test of the IPI
+    descriptor's lock flag: invisible in the state diff, so said here."""
     if not isinstance(a, DeferKick):
         return []
     owner = pre.sockets[a.sk].owner
     ctx = owner.defer if owner is not None else None
-    if ctx is None or not pre.cpus[ctx.cpu].defer_ipi_scheduled:
+    if ctx is not None and ctx.pc == "kick" and not pre.config.ipi_guard:  # before 97e719a82b43
+        if pre.cpus[ctx.cpu].ipi_queued:
+            return [f"no IPI to cpu{ctx.cpu}: its defer_csd is locked (queued), -EBUSY"]
+        return [f"cpu{ctx.cpu}'s defer_csd found unlocked: queued at this task's next step"]
+    if ctx is None or ctx.pc != "kick" or not pre.cpus[ctx.cpu].defer_ipi_scheduled:
         return []
     return [f"no IPI to cpu{ctx.cpu}: its defer_ipi_scheduled is already 1"]
 
@@ -111,13 +117,15 @@ def short(a: Action) -> str:
 
 
 def header(initial: State) -> str:
-    """The machine and configuration a timeline runs on, in one line."""
+    """The machine and configuration a timeline runs on, in one line; a configuration with a
+    historical bug's behaviour (model/kernels.py pre_fix) names the fix it lacks."""
     cfg = initial.config
     cpus = ", ".join(f"cpu{c.id} on node{c.node}" for c in initial.cpus)
+    lacks = "".join(f", without {s.id} ({s.title})" for s in kernels.pre_fix(cfg))
     return (
         f"{len(initial.cpus)} CPUs ({cpus}), {len(initial.sockets)} socket(s), {cfg.close_path}, {cfg.defer}, "
         f"unread test {cfg.unread_test}, hotplug flush {'on' if cfg.hotplug_flush else 'off'}, "
-        f"preempt {cfg.preempt}, skb_defer_max {initial.skb_defer_max}"
+        f"preempt {cfg.preempt}, skb_defer_max {initial.skb_defer_max}{lacks}"
     )
 
 

@@ -45,6 +45,11 @@ class Focus:
     # A named kernel (model/kernels.py): its switches replace whatever the fields above pin or
     # draw for them (check --kernel); its constants (skb_defer_max, NAPI cache) stay drawn small.
     kernel: str | None = None
+    # Draw the behaviours before the fixes of 2022 and 2025 (Config.ipi_guard, v2_kick_count,
+    # flush_before_poll, idle_run_flushes, rmem_atomic). Off by default: each is a fixed bug that
+    # the invariants report as a violation, so only a run that looks for them sets it (and a
+    # before-<id> kernel pins them through ``kernel``).
+    history: bool = False
 
     def label(self) -> str:
         """The pinned fields only, e.g. ``defer=defer-v2,machine=2cpu-2node``."""
@@ -83,6 +88,21 @@ def packets(draw: st.DrawFn, ncpus: int, focus: Focus) -> list[Incoming]:
 
 
 @st.composite
+def _pre_fix(draw: st.DrawFn, config: Config) -> dict[str, object]:
+    """The fields of the historical fixes, each drawn with or without its fix where the rest of
+    the configuration allows it (boot() refuses the page-pool kick without the IPI guard, the TX
+    producer without the flush before each poll, and a defer-v2 kick count on defer-v6)."""
+    out: dict[str, object] = {"rmem_atomic": draw(st.booleans()), "idle_run_flushes": draw(st.booleans())}
+    if not config.page_pool_kick:
+        out["ipi_guard"] = draw(st.booleans())
+    if not config.napi_consume_defers:
+        out["flush_before_poll"] = draw(st.booleans())
+    if config.defer == "defer-v2":
+        out["v2_kick_count"] = draw(st.sampled_from(("before", "after")))
+    return out
+
+
+@st.composite
 def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
     machine = MACHINES[focus.machine or draw(st.sampled_from(("2cpu-1node", "2cpu-2node", "3cpu-2node")))]
     ncpus = len(machine.cpu_nodes)
@@ -104,6 +124,8 @@ def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
         page_pool_kick=draw(st.booleans()),
         napi_consume_defers=draw(st.booleans()),
     )
+    if focus.history:
+        config = attrs.evolve(config, **draw(_pre_fix(config)))  # type: ignore[arg-type]
     if focus.kernel is not None:
         config = attrs.evolve(config, **kernels.kernel(focus.kernel).switches())  # type: ignore[arg-type]
     socks = []

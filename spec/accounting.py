@@ -11,8 +11,16 @@ pages first, and every uncharge (since 4890b686f408, v6.0) gives back whole page
 unused SO_RESERVE_MEM part as soon as there is at least one. Pages move through this CPU's
 ``per_cpu_fw_alloc`` (see core.per_cpu_fw_alloc_add).
 
+Before f278b6d5bb46 (``Config.rmem_atomic`` False: 0de2a5c4b824, in the v6.15 merge window
+only) TCP's own charge and uncharge were plain updates under the socket lock, tcp_skb_set_owner_r()
+and tcp_sock_rfree(); the error queue's charge stayed atomic and lock-free, so it could be lost
+in between (spec/close.py: tcp_eat_recv_skb() and rfree_write()).
+
 Simplifications: the protocol's memory pressure limits never refuse a charge (the workload is
-small); ``sk_wmem_queued`` is 0 (no send side); ``sk_rcvbuf`` never drops a packet.
+small); ``sk_wmem_queued`` is 0 (no send side); ``sk_rcvbuf`` never drops a packet. Of
+0de2a5c4b824's plain updates only recvmsg()'s and close-new's uncharge (tcp_eat_recv_skb()) is
+two steps: the charge in NAPI poll and close-old's destructor stay one step each (the same lost
+update, another window).
 """
 
 from __future__ import annotations

@@ -45,16 +45,38 @@ NEED_RESET = frozenset({"ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT1"})
 
 
 def tcp_eat_recv_skb(state: Draft, sk: int, skb_id: int) -> Draft:
-    """tcp_eat_recv_skb(): unlink; uncharge and detach from the socket; hand to the defer path."""
+    """tcp_eat_recv_skb(): unlink; uncharge and detach from the socket; hand to the defer path.
+    Without ``Config.rmem_atomic`` (0de2a5c4b824, reverted by f278b6d5bb46, v6.15) the uncharge
+    is tcp_sock_rfree()'s plain update: this step reads ``sk_rmem_alloc``, the task's next step
+    (rfree_write) writes it back less the truesize."""
     ctx = ("task", sk)
     cpu = core.task_of(state, sk).cpu
     state = core.unlink(state, sk, skb_id)
     skb = state.skbs[skb_id]
     if skb.destructor != "sock_rfree" or skb.sk is None:
         return skbuff.kfree_skb(state, skb_id, ctx, cpu, "kfree_skb")
-    state = accounting.sock_rfree(state, skb.sk, cpu, skb.truesize)
-    state = core.touch(state, skb_id, ctx, destructor=None, sk=None)
+    if not state.config.rmem_atomic:
+        return core.set_task(state, sk, rfree=(skb_id, state.sockets[skb.sk].sk_rmem_alloc))
+    return _uncharge_and_defer(state, sk, skb_id, cpu)
+
+
+def _uncharge_and_defer(state: Draft, sk: int, skb_id: int, cpu: int) -> Draft:
+    state = accounting.sock_rfree(state, sk, cpu, state.skbs[skb_id].truesize)
+    state = core.touch(state, skb_id, ("task", sk), destructor=None, sk=None)
     return core.set_task(state, sk, defer=DeferCtx(skb=skb_id))
+
+
+def rfree_write(state: Draft, sk: int) -> Draft:
+    """The second step of tcp_sock_rfree()'s plain update (0de2a5c4b824, net/ipv4/tcp.c, v6.15
+    merge window): ``sk_rmem_alloc`` becomes the value read minus the truesize, whatever was
+    charged since (an error-queue skb, sock_queue_err_skb(), takes no socket lock); then the
+    rest of the uncharge and the hand-off, as tcp_eat_recv_skb()."""
+    task = core.task_of(state, sk)
+    assert task.rfree is not None
+    skb_id, seen = task.rfree
+    state = core.set_task(state, sk, rfree=None)
+    state = core.set_sock(state, sk, sk_rmem_alloc=seen)
+    return _uncharge_and_defer(state, sk, skb_id, task.cpu)
 
 
 def guard_close_start(state: State, a: CloseStart) -> str | None:
@@ -80,6 +102,8 @@ def _closing(state: View, sk: int) -> Task | None:
 
 def guard_purge_step(state: State, a: PurgeStep) -> str | None:
     task = _closing(state, a.sk)
+    if task is not None and task.rfree is not None:  # the iteration's write of sk_rmem_alloc
+        return core.task_blocked(state, a.sk)
     if task is None or task.phase != "purge":
         return "no close() of this socket is in its purge loop between skbs"
     if not state.sockets[a.sk].sk_receive_queue:
@@ -91,6 +115,8 @@ def apply_purge_step(state: Draft, a: PurgeStep) -> Draft:
     sock = state.sockets[a.sk]
     task = sock.owner
     assert task is not None
+    if task.rfree is not None:
+        return rfree_write(state, a.sk)
     skb = state.skbs[sock.sk_receive_queue[0]]
     if state.config.unread_test == "end_seq":
         unread = task.data_was_unread
@@ -107,7 +133,7 @@ def apply_purge_step(state: Draft, a: PurgeStep) -> Draft:
 
 def guard_close_decide(state: State, a: CloseDecide) -> str | None:
     task = _closing(state, a.sk)
-    if task is None:
+    if task is None or task.rfree is not None:
         return "no close() of this socket is between skbs"
     if task.phase == "purge" and state.sockets[a.sk].sk_receive_queue:
         return "the purge loop has not emptied the receive queue"

@@ -203,7 +203,8 @@ def syscall_blocked(state: View, sk: int, op: str) -> str | None:
 
 def task_blocked(state: View, sk: int) -> str | None:
     """Why socket ``sk``'s task cannot take a step now, if it cannot: it needs its CPU online and
-    not busy in softirq (a softirq runs to completion before process context resumes there)."""
+    not busy in softirq (a softirq runs to completion before process context resumes there), nor
+    held by another task with preemption off (between the two steps of a guardless kick)."""
     task = state.sockets[sk].owner
     if task is None:
         return "the socket has no task"
@@ -212,4 +213,19 @@ def task_blocked(state: View, sk: int) -> str | None:
         return f"the task's CPU {task.cpu} is offline"
     if cpu.softirq is not None:
         return f"CPU {task.cpu} is running a softirq"
+    other = in_csd_call(state, task.cpu)
+    if other is not None and other != sk:
+        return f"socket {other}'s task holds CPU {task.cpu} inside smp_call_function_single_async()"
+    return None
+
+
+def in_csd_call(state: View, cpu: int | None = None) -> int | None:
+    """The socket whose task is inside smp_call_function_single_async() (a guardless kick between
+    its test of the descriptor's lock flag and its queueing, pc "csd"), on ``cpu`` or on any CPU:
+    that function runs with preemption disabled (kernel/smp.c, v5.18), so no other task runs on
+    that CPU, the task does not migrate and stop_machine() waits."""
+    for sock in state.sockets:
+        task = sock.owner
+        if task is not None and task.defer is not None and task.defer.pc == "csd" and cpu in (None, task.cpu):
+            return sock.id
     return None

@@ -23,6 +23,8 @@ Theory of operation (defer-v6). The steps, between any two of which another CPU 
 5. kick: if ``c - 1 == max >> 1``, kick_defer_list_purge(): if ``defer_ipi_scheduled`` can be
    changed from 0 to 1, queue the async IPI. If the target went offline since step 1, the IPI
    call fails (-ENXIO, kernel/smp.c: generic_exec_single()) and nothing clears the flag again.
+   Without the guard (before 97e719a82b43, ``Config.ipi_guard``) the kick is two steps: the
+   test of the IPI descriptor's lock flag, then locking and queueing it.
 
 defer-v2: check (as above, never with the zero-copy test), then read: ``READ_ONCE`` of the
 maximum and the racy pre-check of the count against it (free now if ``count >= max``), then the
@@ -49,10 +51,10 @@ from spec.core import Draft, View
 from spec.state import Context, DeferCtx, DeferRecord, FlushCtx, State
 
 
-def _ctx(state: View, sk: int, pc: str) -> tuple[DeferCtx | None, str | None]:
+def _ctx(state: View, sk: int, *pcs: str) -> tuple[DeferCtx | None, str | None]:
     task = state.sockets[sk].owner
-    if task is None or task.defer is None or task.defer.pc != pc:
-        return None, f"socket {sk}'s task is not at the {pc} step of skb_attempt_defer_free()"
+    if task is None or task.defer is None or task.defer.pc not in pcs:
+        return None, f"socket {sk}'s task is not at the {'/'.join(pcs)} step of skb_attempt_defer_free()"
     return task.defer, core.task_blocked(state, sk)
 
 
@@ -176,7 +178,10 @@ def defer_push(state: Draft, who: Context) -> Draft:
         kick = rules.defer_kick(ctx.count, ctx.defer_max)
         state = core.set_slot(state, ctx.cpu, ctx.node, defer_list=(ctx.skb, *slot.defer_list))
     else:  # under sd->defer_lock: decide the kick on the count before this skb, then count it
-        kick = rules.defer_v2_kick(slot.defer_count, ctx.defer_max)
+        if state.config.v2_kick_count == "before":
+            kick = rules.defer_v2_kick(slot.defer_count, ctx.defer_max)
+        else:  # before c09b0cd2cc6c: the count after this skb's increment
+            kick = rules.defer_v2_kick_after(slot.defer_count + 1, ctx.defer_max)
         state = core.set_slot(
             state,
             ctx.cpu,
@@ -203,7 +208,7 @@ def defer_push(state: Draft, who: Context) -> Draft:
 
 
 def guard_defer_kick(state: State, a: DeferKick) -> str | None:
-    return _ctx(state, a.sk, "kick")[1]
+    return _ctx(state, a.sk, "kick", "csd")[1]
 
 
 def apply_defer_kick(state: Draft, a: DeferKick) -> Draft:
@@ -213,9 +218,33 @@ def apply_defer_kick(state: Draft, a: DeferKick) -> Draft:
 def defer_kick(state: Draft, who: Context) -> Draft:
     ctx = attempt(state, who)
     state = set_attempt(state, who, None)
+    if ctx.pc == "csd":
+        return queue_defer_csd(state, ctx.cpu)
     slot = core.slot(state, ctx.cpu, ctx.node)
     state = core.set_slot(state, ctx.cpu, ctx.node, kicks=(*slot.kicks, (ctx.counted_epoch, ctx.defer_max)))
-    return kick_defer_list_purge(state, ctx.cpu)
+    if state.config.ipi_guard:
+        return kick_defer_list_purge(state, ctx.cpu)
+    # Before 97e719a82b43 the producer calls smp_call_function_single_async() directly: it tests
+    # the descriptor's lock flag (set: -EBUSY, nothing sent) and sets it in the next step, so a
+    # second kicker can pass the same test in between (kernel/smp.c, v5.18).
+    state = core.set_cpu(state, ctx.cpu, kick_unserved=True)
+    if csd_locked(state, ctx.cpu):
+        return state
+    return set_attempt(state, who, core.evolve(ctx, pc="csd"))
+
+
+def csd_locked(state: View, cpu: int) -> bool:
+    """smp_call_function_single_async()'s test of CSD_FLAG_LOCK (kernel/smp.c, v5.18): the
+    descriptor is locked from its queueing until the handler starts; a locked one gives -EBUSY."""
+    return state.cpus[cpu].ipi_queued > 0
+
+
+def queue_defer_csd(state: Draft, cpu: int) -> Draft:
+    """Lock the target's defer_csd and queue it (generic_exec_single()); to an offline target
+    the call fails with -ENXIO and unlocks it again. Without the guard, nothing tests that the
+    descriptor is not already queued: a second queueing is what 97e719a82b43 prevents."""
+    target = state.cpus[cpu]
+    return core.set_cpu(state, cpu, ipi_queued=target.ipi_queued + int(target.online))
 
 
 def kick_defer_list_purge(state: Draft, cpu: int) -> Draft:

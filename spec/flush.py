@@ -104,9 +104,25 @@ def apply_softirq_start(state: Draft, a: SoftirqStart) -> Draft:
 def net_rx_action(state: Draft, cpu: int, rx_sk: int | None, tx_cpu: int | None = None) -> Draft:
     """A NET_RX run starts on ``cpu`` (the pending bit is served) and its flush reaches the first
     slot; ``rx_sk``: the socket whose packet the run's NAPI poll delivers after the flush;
-    ``tx_cpu``: the CPU that built the TX skb the poll completes."""
-    state = core.set_cpu(state, cpu, net_rx_pending=False, kick_unserved=False)
-    return _enter_slot(state, cpu, 0, rx_sk, tx_cpu)
+    ``tx_cpu``: the CPU that built the TX skb the poll completes.
+
+    Before 909876500251 (``Config.flush_before_poll`` False) the run polls first and flushes once
+    at its end; before f3412b3879b4 as well (``Config.idle_run_flushes`` False) a run with no
+    NAPI to poll (one raised by the IPI or by RaiseNetRx, simplified: no unrelated NAPI work)
+    returns before that flush (net/core/dev.c: net_rx_action(), v5.18 + 68822bdf76f1)."""
+    state = core.set_cpu(state, cpu, net_rx_pending=False)
+    if state.config.flush_before_poll:
+        state = core.set_cpu(state, cpu, kick_unserved=False)
+        return _enter_slot(state, cpu, 0, rx_sk, tx_cpu)
+    polled = rx_sk is not None or tx_cpu is not None
+    if rx_sk is not None:
+        state = receive.napi_poll_rx(state, rx_sk)
+    if tx_cpu is not None:  # boot() refuses the TX producer here: it frees at once
+        state = napi_consume_tx(state, cpu, tx_cpu)
+    if not polled and not state.config.idle_run_flushes:
+        return state  # the stray return: no flush, so a kick is not served
+    state = core.set_cpu(state, cpu, kick_unserved=False)
+    return _enter_slot(state, cpu, 0, None)
 
 
 def _enter_slot(state: Draft, cpu: int, node: int, rx_sk: int | None, tx_cpu: int | None = None) -> Draft:
@@ -159,6 +175,7 @@ _CONSUME_STEP = {
     "count": defer.defer_count,
     "push": defer.defer_push,
     "kick": defer.defer_kick,
+    "csd": defer.defer_kick,
 }
 
 

@@ -56,6 +56,8 @@ def stop_machine_blocked(state: View) -> str | None:
     for c in state.cpus:
         if c.online and c.softirq is not None:
             return f"CPU {c.id} is in softirq"
+    if core.in_csd_call(state) is not None:
+        return f"socket {core.in_csd_call(state)}'s task is inside smp_call_function_single_async() (preemption off)"
     if state.config.preempt == "full":
         return None
     for sock in state.sockets:

@@ -117,6 +117,8 @@ def guard_recv_copy(state: State, a: RecvCopy) -> str | None:
     task = state.sockets[a.sk].owner
     if task is None or task.op != "recv" or task.defer is not None:
         return "no recvmsg() of this socket is between skbs"
+    if task.rfree is not None:  # the eaten skb's write of sk_rmem_alloc
+        return core.task_blocked(state, a.sk)
     if task.recv_left == 0 or not state.sockets[a.sk].sk_receive_queue:
         return "recvmsg() has nothing more to copy"
     return core.task_blocked(state, a.sk)
@@ -126,6 +128,8 @@ def apply_recv_copy(state: Draft, a: RecvCopy) -> Draft:
     sock = state.sockets[a.sk]
     task = sock.owner
     assert task is not None
+    if task.rfree is not None:
+        return close.rfree_write(state, a.sk)
     skb = state.skbs[sock.sk_receive_queue[0]]
     offset = (sock.copied_seq - skb.seq) & rules.U32_MASK
     avail = rules.payload_len(skb.seq, skb.end_seq, skb.fin) - offset
@@ -147,7 +151,7 @@ def _left(task: Task, left: int) -> Task:
 
 def guard_recv_end(state: State, a: RecvEnd) -> str | None:
     task = state.sockets[a.sk].owner
-    if task is None or task.op != "recv" or task.defer is not None:
+    if task is None or task.op != "recv" or task.defer is not None or task.rfree is not None:
         return "no recvmsg() of this socket is between skbs"
     if task.recv_left and state.sockets[a.sk].sk_receive_queue:
         return "recvmsg() still has data to copy"

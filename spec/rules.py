@@ -96,6 +96,17 @@ def defer_v2_kick(count_before: int, defer_max: int) -> bool:
     return count_before == defer_max >> 1
 
 
+def defer_v2_kick_after(count_after: int, defer_max: int) -> bool:
+    """defer-v2 before c09b0cd2cc6c (net/core/skbuff.c: skb_attempt_defer_free(), v5.19-rc1 as
+    39564c3fdc66 merged it): kick when the count *after* this skb's increment equals half the
+    limit, so ``max`` 1 (half 0) never kicks.
+
+    pre: count_after >= 1 and defer_max >= 0
+    post: __return__ == (count_after == defer_max // 2)
+    """
+    return count_after == defer_max >> 1
+
+
 def schedule_pages(sk_forward_alloc: int, truesize: int, page_size: int) -> int:
     """Pages to reserve before charging ``truesize`` (include/net/sock.h: __sk_rmem_schedule(),
     sk_mem_pages()): none when the forward allocation covers it, else the shortfall rounded up.

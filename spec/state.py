@@ -29,6 +29,7 @@ CloseVariant = Literal["close-old", "close-new"]
 UnreadTest = Literal["end_seq", "len_sum"]
 DeferVariant = Literal["defer-v6", "defer-v2"]
 Preempt = Literal["none", "voluntary", "full"]
+V2KickCount = Literal["before", "after"]
 TcpState = Literal["ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT1", "LAST_ACK", "LISTEN", "CLOSE"]
 
 
@@ -55,6 +56,26 @@ class Config:
     - ``napi_consume_defers``: napi_consume_skb() hands a TX skb built on another CPU to
       skb_attempt_defer_free() from the NAPI poll (e20dfbad8aab, v6.19; FACTS §14); without it,
       a TX completion frees the skb where it completes.
+
+    The fields below are fixes of 2022 and 2025; each defaults to the fixed behaviour and False
+    (or "after") gives the kernel right before the fix (model/kernels.py ``before-<id>``):
+
+    - ``ipi_guard``: kick_defer_list_purge() queues the IPI only if it can set
+      ``defer_ipi_scheduled`` (97e719a82b43, v5.19). Without it, the kick calls
+      smp_call_function_single_async(), whose test of the descriptor's lock flag and setting of
+      that flag are separate steps (kernel/smp.c, v5.18), so two kickers can queue one
+      descriptor twice.
+    - ``v2_kick_count``: which count the defer-v2 kick compares with ``skb_defer_max >> 1``:
+      "before" the increment (c09b0cd2cc6c, Kicinski's message 20220518185522.2038683-1-kuba,
+      v5.19) or "after" it (39564c3fdc66 as first merged: with a maximum of 1 nothing kicks).
+    - ``flush_before_poll``: net_rx_action() flushes at the top of every iteration, before each
+      NAPI poll (909876500251, v5.19); without it the flush comes once, after the polls.
+    - ``idle_run_flushes``: a NET_RX run that finds no NAPI to poll still flushes (f3412b3879b4,
+      v5.19); before it such a run returned without flushing. Matters only without
+      ``flush_before_poll``.
+    - ``rmem_atomic``: tcp_eat_recv_skb()'s uncharge of ``sk_rmem_alloc`` is atomic (f278b6d5bb46,
+      v6.15, the revert of 0de2a5c4b824); without it tcp_sock_rfree() reads the count and writes
+      it back in a later step, so an error-queue charge in between is lost.
     """
 
     close_path: CloseVariant = "close-new"
@@ -69,6 +90,11 @@ class Config:
     zcopy_check: bool = False
     page_pool_kick: bool = False
     napi_consume_defers: bool = False
+    ipi_guard: bool = True
+    v2_kick_count: V2KickCount = "before"
+    flush_before_poll: bool = True
+    idle_run_flushes: bool = True
+    rmem_atomic: bool = True
 
 
 @attrs.frozen(slots=False, cache_hash=True)
@@ -157,13 +183,14 @@ class Skb:
 class DeferCtx:
     """A skb_attempt_defer_free() in progress in a task (ours: the program counter and locals).
 
-    ``pc`` is the next step: "check", "read", "count" (defer-v6 only), "push", "kick". ``cpu``
+    ``pc`` is the next step: "check", "read", "count" (defer-v6 only), "push", "kick", "csd"
+    (without the IPI guard: the kick found the IPI descriptor unlocked and queues it next). ``cpu``
     is the target (the skb's alloc_cpu), ``node`` the slot chosen by the read of this CPU's node
     (v6), ``defer_max`` the sysctl value the read step saw, ``seen_count`` the count the v2
     pre-check read, ``count`` the value the atomic increment returned (v6)."""
 
     skb: int
-    pc: Literal["check", "read", "count", "push", "kick"] = "check"
+    pc: Literal["check", "read", "count", "push", "kick", "csd"] = "check"
     cpu: int = -1
     read_on: int = -1  # ghost: the CPU the task ran on at the read step
     counted_on: int = -1  # ghost: the CPU the task ran on at the count step (v6)
@@ -180,7 +207,9 @@ class Task:
     """A process-context system call holding the socket lock (ours: program counter and locals).
 
     ``phase``: "copy" (recvmsg), "purge" or "decide" (close). ``data_was_unread`` is the kernel's
-    local of __tcp_close(): 0/1 for the end_seq test, a u32 sum for the len_sum test."""
+    local of __tcp_close(): 0/1 for the end_seq test, a u32 sum for the len_sum test. ``rfree``
+    (only without ``Config.rmem_atomic``): the skb tcp_eat_recv_skb() has unlinked and the
+    ``sk_rmem_alloc`` value tcp_sock_rfree() read, not yet written back."""
 
     op: Literal["recv", "close"]
     cpu: int
@@ -188,6 +217,7 @@ class Task:
     recv_left: int = 0
     data_was_unread: int = 0
     defer: DeferCtx | None = None
+    rfree: tuple[int, int] | None = None
 
 
 @attrs.frozen(slots=False, cache_hash=True)

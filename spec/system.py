@@ -47,6 +47,8 @@ def guard_migrate(state: State, a: A.Migrate) -> str | None:
         return f"socket {a.sk} has no task"
     if task.defer is not None and state.config.preempt != "full":
         return f"preempt={state.config.preempt}: the task is not preempted inside skb_attempt_defer_free()"
+    if task.defer is not None and task.defer.pc == "csd":
+        return "the task is inside smp_call_function_single_async(), preemption off"
     if a.cpu == task.cpu or not state.cpus[a.cpu].online:
         return f"CPU {a.cpu} is the task's CPU or offline"
     return None
@@ -155,6 +157,7 @@ _DEFER_STEP: dict[str, Callable[[int], A.Action]] = {
     "count": A.DeferCount,
     "push": A.DeferPush,
     "kick": A.DeferKick,
+    "csd": A.DeferKick,
 }
 
 
@@ -247,6 +250,13 @@ def boot(
         raise SpecError("PAGE_SIZE must be > 0 and mem_pcpu_rsv >= 0")
     if not 0 < config.napi_cache_bulk <= config.napi_cache_size:
         raise SpecError("the NAPI cache bulk must be between 1 and the cache size")
+    if config.napi_consume_defers and not config.flush_before_poll:
+        raise SpecError("napi_consume_skb() deferring (e20dfbad8aab, v6.19) needs the flush before each poll "
+                        "(909876500251, v5.19)")
+    if config.page_pool_kick and not config.ipi_guard:
+        raise SpecError("the page pool's kick (6.18.y) needs the IPI guard (97e719a82b43, v5.19)")
+    if config.defer == "defer-v6" and config.v2_kick_count != "before":
+        raise SpecError("v2_kick_count 'after' is a defer-v2 kernel's (before c09b0cd2cc6c)")
     pages = 0
     for i, sock in enumerate(sockets):
         if sock.id != i:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import pytest
 
+from model.kernels import KERNELS
 from model.small import FOR_MUTANT, FOR_MUTANT_INVARIANT, SMALL, cpu_nodes, for_mutant, small
 from properties.checker import check_run
 from properties.explorer import Counterexample, ExploreResult, explore
@@ -212,6 +213,34 @@ def test_explorer_finds_offline_ignoring_preemption() -> None:
         assert_replays(found.violation, only(inv))
 
 
+def test_explorer_finds_csd_lock_untested() -> None:
+    """The trace mutant csd_lock_untested: on v6.18 without the IPI guard, one producer's two
+    kicks in two epochs (4 skbs, skb_defer_max 3, an unrelated NET_RX between them) never queue
+    the descriptor twice; with the mutant the explorer finds the second queueing."""
+    state = small(cpus=2, nodes=1, skbs=4, defer_max=3, netrx_raises=1, ipi_guard=False)
+    inv = "at_most_one_ipi_in_flight"
+    clean = explore(state, only=only(inv), max_seconds=30)
+    assert clean.complete and clean.violation is None, clean.summary()
+    with TRACE_MUTANTS["csd_lock_untested"].applied():
+        found = explore(state, only=only(inv), max_seconds=30)
+        assert found.violation is not None and found.violation.invariant == inv, found.summary()
+        assert_replays(found.violation, only(inv))
+
+
+def test_explorer_finds_v2_kick_after_at_or_above() -> None:
+    """The trace mutant v2_kick_after_at_or_above: defer-v2 before c09b0cd2cc6c, 3 skbs with
+    skb_defer_max 4: the kick at count 2 (after the increment) comes once per epoch; the mutant
+    kicks again at count 3, a second kick in one epoch."""
+    state = small(cpus=2, nodes=1, skbs=3, defer_max=4, defer="defer-v2", v2_kick_count="after")
+    inv = "one_kick_per_slot_epoch"
+    clean = explore(state, only=only(inv), max_seconds=30)
+    assert clean.complete and clean.violation is None, clean.summary()
+    with TRACE_MUTANTS["v2_kick_after_at_or_above"].applied():
+        found = explore(state, only=only(inv), max_seconds=30)
+        assert found.violation is not None and found.violation.invariant == inv, found.summary()
+        assert_replays(found.violation, only(inv))
+
+
 def test_every_mutant_has_a_config() -> None:
     assert set(FOR_MUTANT) == set(MUTANTS)
     assert {name for name, _ in FOR_MUTANT_INVARIANT} <= set(MUTANTS)
@@ -220,10 +249,14 @@ def test_every_mutant_has_a_config() -> None:
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_mutant_config_keeps_the_variants_of_its_focus(name: str) -> None:
     """A mutant's configuration may be smaller than its Focus (fewer CPUs, no environment it does
-    not need) but runs the kernel variants the Focus pins."""
+    not need) but runs the kernel variants the Focus pins (a pinned kernel: its switches)."""
     focus = MUTANTS[name].focus
     for inv in MUTANTS[name].invariants:
         state = for_mutant(name, inv).build()
+        if focus.kernel is not None:
+            fields = KERNELS[focus.kernel].switches()
+            assert {k: getattr(state.config, k) for k in fields} == fields, name
+            continue
         pinned = {
             "close_path": (focus.close_path, state.config.close_path),
             "defer": (focus.defer, state.config.defer),

@@ -22,7 +22,8 @@ from spec import Config, SpecError
 from tests.test_replay import tcpclose
 
 SWITCH_FIELDS = ("close_path", "unread_test", "defer", "hotplug_flush", "zcopy_check", "page_pool_kick",
-                 "napi_consume_defers")  # fmt: skip
+                 "napi_consume_defers", "ipi_guard", "v2_kick_count", "flush_before_poll", "idle_run_flushes",
+                 "rmem_atomic")  # fmt: skip
 
 
 def test_every_kernel_is_expressible_and_has_its_switches() -> None:
@@ -48,11 +49,11 @@ def test_releases_keep_their_old_configs() -> None:
 
 
 def test_a_kernel_the_spec_cannot_express_is_refused() -> None:
-    """Lacking a switch without an ``off`` (the IPI guard), or having one of the two defer-v6
-    commits without the other, is one SpecError line."""
-    guardless = Kernel("no-guard", kernels.KERNELS["v6.18"].has - {"97e719a82b43"}, 64, 64, "")
-    with pytest.raises(SpecError, match="only kernels with 97e719a82b43"):
-        guardless.config()
+    """Lacking a switch without an ``off`` (the per-CPU lists themselves), or having one of the
+    two defer-v6 commits without the other, is one SpecError line."""
+    listless = Kernel("no-lists", kernels.KERNELS["v6.18"].has - {"68822bdf76f1"}, 64, 64, "")
+    with pytest.raises(SpecError, match="only kernels with 68822bdf76f1"):
+        listless.config()
     half = Kernel("half-v6", kernels.KERNELS["v6.18"].has - {"5628f3fe3b16"}, 64, 64, "")
     with pytest.raises(SpecError, match="5628f3fe3b16 sets defer='defer-v2'"):
         half.config()
@@ -71,6 +72,8 @@ def test_kernels_json() -> None:
     assert table["v6.18.y"]["fixes"] == ["F4", "F9"]
     assert table["before-0943404b1f3b"]["lacks"] == ["e20dfbad8aab", "0943404b1f3b", "06e3f54e8b22"]
     assert "06e3f54e8b22" in table["v7.3"]["has"]
+    assert table["before-97e719a82b43"]["lacks"][0] == "97e719a82b43" and "c09b0cd2cc6c" in table["v5.19"]["has"]
+    assert {"909876500251", "f3412b3879b4"} <= set(table["before-f3412b3879b4"]["lacks"])
     assert tcpclose("kernels").returncode == 0
 
 
@@ -95,14 +98,59 @@ def test_a_pinned_kernel_overrides_the_draw(state: object) -> None:
 def test_history_explorer(h: History) -> None:
     """Per historical switch: the kernel right before it and the one with it differ by it alone,
     and the explorer, complete on the table's small configuration, meets exactly the known
-    findings the table names on each (no other violation)."""
+    findings the table names on each (no other violation). A bug fixed long ago (the table names
+    its invariant) is found on the kernel before the fix on its own: the explorer's shortest
+    counterexample violates that invariant, in the table's number of steps, and no known
+    finding's signature explains it."""
     before, after = KERNELS[h.before], KERNELS[h.after]
     related = {h.switch} | ({"5628f3fe3b16"} if h.switch == "844c9db7f7f5" else set())
     assert after.has - before.has == related and not before.has - after.has
     for name, want in ((h.before, h.findings_before), (h.after, h.findings_after)):
         result = explore(SMALL[h.config].build(kernel=name))
+        if name == h.before and h.violation_before is not None:
+            found = result.violation
+            assert found is not None and found.invariant == h.violation_before, (name, result.summary())
+            assert len(found.actions) == h.steps, (name, found.actions)
+            continue
         assert result.complete and result.violation is None, (name, result.summary())
         assert sorted(fid for fid, _ in result.findings) == sorted(want), (name, result.summary())
+
+
+def test_every_historical_bug_has_its_kernel_and_configuration() -> None:
+    """Every switch the spec can take away has a HISTORY entry, and each fix of FACTS's history
+    (the 2022 fixes, the 2025 revert) is one of them with the invariant its bug breaks."""
+    takeable = {sid for sid, sw in SWITCHES.items() if sw.off is not None}
+    assert {h.switch for h in HISTORY} | {"5628f3fe3b16"} == takeable
+    bugs = {h.switch: h.violation_before for h in HISTORY if h.violation_before}
+    assert set(bugs) == {"97e719a82b43", "c09b0cd2cc6c", "909876500251", "f3412b3879b4", "f278b6d5bb46"}
+    for h in HISTORY:
+        assert h.config in SMALL and KERNELS[h.before].config() != KERNELS[h.after].config()
+
+
+def test_replay_header_names_the_fix_a_trace_lacks() -> None:
+    """The timeline's header names each historical fix the configuration lacks, and nothing on
+    a kernel with them all."""
+    from properties.timeline import header
+
+    assert "without" not in header(SMALL["recv-kick"].build(kernel="v5.19"))
+    line = header(SMALL["recv-kick"].build(kernel="before-f3412b3879b4"))
+    assert "without 909876500251" in line and "without f3412b3879b4" in line and "97e719a82b43" not in line
+
+
+def test_timeline_tells_the_guardless_kick() -> None:
+    """Without the guard, the timeline says at each kick whether the IPI descriptor was found
+    unlocked (queued at the next step) or locked (-EBUSY): the IPI race's shortest trace shows
+    both kickers finding it unlocked before either queues it."""
+    from properties.timeline import rows
+    from spec import step
+
+    found = explore(SMALL["ipi-race"].build(kernel="before-97e719a82b43")).violation
+    assert found is not None
+    states = [found.initial]
+    for a in found.actions:
+        states.append(step(states[-1], a))
+    notes = [r.step for r in rows(states, found.actions) if any("found unlocked" in c for c in r.changes)]
+    assert len(notes) == 2 and notes[1] < len(found.actions) - 1, notes
 
 
 def test_explore_kernel_option_names_the_finding(tmp_path: Path) -> None:

@@ -28,13 +28,19 @@ from spec import (
     CpuOffline,
     DeferCheck,
     DeferCount,
+    DeferKick,
     DeferPush,
     DeferRead,
     DevCpuDead,
     Env,
+    FlushDetach,
+    FlushFree,
+    FlushReset,
     Incoming,
     PacketArrives,
     PurgeStep,
+    RaiseNetRx,
+    SoftirqStart,
     UserOp,
     boot,
 )
@@ -111,3 +117,24 @@ def test_flush_keeps_count_is_caught_on_a_run() -> None:
         mutant_run = run(state)
         verdict = check_run(state, mutant_run.actions)
     assert (verdict.invariant, verdict.quiescent) == ("no_wedged_slot", True), verdict
+
+
+def test_csd_lock_untested_is_caught_on_a_run() -> None:
+    """Expected: v6.18 without the IPI guard, one socket, 4 skbs built on CPU 0 and closed on CPU
+    1 with skb_defer_max 3: the second push kicks (the descriptor is queued), an unrelated NET_RX
+    run on CPU 0 flushes, and the fourth push kicks again before the IPI runs. The spec's kick
+    finds the descriptor locked (-EBUSY) and sends nothing; the mutant's goes on to a second
+    step that queues it a second time.
+    One producer cannot race its own kicks, so this is no run of the bug of 97e719a82b43."""
+    from model.small import small
+
+    state = small(skbs=4, defer_max=3, netrx_raises=1, ipi_guard=False)
+    attempt = [DeferCheck(0), DeferRead(0), DeferCount(0), DeferPush(0)]
+    actions = [*(PacketArrives(0) for _ in range(4)), CloseStart(0), PurgeStep(0), *attempt, PurgeStep(0),
+               *attempt, DeferKick(0), DeferKick(0), RaiseNetRx(0), SoftirqStart(0), FlushReset(0),
+               FlushDetach(0), FlushFree(0), PurgeStep(0), *attempt, PurgeStep(0), *attempt, DeferKick(0)]  # fmt: skip
+    only = frozenset({"at_most_one_ipi_in_flight"})
+    assert check_run(state, actions, only).holds
+    with TRACE_MUTANTS["csd_lock_untested"].applied():  # its kick goes on to queue the descriptor
+        verdict = check_run(state, [*actions, DeferKick(0)], only)
+    assert (verdict.invariant, verdict.step) == ("at_most_one_ipi_in_flight", len(actions) + 1), verdict
