@@ -55,6 +55,19 @@ class Config:
     - ``napi_consume_defers``: napi_consume_skb() hands a TX skb built on another CPU to
       skb_attempt_defer_free() from the NAPI poll (e20dfbad8aab, v6.19; FACTS §14); without it,
       a TX completion frees the skb where it completes.
+
+    Candidate fixes of the findings (properties/findings.py), each a switch ``fix-*`` of
+    model/kernels.py; False is every released kernel's behaviour:
+    - ``defer_test_first`` (F5): skb_attempt_defer_free() tests the slot's count against the
+      maximum before its atomic increment, as defer-v2 did, so a fallback does not count.
+    - ``defer_preempt_off`` (F7, F3, F2): a process-context producer runs the attempt with
+      preemption (BH) disabled, so neither stop_machine() nor a migration falls inside it.
+    - ``page_pool_cpus_lock`` (F2): page_pool_release_retry() walks the online CPUs under
+      cpus_read_lock(), so no CPU goes down between a CPU's online test and its kick.
+    - ``close_purges_errqueue`` (F1): __tcp_close() purges sk_error_queue after the receive queue.
+    - ``errqueue_refuses_closed`` (F1): sock_queue_err_skb() refuses an skb once close() began.
+    - ``flush_detach_first`` (F6): skb_defer_free_flush() detaches the list before resetting the count.
+    - ``flush_resets_empty`` (F6 candidate): the flush resets the count of an empty slot too.
     """
 
     close_path: CloseVariant = "close-new"
@@ -69,6 +82,14 @@ class Config:
     zcopy_check: bool = False
     page_pool_kick: bool = False
     napi_consume_defers: bool = False
+    # Candidate fixes (issue 12, part 3): see above.
+    defer_test_first: bool = False
+    defer_preempt_off: bool = False
+    page_pool_cpus_lock: bool = False
+    close_purges_errqueue: bool = False
+    errqueue_refuses_closed: bool = False
+    flush_detach_first: bool = False
+    flush_resets_empty: bool = False
 
 
 @attrs.frozen(slots=False)
