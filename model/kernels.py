@@ -175,9 +175,9 @@ FIX_SWITCHES: tuple[Switch, ...] = (
     Switch(
         "fix-F1-purge-errqueue", "__tcp_close(): purge the error queue too",
         "net/ipv4/tcp.c: __tcp_close() calls skb_queue_purge(&sk->sk_error_queue) after its receive-queue loop "
-        "and before the RST/FIN decision, so error-queue skbs queued before then are uncharged; alone it leaves "
-        "the race with sock_queue_err_skb(), which takes no socket lock: an skb charged between that purge and "
-        "the decision is still charged there",
+        "(and in the listener's branch) and before the RST/FIN decision, so error-queue skbs queued before then "
+        "are uncharged; alone it leaves the race with sock_queue_err_skb(), which takes no socket lock: an "
+        "skb charged between that purge and the decision is still charged there",
         on={"close_purges_errqueue": True}, off={"close_purges_errqueue": False}, tried=("F1",),
     ),
     Switch(

@@ -29,8 +29,9 @@ keeps one) is not the close path's choice.
 
 Candidate fixes of F1 (model/kernels.py). ``Config.close_purges_errqueue``
 (fix-F1-purge-errqueue): once the receive queue is empty, one more PurgeStep purges the error
-queue, and only then comes the decision; an error-queue skb charged between that purge and the
-decision (sock_queue_err_skb() takes no socket lock) is still charged at the decision.
+queue (a listener's close too, in its own branch), and only then comes the decision; an
+error-queue skb charged between that purge and the decision (sock_queue_err_skb() takes no
+socket lock) is still charged at the decision.
 ``Config.errqueue_refuses_closed`` (fix-F1-errqueue-closed, spec/receive.py): sock_queue_err_skb()
 refuses an skb once close() has begun, so nothing is charged after the purge.
 
@@ -72,7 +73,8 @@ def apply_close_start(state: Draft, a: CloseStart) -> Draft:
     sock = state.sockets[a.sk]
     op = sock.ops[0]
     if sock.sk_state == "LISTEN":  # a listener has no data: straight to its death
-        task = Task(op="close", cpu=op.cpu, phase="decide")
+        # (with fix-F1-purge-errqueue its branch purges the error queue too: one PurgeStep)
+        task = Task(op="close", cpu=op.cpu, phase="purge" if state.config.close_purges_errqueue else "decide")
         return core.set_sock(state, a.sk, ops=sock.ops[1:], owner=task, shutdown=True, sk_state="CLOSE")
     task = Task(op="close", cpu=op.cpu, phase="purge")
     return core.set_sock(state, a.sk, ops=sock.ops[1:], owner=task, shutdown=True)
