@@ -86,7 +86,6 @@ EVIDENCE: dict[str, FixEvidence] = {
             ("wedge", 224, ("F5",), ()),
             ("page-pool", 2164, _F723, ()),
             ("errqueue", 24, ("F1",), ()),
-            ("reset-window", 48348, ("F6",), ()),
         ),
     )
 }  # fmt: skip

@@ -6,14 +6,17 @@ finding; and a kernel that has a fix fails ``check`` when the finding it fixes s
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import pytest
 
+from model.fix_costs import cost
 from model.fixes import EVIDENCE, evidence_for
 from model.kernels import CHOSEN_FIXES, FIX_SWITCHES, KERNELS, SWITCHES
 from model.small import SMALL
 from properties import checkrun
 from properties.explorer import ExploreResult, explore
+from tests.test_replay import tcpclose
 
 
 @cache
@@ -63,9 +66,9 @@ def test_the_kernel_with_every_chosen_fix_meets_no_finding() -> None:
 
 
 def test_check_fails_when_a_fixed_finding_shows() -> None:
-    """``check --kernel K`` fails when a finding K's switches fix is seen (here: the wedge machine
-    on v7.3+fix-F1-errqueue-closed, which fixes F1 only, still shows F5; claiming F5 fixed makes
-    the report fail)."""
+    """``check --kernel K`` fails when a finding K's switches fix is seen: the wedge machine on
+    v7.3+fix-F5-test-before-increment passes without F5; the same machine's results on v7.3, which
+    show F5, fail once the report is said to be of the fixed kernel."""
     report = checkrun.run_all(profile="ci", machines=["wedge"], kernel="v7.3+fix-F5-test-before-increment",
                               max_examples=30)  # fmt: skip
     assert report.ok and "F5" not in report.findings_seen, report.verdict_line()
@@ -74,3 +77,29 @@ def test_check_fails_when_a_fixed_finding_shows() -> None:
     claimed = checkrun.Report(shown.profile, shown.machines, shown.findings, "v7.3+fix-F5-test-before-increment")
     assert not claimed.ok and claimed.fixed_but_seen == ["F5"]
     assert claimed.to_json()["fixed_but_seen"] == ["F5"] and "fixes F5" in claimed.verdict_line()
+
+
+def test_each_fix_costs_what_it_adds() -> None:
+    """Expected, on the attack scenario: fix-F5 adds one read of the slot per attempt (close time
+    up, atomics unchanged), fix-F7 a preemption toggle per attempt (close time up), fix-F1 one
+    locked purge of the (empty) error queue per close (one atomic more per close); fix-F6's
+    reordering prices the same atomics; no fix changes the IPIs of this scenario."""
+    base = cost("v7.3")
+    f5, f7 = cost("v7.3+fix-F5-test-before-increment"), cost("v7.3+fix-F7-defer-preempt-off")
+    f1, f6 = cost("v7.3+fix-F1-errqueue-closed"), cost("v7.3+fix-F6-detach-before-reset")
+    assert base.close_ns_per_skb is not None and base.atomics_per_skb is not None
+    assert f5.atomics_per_skb == base.atomics_per_skb and f5.close_ns_per_skb > base.close_ns_per_skb  # type: ignore[operator]
+    assert f7.close_ns_per_skb > f5.close_ns_per_skb  # type: ignore[operator]
+    assert f1.atomics_per_skb == base.atomics_per_skb + 4 / 160  # 4 closes, 160 unread skbs
+    assert f6.atomics_per_skb == base.atomics_per_skb
+    assert {c.ipis_per_skb for c in (base, f5, f7, f1, f6)} == {base.ipis_per_skb}
+
+
+def test_scenario_and_metrics_take_a_kernel(tmp_path: Path) -> None:
+    done = tcpclose("scenario", "attack", "--skbs", "4", "--sockets", "1", "--kernel", "v7.3+fixes")
+    assert done.returncode == 0 and "v7.3+fixes (close-new)" in done.stdout, done.stderr
+    done = tcpclose("metrics", "local", "--kernel", "v7.3+fixes", "--json", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    for cmd in (("scenario", "--kernel", "v9"), ("metrics", "--kernel", "v9", "--out", str(tmp_path))):
+        bad = tcpclose(*cmd)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown kernel 'v9'" in bad.stderr
