@@ -37,6 +37,15 @@ class Switch:
     on: Mapping[str, object] = attrs.field(factory=dict)
     off: Mapping[str, object] | None = None
     fixes: tuple[str, ...] = ()
+    # Candidate fixes only (ids "fix-..."): the findings it was modelled against but does not
+    # remove (the evidence: EVIDENCE), and the other candidate fixes its per-fix kernel carries.
+    tried: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+
+    @property
+    def candidate(self) -> bool:
+        """A candidate fix of a finding (issue 12, part 3), not a commit of the kernel's history."""
+        return self.id.startswith("fix-")
 
 
 SWITCHES: dict[str, Switch] = {
@@ -145,6 +154,72 @@ SWITCHES: dict[str, Switch] = {
     )
 }  # fmt: skip
 
+# -- candidate fixes of the findings (issue 12, part 3) -------------------------------------------
+# Each is the smallest plausible kernel patch we could write for a finding, as a switch that no
+# released kernel has: ``what`` says which function changes and how (our words). Their evidence is
+# EVIDENCE below; their cost, model/fix_costs.py.
+FIX_SWITCHES: tuple[Switch, ...] = (
+    Switch(
+        "fix-F5-test-before-increment", "skb_attempt_defer_free(): test the count before the increment",
+        "net/core/skbuff.c: skb_attempt_defer_free() reads the chosen slot's defer_count and goes to nodefer "
+        "when it is at or above skb_defer_max, before atomic_inc_return(); the increment and its c >= max test "
+        "stay (producers passing the pre-test together). A fallback then adds nothing to the count, as under "
+        "defer-v2, so a slot is never left counting fallbacks on an empty list",
+        on={"defer_test_first": True}, off={"defer_test_first": False}, fixes=("F5",),
+    ),
+    Switch(
+        "fix-F7-defer-preempt-off", "skb_attempt_defer_free(): no preemption between the online test and the kick",
+        "net/core/skbuff.c: skb_attempt_defer_free() runs from its cpu_online() test to its kick with "
+        "preemption disabled (local_bh_disable() or preempt_disable() around it, as the softirq producer "
+        "already is), so stop_machine() cannot take the target down, nor the scheduler migrate the task, "
+        "between the test and the push and kick: the push then never lands on an offline CPU (F7), nor after "
+        "dev_cpu_dead()'s flush (F3), and a producer's kick never meets an offline CPU (F2 from producers)",
+        on={"defer_preempt_off": True}, off={"defer_preempt_off": False}, fixes=("F7", "F3"),
+    ),
+    Switch(
+        "fix-F2-page-pool-cpus-read-lock", "page_pool_release_retry(): walk the CPUs under cpus_read_lock()",
+        "net/core/page_pool.c: page_pool_release_retry() takes cpus_read_lock() around its walk of the online "
+        "CPUs and their kicks, so no CPU goes offline between a CPU's online test and its kick: the page pool "
+        "never claims the IPI guard of an offline CPU. F2 has two kickers, so its per-fix kernel also has "
+        "fix-F7-defer-preempt-off (the producers')",
+        on={"page_pool_cpus_lock": True}, off={"page_pool_cpus_lock": False}, fixes=("F2",),
+        needs=("fix-F7-defer-preempt-off",),
+    ),
+    Switch(
+        "fix-F1-purge-errqueue", "__tcp_close(): purge the error queue too",
+        "net/ipv4/tcp.c: __tcp_close() calls skb_queue_purge(&sk->sk_error_queue) after its receive-queue loop "
+        "(and in the listener's branch) and before the RST/FIN decision, so error-queue skbs queued before then "
+        "are uncharged; alone it leaves the race with sock_queue_err_skb(), which takes no socket lock: an "
+        "skb charged between that purge and the decision is still charged there",
+        on={"close_purges_errqueue": True}, off={"close_purges_errqueue": False}, tried=("F1",),
+    ),
+    Switch(
+        "fix-F1-errqueue-closed", "sock_queue_err_skb(): refuse once close() has begun (with the purge)",
+        "net/core/skbuff.c: sock_queue_err_skb() refuses the skb (the caller frees it) once __tcp_close() has "
+        "begun, tested under the error queue's lock against a mark __tcp_close() sets under that lock; with "
+        "fix-F1-purge-errqueue's purge of what was queued before, nothing is charged to the error queue at the "
+        "decision. Alone, skbs queued before close() stay charged, so the kernel table refuses it without "
+        "the purge (it sets close_purges_errqueue)",
+        on={"errqueue_refuses_closed": True, "close_purges_errqueue": True}, off={"errqueue_refuses_closed": False},
+        fixes=("F1",), needs=("fix-F1-purge-errqueue",),
+    ),
+    Switch(
+        "fix-F6-detach-before-reset", "skb_defer_free_flush(): detach the list, then reset the count",
+        "net/core/dev.c: skb_defer_free_flush() does llist_del_all() before atomic_set(&defer_count, 0) instead "
+        "of after: a producer counting between the two pushes onto the new list and its increment is wiped, so "
+        "the count can under-estimate the list until the next flush but never stays above an empty list",
+        on={"flush_detach_first": True}, off={"flush_detach_first": False}, fixes=("F6",),
+    ),
+    Switch(
+        "fix-F6-flush-resets-empty", "skb_defer_free_flush(): reset an empty slot's count too (does not fix F6)",
+        "net/core/dev.c: skb_defer_free_flush() resets defer_count of a slot whose list is empty instead of "
+        "skipping it. A wedged slot is then unwedged by the next NET_RX run on its CPU, but nothing raises one: "
+        "every attempt falls back and none kicks, so the slot stays wedged until unrelated traffic comes",
+        on={"flush_resets_empty": True}, off={"flush_resets_empty": False}, tried=("F6",),
+    ),
+)  # fmt: skip
+SWITCHES.update({s.id: s for s in FIX_SWITCHES})
+
 
 @attrs.frozen
 class Kernel:
@@ -159,7 +234,8 @@ class Kernel:
 
     @property
     def lacks(self) -> list[str]:
-        return [s for s in SWITCHES if s not in self.has]
+        """The commits of the history it lacks (a candidate fix it lacks is not listed)."""
+        return [s for s, sw in SWITCHES.items() if s not in self.has and not sw.candidate]
 
     @property
     def fixes(self) -> list[str]:
@@ -248,6 +324,20 @@ KERNELS: dict[str, Kernel] = {
            "tcp_sock_rfree()'s plain update of sk_rmem_alloc"),
     )
 }  # fmt: skip
+
+
+# -- kernels with the candidate fixes (issue 12, part 3) -------------------------------------------
+# v7.3 with every chosen fix, and v7.3 with each candidate fix (and the fixes it needs) alone.
+CHOSEN_FIXES: tuple[str, ...] = (
+    "fix-F5-test-before-increment", "fix-F7-defer-preempt-off", "fix-F2-page-pool-cpus-read-lock",
+    "fix-F1-purge-errqueue", "fix-F1-errqueue-closed", "fix-F6-detach-before-reset",
+)  # fmt: skip
+_V73 = KERNELS["v7.3"].has
+KERNELS["v7.3+fixes"] = _k("v7.3+fixes", _V73 | set(CHOSEN_FIXES),
+                           "v7.3 with every chosen candidate fix: " + ", ".join(CHOSEN_FIXES), 128, 128)  # fmt: skip
+for _fix in FIX_SWITCHES:
+    KERNELS[f"v7.3+{_fix.id}"] = _k(f"v7.3+{_fix.id}", _V73 | {_fix.id, *_fix.needs},
+                                    f"v7.3 with {_fix.id}" + "".join(f" and {n}" for n in _fix.needs), 128, 128)
 
 
 @attrs.frozen

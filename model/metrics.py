@@ -327,15 +327,21 @@ def _step_lines(w: _Walk, pre: State, a: A.Action, post: State) -> None:
     v6 = pre.config.defer == "defer-v6"
     if isinstance(a, LOCKS):
         w.rmw(("sk_lock", a.sk))  # type: ignore[attr-defined]
+    elif isinstance(a, A.PurgeStep) and not pre.sockets[a.sk].sk_receive_queue:
+        w.rmw(("err_queue", a.sk))  # fix-F1: skb_queue_purge() takes the error queue's lock
     elif isinstance(a, A.DeferCheck | A.DeferRead | A.DeferCount | A.DeferPush | A.DeferKick):
         task = pre.sockets[a.sk].owner
         assert task is not None and task.defer is not None
         ctx = task.defer
         if isinstance(a, A.DeferCheck):
             w.read(("skb", ctx.skb))  # zcopy flag, alloc_cpu
+            if pre.config.defer_preempt_off:  # fix-F7: preemption (BH) off around the attempt
+                w.charge(w.prof.bh_toggle.ns)
         elif isinstance(a, A.DeferRead):
             if not v6:
                 w.read(("slot", ctx.cpu, 0))  # the racy count read (the sysctl's line is never written)
+            elif pre.config.defer_test_first:  # fix-F5: the count read before the increment
+                w.read(("slot", ctx.cpu, pre.cpus[task.cpu].node))
         elif isinstance(a, A.DeferCount):
             w.rmw(("slot", ctx.cpu, ctx.node))
         elif isinstance(a, A.DeferPush):
@@ -462,7 +468,7 @@ def _finish_step(w: _Walk, pre: State, a: A.Action, post: State, cpu: int) -> No
     sk = _close_task(pre, a)
     if sk is not None:
         w.close_acc[sk] = w.close_acc.get(sk, 0.0) + ns
-        if isinstance(a, A.PurgeStep):
+        if isinstance(a, A.PurgeStep) and pre.sockets[sk].sk_receive_queue:  # not fix-F1's error-queue purge
             w.unread += 1
         if post.sockets[sk].owner is None:  # CloseDecide released the socket
             w.close_ns.append(w.close_acc.pop(sk))

@@ -35,6 +35,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from model import kernels
 from model.costs import DEFAULT_PROFILE, PROFILES
 from model.costs import profile as get_profile
 from model.limits import DEFER_MAX, MAX_DIGITS, MAX_SKBS_TOTAL
@@ -455,12 +456,16 @@ def metrics_command(
     progress: bool = True,
     out: Console | None = None,
     err: Console | None = None,
+    kernel: str | None = None,
 ) -> int:
     """``tcpclose metrics [SCENARIO] [--sweep PARAM=V1,V2] [--out DIR] [--csv|--json] [--profile P]``.
 
     Prints the table (or CSV/JSON) on stdout; writes ``metrics-<scenario>.csv``/``.json`` and the
     PNG plots to ``out_dir``; messages go to stderr. Bad input raises SpecError before any run."""
     sc = scenario(scenario_name)
+    if kernel is not None:  # both close paths on that kernel's switches (its other switches kept)
+        kernels.kernel(kernel)
+        sc = attrs.evolve(sc, base=attrs.evolve(sc.base, kernel=kernel))
     if fmt not in OUTPUTS:
         raise SpecError(f"unknown output format {fmt!r} (known: {', '.join(OUTPUTS)})")
     if profile not in PROFILES:

@@ -326,6 +326,37 @@ SMALL: dict[str, Small] = {
             "update before f278b6d5bb46 loses the charge",
             lambda **kw: small(cpus=2, nodes=1, skbs=1, recv=1448, late_errqueue=True, **kw),
         ),
+        # Candidate fixes of the findings (issue 12, part 3; model/fixes.py EVIDENCE).
+        Small(
+            "errqueue",
+            "one error-queue skb to be charged and one unread skb: the close may purge before or after the "
+            "charge, so the error queue is charged at the decision (F1) unless close() purges it and "
+            "sock_queue_err_skb() refuses once close() began",
+            lambda **kw: small(cpus=2, nodes=1, skbs=1, errqueue=True, **kw),
+        ),
+        Small(
+            "reset-window",
+            "two sockets of two skbs closed on CPU 1 with skb_defer_max 2 and one unrelated NET_RX on CPU 0: an "
+            "attempt counts inside the flush's reset-to-detach window and the slot wedges (F6)",
+            lambda **kw: small(cpus=2, nodes=1, sockets=2, skbs=2, defer_max=2, netrx_raises=1, **kw),
+        ),
+        Small(
+            "larger-skbs",
+            "the acceptance configuration with two more unread skbs (5, skb_defer_max 4: fallbacks too)",
+            lambda **kw: small(cpus=2, nodes=2, skbs=5, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True, **kw),
+        ),
+        Small(
+            "larger-cpus",
+            "the acceptance configuration on 4 CPUs over 2 nodes (closed on CPU 1, any of three may go offline)",
+            lambda **kw: small(cpus=4, nodes=2, skbs=3, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True, **kw),
+        ),
+        Small(
+            "larger-env",
+            "the acceptance configuration with every other environment event: an error-queue skb, one "
+            "page-pool release walk and one unrelated NET_RX (about 284,000 states on v7.3+fixes, 45 s)",
+            lambda **kw: small(cpus=2, nodes=2, skbs=3, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True,
+                               errqueue=True, page_pool=True, netrx_raises=1, **kw),
+        ),
         Small(
             "zcopy",
             "one zero-copy skb on a kernel without 0943404b1f3b (v6.18.0): finding F9",

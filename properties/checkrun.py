@@ -20,6 +20,7 @@ from rich.table import Table
 from model import kernels
 from properties import coverage, invariants, machines, profiles, traces
 from properties.checker import check_run
+from properties.coverage import fixed_by, unreachable_on
 from properties.findings import FINDINGS
 from properties.machines import InvariantViolation
 from spec import ALL_ACTIONS
@@ -47,27 +48,6 @@ class MachineResult:
         return self.examples, self.quiescent_checks if inv.kind == "quiescent" else self.steps
 
 
-# What a named kernel cannot reach unless its switches set a Config field to a value: coverage
-# events and action kinds that ``check --kernel`` then does not require (spec/defer.py and
-# spec/flush.py: the count and reset steps are defer-v6's; the other three need their switch).
-NEEDS_SWITCH: dict[str, tuple[str, object]] = {
-    "page pool kicked a CPU": ("page_pool_kick", True),
-    "PagePoolRetry": ("page_pool_kick", True),
-    "TX completion deferred": ("napi_consume_defers", True),
-    "NapiConsumeSkb": ("napi_consume_defers", True),
-    "DeferCount": ("defer", "defer-v6"),
-    "FlushReset": ("defer", "defer-v6"),
-}
-
-
-def unreachable_on(kernel: str | None) -> frozenset[str]:
-    """Events and action kinds ``kernel`` cannot reach (none without a kernel)."""
-    if kernel is None:
-        return frozenset()
-    fields = kernels.kernel(kernel).switches()
-    return frozenset(e for e, (field, value) in NEEDS_SWITCH.items() if fields.get(field) != value)
-
-
 @attrs.frozen
 class Report:
     profile: str
@@ -81,7 +61,14 @@ class Report:
             all(m.violation is None and not m.missing for m in self.machines)
             and all(ok for _, _, ok in self.findings)
             and not self.actions_never_taken
+            and not self.fixed_but_seen
         )
+
+    @property
+    def fixed_but_seen(self) -> list[str]:
+        """Known findings seen although the kernel's switches fix them (a fix that does not hold)."""
+        fixed = fixed_by(self.kernel)
+        return [f for f in self.findings_seen if f in fixed]
 
     @property
     def actions_never_taken(self) -> list[str]:
@@ -106,6 +93,8 @@ class Report:
                 return f"FAILED: the {m.name} machine never reached {', '.join(m.missing)} (green by vacuity)"
         if self.actions_never_taken:
             return f"FAILED: no machine took {', '.join(self.actions_never_taken)} (green by vacuity)"
+        if self.fixed_but_seen:
+            return f"FAILED: kernel {self.kernel} fixes {', '.join(self.fixed_but_seen)}, seen all the same"
         for fid, inv, ok in self.findings:
             if not ok:
                 return f"FAILED: known finding {fid} ({inv}) no longer reproduces from its pinned trace"
@@ -135,6 +124,7 @@ class Report:
             "kernel": self.kernel,
             "invariants": rows,
             "findings_seen": self.findings_seen,
+            "fixed_but_seen": self.fixed_but_seen,
             "actions_never_taken": self.actions_never_taken,
             "violations": violations,
         }
@@ -174,13 +164,7 @@ def run_machine(
             progress.update(task, completed=budget.max_examples)
     stats = machines.STATS.get(cls.__name__, Counter())
     seen = dict(machines.SEEN.get(cls.__name__, Counter()))
-    # Under a named kernel, a known finding is what the run reports, not a requirement (the
-    # requirements were tuned on the mixed draw: pinned to v6.19.y, the sysctl machine needs 400
-    # examples for F8, the ci profile runs 300); and what the kernel lacks the switch for cannot
-    # be reached. Every other event stays required.
-    skip = unreachable_on(kernel)
-    required = [e for e in coverage.REQUIRED[name] if e not in skip and not (kernel and e.startswith("known "))]
-    missing = tuple(e for e in required if not seen.get(e))
+    missing = tuple(e for e in coverage.required(name, kernel) if not seen.get(e))
     taken = frozenset(k.removeprefix("action ") for k in stats if k.startswith("action "))
     return MachineResult(
         name, stats["examples"], stats["steps"], stats["quiescent checks"], seen, missing, violation, trace_file, taken

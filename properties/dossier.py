@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
+from model.fixes import evidence_for
 from model.kernels import HISTORY, KERNELS, SWITCHES, Kernel
 from model.scenarios import socket
 from model.scheduler import replay
@@ -29,6 +30,8 @@ from properties.invariants import PROMISES, REGISTRY
 from properties.report import kernel_words
 from spec import (
     Action,
+    CloseDecide,
+    CloseStart,
     Config,
     CpuOffline,
     CpuOnline,
@@ -39,8 +42,10 @@ from spec import (
     DeferRead,
     DevCpuDead,
     Env,
+    ErrQueueCharge,
     Incoming,
     PacketArrives,
+    PurgeStep,
     RecvCopy,
     RecvEnd,
     RecvStart,
@@ -84,6 +89,18 @@ def _recv_race(kick: bool, back_online: bool) -> tuple[State, list[Action]]:
     return state, [*actions, *([DeferKick(0)] if kick else []), RecvEnd(0), *([CpuOnline(0)] if back_online else [])]
 
 
+def _errqueue_close(charge_first: bool) -> tuple[State, list[Action]]:
+    """F1 on kernels whose close() purges the error queue (fix-F1-purge-errqueue: one more
+    PurgeStep, which other kernels do not take): the error-queue skb is charged before close()
+    (``charge_first``: the purge takes it) or after the purge, before the decision (the race the
+    purge alone leaves)."""
+    sock = socket(0, [Incoming(cpu=0, length=0, truesize=768, errqueue=True)], [UserOp("close", 1)])
+    state = boot(Config(close_purges_errqueue=True), (0, 0), 64, [sock])
+    if charge_first:
+        return state, [ErrQueueCharge(0), CloseStart(0), PurgeStep(0), CloseDecide(0)]
+    return state, [CloseStart(0), PurgeStep(0), ErrQueueCharge(0), CloseDecide(0)]
+
+
 DETAILS: dict[str, Details] = {
     "F1": Details(
         mechanism=(
@@ -99,6 +116,8 @@ DETAILS: dict[str, Details] = {
             "ss -m sees memory the close did not release. No skb is lost and destruction balances."
         ),
         conditions="every kernel and every preemption model; needs an error-queue skb charged before the decision",
+        variants=(("error queue purged by close", lambda: _errqueue_close(True)),
+                  ("charged after the purge", lambda: _errqueue_close(False))),
     ),
     "F2": Details(
         mechanism=(
@@ -284,6 +303,10 @@ class FixResult:
     kernel: str
     clean: bool
     verdict: str
+    # A candidate fix (model/kernels.py "fix-*"): whether its switch claims the finding (else it
+    # was only tried against it), and the explorer's evidence (model/fixes.py EVIDENCE).
+    claimed: bool = True
+    evidence: str = ""
 
 
 @attrs.frozen
@@ -404,20 +427,27 @@ def _replay(fid: str, k: Kernel) -> KernelResult:
 
 
 def _fixes(fid: str, kernels: Sequence[KernelResult]) -> list[FixResult]:
-    """Each switch whose ``fixes`` names ``fid``, tried on the first kernel where the finding
-    shows: that kernel plus the fix."""
+    """Each switch whose ``fixes`` names ``fid`` (or, for a candidate fix, whose ``tried`` does),
+    tried on its own kernel (``v7.3+<fix>``, which also has the fixes it needs) when it has one,
+    else on the first kernel where the finding shows plus the fix; a candidate fix also carries
+    the explorer's evidence."""
     out: list[FixResult] = []
     shown = [KERNELS[r.kernel] for r in kernels if r.shows]
     for sid, sw in SWITCHES.items():
-        if fid not in sw.fixes or not shown:
+        if (fid not in sw.fixes and fid not in sw.tried) or not shown:
             continue
-        base = next((k for k in shown if sid not in k.has), shown[0])
-        fixed = attrs.evolve(base, name=f"{base.name}+{sid}", has=base.has | {sid})
+        fixed = KERNELS.get(f"v7.3+{sid}")
+        if fixed is None:
+            base = next((k for k in shown if sid not in k.has), shown[0])
+            fixed = attrs.evolve(base, name=f"{base.name}+{sid}", has=base.has | {sid})
         result = _replay(fid, fixed)
         clean = result.shows is False and result.unexplained is None
-        out.append(FixResult(sid, sw.title, sw.what, fixed.name, clean, result.how if result.shows is None else (
+        verdict = result.how if result.shows is None else (
             "the finding no longer shows" if clean else "still shows" if result.shows else
-            f"{result.unexplained} fails")))  # fmt: skip
+            f"{result.unexplained} fails")  # fmt: skip
+        evidence = evidence_for(sid)
+        words = "" if evidence is None else f"the explorer on {evidence.kernel}: {evidence.words()}"
+        out.append(FixResult(sid, sw.title, sw.what, fixed.name, clean, verdict, fid in sw.fixes, words))
     return out
 
 
@@ -465,7 +495,10 @@ def markdown(d: Dossier) -> str:
     acts = list(actions)
     states = replay(initial, acts)
     promise = f"`{d.invariant}`: {d.invariant_doc}" + (f" (the user's promise: \"{d.promise}\")" if d.promise else "")
-    fixes = ", ".join(f"`{f.switch}`" for f in d.fixes) or "none modelled yet"
+    fixes = ", ".join(f"`{f.switch}`" for f in d.fixes if f.claimed) or "none modelled yet"
+    tried = [f for f in d.fixes if not f.claimed]
+    if tried:
+        fixes += "; tried and not enough: " + ", ".join(f"`{f.switch}`" for f in tried)
     lines = [
         f"# {d.id}: {d.title}",
         "",
@@ -530,13 +563,15 @@ def markdown(d: Dossier) -> str:
         lines += ["None modelled yet.", ""]
     for f in d.fixes:
         lines += [
-            f"### `{f.switch}`: {f.title}",
+            f"### `{f.switch}`: {f.title}" + ("" if f.claimed else f" (does not fix {d.id})"),
             "",
             f.what,
             "",
             f"Evidence: the pinned trace on `{f.kernel}`: {f.verdict}.",
             "",
         ]
+        if f.evidence:
+            lines += [f"Exhaustive search (model/fixes.py; findings met on v7.3 -> with the fix): {f.evidence}.", ""]
     lines += [
         "## How it was verified",
         "",

@@ -273,6 +273,16 @@ WedgeMachine = machine(
     ),
 )
 
+# The candidate fixes of the findings (model/kernels.py "fix-*"), each drawn on or off, in the
+# attack's shape with CPU hotplug under full preemption, error-queue skbs and sysctl writes: the
+# steps each fix changes (a fallback before the increment, the error queue's purge and refusal,
+# a detach before the reset) are taken, and ``check --kernel v7.3+fixes`` runs it with them all on.
+FixedMachine = machine(
+    "FixedMachine",
+    Focus(machine="2cpu-1node", rx_cpu=0, close_cpus=(1, 1), hotplug=True, errqueue=True, min_skbs=2,
+          preempt="full", fixes=True),
+)  # fmt: skip
+
 MACHINES: dict[str, type[SpecMachine]] = {
     "close": CloseMachine,
     "hotplug": HotplugMachine,
@@ -280,6 +290,7 @@ MACHINES: dict[str, type[SpecMachine]] = {
     "offline": OfflineMachine,
     "sysctl": SysctlMachine,
     "wedge": WedgeMachine,
+    "fixed": FixedMachine,
 }
 
 

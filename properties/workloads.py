@@ -12,6 +12,8 @@ from model.machines import BOUNDS, MACHINES
 from model.scenarios import socket
 from spec import Config, Env, Incoming, State, UserOp, boot
 
+# The Config fields of the candidate fixes (model/kernels.py FIX_SWITCHES).
+FIX_FIELDS: tuple[str, ...] = tuple(sorted({f for s in kernels.FIX_SWITCHES for f in s.on}))
 # Truesizes around a page, so charges and reclaims cross page boundaries with few skbs.
 TRUESIZES = (768, 2304, 4096)
 # A receive sequence start far from the wrap, and one that wraps within a few segments.
@@ -50,6 +52,9 @@ class Focus:
     # the invariants report as a violation, so only a run that looks for them sets it (and a
     # before-<id> kernel pins them through ``kernel``).
     history: bool = False
+    # Draw the candidate fixes of the findings (Config's fix fields, model/kernels.py "fix-*"),
+    # each on or off; otherwise every one is off, as in every released kernel.
+    fixes: bool = False
 
     def label(self) -> str:
         """The pinned fields only, e.g. ``defer=defer-v2,machine=2cpu-2node``."""
@@ -126,6 +131,8 @@ def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
     )
     if focus.history:
         config = attrs.evolve(config, **draw(_pre_fix(config)))  # type: ignore[arg-type]
+    if focus.fixes:
+        config = attrs.evolve(config, **{f: draw(st.booleans()) for f in FIX_FIELDS})  # type: ignore[arg-type]
     if focus.kernel is not None:
         config = attrs.evolve(config, **kernels.kernel(focus.kernel).switches())  # type: ignore[arg-type]
     socks = []

@@ -27,6 +27,14 @@ sk_mem_reclaim_final() drops the SO_RESERVE_MEM reservation and returns every wh
 after a RST, after the FIN handshake and its timers otherwise, later still if another holder
 keeps one) is not the close path's choice.
 
+Candidate fixes of F1 (model/kernels.py). ``Config.close_purges_errqueue``
+(fix-F1-purge-errqueue): once the receive queue is empty, one more PurgeStep purges the error
+queue (a listener's close too, in its own branch), and only then comes the decision; an
+error-queue skb charged between that purge and the decision (sock_queue_err_skb() takes no
+socket lock) is still charged at the decision.
+``Config.errqueue_refuses_closed`` (fix-F1-errqueue-closed, spec/receive.py): sock_queue_err_skb()
+refuses an skb once close() has begun, so nothing is charged after the purge.
+
 Simplifications: the backlog processed at release_sock() is not modelled (the workload delivers
 nothing during a close); states between the decision and destruction (FIN_WAIT2, TIME_WAIT,
 orphan limits) are not modelled; destruction runs on the lowest-numbered online CPU (which CPU
@@ -87,7 +95,8 @@ def apply_close_start(state: Draft, a: CloseStart) -> Draft:
     sock = state.sockets[a.sk]
     op = sock.ops[0]
     if sock.sk_state == "LISTEN":  # a listener has no data: straight to its death
-        task = Task(op="close", cpu=op.cpu, phase="decide")
+        # (with fix-F1-purge-errqueue its branch purges the error queue too: one PurgeStep)
+        task = Task(op="close", cpu=op.cpu, phase="purge" if state.config.close_purges_errqueue else "decide")
         return core.set_sock(state, a.sk, ops=sock.ops[1:], owner=task, shutdown=True, sk_state="CLOSE")
     task = Task(op="close", cpu=op.cpu, phase="purge")
     return core.set_sock(state, a.sk, ops=sock.ops[1:], owner=task, shutdown=True)
@@ -106,7 +115,7 @@ def guard_purge_step(state: State, a: PurgeStep) -> str | None:
         return core.task_blocked(state, a.sk)
     if task is None or task.phase != "purge":
         return "no close() of this socket is in its purge loop between skbs"
-    if not state.sockets[a.sk].sk_receive_queue:
+    if not state.sockets[a.sk].sk_receive_queue and not state.config.close_purges_errqueue:
         return "the receive queue is empty"
     return core.task_blocked(state, a.sk)
 
@@ -117,6 +126,8 @@ def apply_purge_step(state: Draft, a: PurgeStep) -> Draft:
     assert task is not None
     if task.rfree is not None:
         return rfree_write(state, a.sk)
+    if not sock.sk_receive_queue:  # fix-F1: the receive queue is done; purge the error queue
+        return purge_error_queue(state, a.sk, task.cpu)
     skb = state.skbs[sock.sk_receive_queue[0]]
     if state.config.unread_test == "end_seq":
         unread = task.data_was_unread
@@ -131,12 +142,26 @@ def apply_purge_step(state: Draft, a: PurgeStep) -> Draft:
     return skbuff.kfree_skb(state, skb.id, ("task", a.sk), task.cpu, "kfree_skb")
 
 
+def purge_error_queue(state: Draft, sk: int, cpu: int) -> Draft:
+    """fix-F1-purge-errqueue: skb_queue_purge(&sk->sk_error_queue) after the receive queue's loop,
+    on the closing CPU: each skb's destructor (sock_rmem_free()) gives its charge back. The
+    purge takes the queue's lock for each dequeue; an error-queue skb charged after it stays."""
+    ctx = ("task", sk)
+    for skb_id in state.sockets[sk].sk_error_queue:
+        state = core.hand(state, skb_id, ctx, ("held", "task", sk))
+        state = skbuff.kfree_skb(state, skb_id, ctx, cpu, "close:err_queue")
+    state = core.set_sock(state, sk, sk_error_queue=())
+    return core.set_task(state, sk, phase="decide")
+
+
 def guard_close_decide(state: State, a: CloseDecide) -> str | None:
     task = _closing(state, a.sk)
     if task is None or task.rfree is not None:
         return "no close() of this socket is between skbs"
     if task.phase == "purge" and state.sockets[a.sk].sk_receive_queue:
         return "the purge loop has not emptied the receive queue"
+    if task.phase == "purge" and state.config.close_purges_errqueue:
+        return "the error queue is not purged yet (fix-F1-purge-errqueue)"
     return core.task_blocked(state, a.sk)
 
 

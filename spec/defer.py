@@ -37,6 +37,15 @@ these steps, and a CPU may go offline between them (the stopper preempts the tas
 PREEMPT_NONE or VOLUNTARY neither happens inside the attempt (spec/system.py: Migrate,
 spec/hotplug.py: CpuOffline).
 
+Candidate fixes (model/kernels.py, ``fix-*``). ``Config.defer_test_first`` (fix-F5): the read
+step also reads the chosen slot's count and falls back when it is at or above the maximum read,
+before any increment, as defer-v2's pre-check does; the count step and its ``c >= max`` test stay,
+for producers that pass the pre-check together. The count read is folded into the read step: an
+increment or reset landing between the sysctl read and the count read is taken as landing after
+both (the pre-check then sees the earlier count; the count step still tests the later one).
+``Config.defer_preempt_off`` (fix-F7): the whole attempt runs with preemption disabled, so a task
+is never stopped inside it (spec/hotplug.py, spec/system.py: Migrate), as under PREEMPT_NONE.
+
 Simplifications: the two reads of step 2 are one step (both are plain reads of values no step
 of the attempt writes; a write landing between them is the same as one landing before or after
 both); under defer-v2 the locked section is one step. The PREEMPT_RT variant (schedule the
@@ -135,6 +144,9 @@ def defer_read(state: Draft, who: Context) -> Draft:
     defer_max = state.skb_defer_max
     if state.config.defer == "defer-v6":
         node = state.cpus[here].node
+        seen = core.slot(state, ctx.cpu, node).defer_count
+        if state.config.defer_test_first and rules.defer_v2_full(seen, defer_max):
+            return free_now(state, who, ctx.skb, "full")  # fix-F5: a fallback before the increment
         return set_attempt(state, who, core.evolve(ctx, pc="count", node=node, defer_max=defer_max, read_on=here))
     seen = core.slot(state, ctx.cpu, 0).defer_count
     if rules.defer_v2_full(seen, defer_max):

@@ -26,6 +26,14 @@ migrated, or cut by a CPU going offline (no CPU goes down while one is in softir
 with the attempt. Without the switch the skb is freed here (napi_skb_cache_put(), a remote
 head in this CPU's NAPI cache).
 
+Candidate fixes of F6 (model/kernels.py). ``Config.flush_detach_first`` (fix-F6-detach-before-reset):
+the flush detaches the list, then resets the count, then frees; a producer counting between the
+two pushes onto the new list and its increment is wiped by the reset (the count under-estimates
+the list until the next flush, instead of over-estimating an empty one). ``Config.flush_resets_empty``
+(the candidate fix-F6-flush-resets-empty): a flush that finds a slot's list empty resets its count
+anyway (folded into the empty test's step: the patch would reset before the test, and a producer
+landing between the two is the reset window the spec has already).
+
 Simplifications, each a step folded into its neighbour because it commutes with every other
 CPU's step:
 - the empty test of a slot is made by the step that reaches the slot (the run's start, or the
@@ -69,7 +77,9 @@ def nr_slots(state: View) -> int:
 
 
 def first_pc(state: View) -> Literal["reset", "detach"]:
-    return "reset" if state.config.defer == "defer-v6" else "detach"
+    """defer-v6 resets the count first; defer-v2, and defer-v6 with fix-F6
+    (``Config.flush_detach_first``), detach first."""
+    return "reset" if state.config.defer == "defer-v6" and not state.config.flush_detach_first else "detach"
 
 
 def guard_ipi_deliver(state: State, a: IpiDeliver) -> str | None:
@@ -130,9 +140,12 @@ def _enter_slot(state: Draft, cpu: int, node: int, rx_sk: int | None, tx_cpu: in
     the first that holds skbs, or, past the last, poll (build ``rx_sk``'s packet, or complete the
     TX skb built on ``tx_cpu``) and end the run (unless the TX skb's defer attempt goes on)."""
     while node < nr_slots(state):
-        if core.slot(state, cpu, node).defer_list:
+        slot = core.slot(state, cpu, node)
+        if slot.defer_list:
             ctx = FlushCtx(node=node, pc=first_pc(state), rx_sk=rx_sk, tx_cpu=tx_cpu)
             return core.set_cpu(state, cpu, softirq=ctx)
+        if state.config.flush_resets_empty and slot.defer_count:  # the F6 candidate: reset an empty slot too
+            state = core.set_slot(state, cpu, node, defer_count=0, epoch=slot.epoch + 1)
         node += 1
     state = core.set_cpu(state, cpu, softirq=None)  # the flush is over; so is the run after its poll
     if rx_sk is not None:
@@ -216,7 +229,8 @@ def apply_flush_reset(state: Draft, a: FlushReset) -> Draft:
     assert ctx is not None
     slot = core.slot(state, a.cpu, ctx.node)
     state = core.set_slot(state, a.cpu, ctx.node, defer_count=0, epoch=slot.epoch + 1)
-    return core.set_cpu(state, a.cpu, softirq=core.evolve(ctx, pc="detach"))
+    after = "free" if state.config.flush_detach_first else "detach"  # fix-F6: the list is already detached
+    return core.set_cpu(state, a.cpu, softirq=core.evolve(ctx, pc=after))
 
 
 def guard_flush_detach(state: State, a: FlushDetach) -> str | None:
@@ -232,7 +246,8 @@ def apply_flush_detach(state: Draft, a: FlushDetach) -> Draft:
     state = core.set_slot(state, a.cpu, ctx.node, defer_list=())
     for skb_id in slot.defer_list:
         state = core.hand(state, skb_id, ("softirq", a.cpu), ("held", "softirq", a.cpu))
-    return core.set_cpu(state, a.cpu, softirq=core.evolve(ctx, pc="free", batch=slot.defer_list))
+    after = "reset" if state.config.defer == "defer-v6" and state.config.flush_detach_first else "free"
+    return core.set_cpu(state, a.cpu, softirq=core.evolve(ctx, pc=after, batch=slot.defer_list))
 
 
 def guard_flush_free(state: State, a: FlushFree) -> str | None:

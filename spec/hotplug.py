@@ -20,6 +20,11 @@ and, unless the kernel is fully preemptible (``Config.preempt`` "full"), no task
 skb_attempt_defer_free() and no page_pool_release_retry() walk is between its online test and
 its kick: under PREEMPT_NONE and VOLUNTARY process context is not preempted there.
 
+Candidate fixes: with ``Config.defer_preempt_off`` (fix-F7) a producer's attempt is never
+preempted, so no CPU goes down inside it on any model; with ``Config.page_pool_cpus_lock``
+(fix-F2) page_pool_release_retry() holds cpus_read_lock() over its walk, so no CPU goes down
+while the walk is under way.
+
 Simplifications: the whole take-down is one step; the surviving CPU that runs dev_cpu_dead()
 and takes the tasks is the lowest-numbered online one. Between two steps of a task outside
 skb_attempt_defer_free() (between two iterations of the purge loop, say) the spec lets a CPU go
@@ -56,15 +61,17 @@ def stop_machine_blocked(state: View) -> str | None:
     for c in state.cpus:
         if c.online and c.softirq is not None:
             return f"CPU {c.id} is in softirq"
+    config = state.config
     if core.in_csd_call(state) is not None:
         return f"socket {core.in_csd_call(state)}'s task is inside smp_call_function_single_async() (preemption off)"
-    if state.config.preempt == "full":
-        return None
-    for sock in state.sockets:
-        if sock.owner is not None and sock.owner.defer is not None:
-            return f"socket {sock.id}'s task is inside skb_attempt_defer_free() (preempt={state.config.preempt})"
-    if state.page_pool is not None:
-        return f"page_pool_release_retry() is between its online test and its kick (preempt={state.config.preempt})"
+    # fix-F7 (defer_preempt_off): the attempt is not preemptible on any model.
+    if config.preempt != "full" or config.defer_preempt_off:
+        for sock in state.sockets:
+            if sock.owner is not None and sock.owner.defer is not None:
+                return f"socket {sock.id}'s task is inside skb_attempt_defer_free() (preempt={config.preempt})"
+    # fix-F2 (page_pool_cpus_lock): the walk holds cpus_read_lock(), which the take-down waits for.
+    if state.page_pool is not None and (config.preempt != "full" or config.page_pool_cpus_lock):
+        return f"page_pool_release_retry() is between its online test and its kick (preempt={config.preempt})"
     return None
 
 

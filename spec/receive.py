@@ -15,6 +15,11 @@ recvmsg() copies bytes from the head skb; an skb read to its end is eaten by
 tcp_eat_recv_skb(), exactly as close-new does, and a FIN consumes one sequence number and
 ends the call.
 
+With fix-F1-errqueue-closed (``Config.errqueue_refuses_closed``) sock_queue_err_skb() refuses the
+skb once close() has begun (the patch tests, under the error queue's lock, a mark __tcp_close()
+sets under that lock at its start; the spec's ``Sock.shutdown``, set by the close's first step):
+the caller frees it, nothing is charged.
+
 Simplifications: out-of-order segments are not modelled (they never count as unread at close);
 recvmsg() never blocks (it returns when the queue is empty); no MSG_PEEK.
 """
@@ -90,6 +95,9 @@ def apply_err_queue_charge(state: Draft, a: ErrQueueCharge) -> Draft:
     incoming = sock.rx[0]
     ctx = ("rx", incoming.cpu)
     state, skb_id = skbuff.alloc_skb(state, a.sk, incoming, 0, 0, ctx)
+    if state.config.errqueue_refuses_closed and sock.shutdown:  # fix-F1: refused, the caller frees it
+        state = skbuff.kfree_skb(state, skb_id, ctx, incoming.cpu, "errqueue_refused")
+        return core.set_sock(state, a.sk, rx=sock.rx[1:])
     state = core.touch(state, skb_id, ctx, sk=a.sk, destructor="sock_rmem_free")
     state = core.hand(state, skb_id, ctx, ("err_queue", a.sk))
     sock = state.sockets[a.sk]

@@ -76,6 +76,18 @@ class Config:
     - ``rmem_atomic``: tcp_eat_recv_skb()'s uncharge of ``sk_rmem_alloc`` is atomic (f278b6d5bb46,
       v6.15, the revert of 0de2a5c4b824); without it tcp_sock_rfree() reads the count and writes
       it back in a later step, so an error-queue charge in between is lost.
+    Candidate fixes of the findings (properties/findings.py), each a switch ``fix-*`` of
+    model/kernels.py; False is every released kernel's behaviour:
+    - ``defer_test_first`` (F5): skb_attempt_defer_free() tests the slot's count against the
+      maximum before its atomic increment, as defer-v2 did, so a fallback does not count.
+    - ``defer_preempt_off`` (F7, F3, F2): a process-context producer runs the attempt with
+      preemption (BH) disabled, so neither stop_machine() nor a migration falls inside it.
+    - ``page_pool_cpus_lock`` (F2): page_pool_release_retry() walks the online CPUs under
+      cpus_read_lock(), so no CPU goes down between a CPU's online test and its kick.
+    - ``close_purges_errqueue`` (F1): __tcp_close() purges sk_error_queue after the receive queue.
+    - ``errqueue_refuses_closed`` (F1): sock_queue_err_skb() refuses an skb once close() began.
+    - ``flush_detach_first`` (F6): skb_defer_free_flush() detaches the list before resetting the count.
+    - ``flush_resets_empty`` (F6 candidate): the flush resets the count of an empty slot too.
     """
 
     close_path: CloseVariant = "close-new"
@@ -95,6 +107,14 @@ class Config:
     flush_before_poll: bool = True
     idle_run_flushes: bool = True
     rmem_atomic: bool = True
+    # Candidate fixes (issue 12, part 3): see above.
+    defer_test_first: bool = False
+    defer_preempt_off: bool = False
+    page_pool_cpus_lock: bool = False
+    close_purges_errqueue: bool = False
+    errqueue_refuses_closed: bool = False
+    flush_detach_first: bool = False
+    flush_resets_empty: bool = False
 
 
 @attrs.frozen(slots=False, cache_hash=True)

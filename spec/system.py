@@ -38,14 +38,15 @@ def guard_migrate(state: State, a: A.Migrate) -> str | None:
     """The scheduler may move a task between two of its steps where it can be preempted: the
     purge loop and skb_attempt_defer_free() run with preemption enabled, but only a fully
     preemptible kernel (``Config.preempt`` "full") stops a task inside the defer attempt
-    (FACTS §14). Simplification: between the purge loop's iterations the task may move under
-    every model (under NONE and VOLUNTARY it would need a scheduling point there)."""
+    (FACTS §14), and with fix-F7 (``Config.defer_preempt_off``) no kernel does. Simplification:
+    between the purge loop's iterations the task may move under every model (under NONE and
+    VOLUNTARY it would need a scheduling point there)."""
     if state.env.migrations <= 0:
         return "the workload allows no more migrations"
     task = state.sockets[a.sk].owner
     if task is None:
         return f"socket {a.sk} has no task"
-    if task.defer is not None and state.config.preempt != "full":
+    if task.defer is not None and (state.config.preempt != "full" or state.config.defer_preempt_off):
         return f"preempt={state.config.preempt}: the task is not preempted inside skb_attempt_defer_free()"
     if task.defer is not None and task.defer.pc == "csd":
         return "the task is inside smp_call_function_single_async(), preemption off"

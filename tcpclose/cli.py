@@ -22,6 +22,7 @@ from rich.markup import escape
 
 from model.costs import DEFAULT_PROFILE as DEFAULT_COSTS
 from model.costs import PROFILES as COST_PROFILES
+from model.kernels import kernel as named_kernel
 from model.limits import (
     CPU_ID,
     DEFER_MAX,
@@ -629,9 +630,12 @@ def findings(ids: tuple[str, ...], as_json: bool, markdown_dir: Path | None) -> 
     show_default=True,
     help="cost profile (model/costs.py): the nanoseconds each primitive costs on one kind of machine",
 )
+@click.option("--kernel", default=None, metavar="NAME",
+              help="the named kernel (tcpclose kernels) both close paths run on [default: the scenario's, v6.18]")
 @renamed("--profile", "--costs", "the cost profile; --profile is check's Hypothesis profile")
 def metrics(
-    scenario_name: str, sweep: str | None, out_dir: Path | None, as_csv: bool, as_json: bool, cost_profile: str
+    scenario_name: str, sweep: str | None, out_dir: Path | None, as_csv: bool, as_json: bool, cost_profile: str,
+    kernel: str | None,
 ) -> None:
     """Contention and latency, close-old vs close-new, computed from the spec's own trace:
     attack, defer-max, local, recvmsg, loopback, offline. Writes metrics-SCENARIO.csv and .json
@@ -645,7 +649,7 @@ def metrics(
         writable_dir(out, "--out")
         code = metrics_command(scenario_name, sweep, out, "csv" if as_csv else "json" if as_json else "table",
                                cost_profile, progress=sys.stderr.isatty(), out=console,
-                               err=make_console(stderr=True))  # fmt: skip
+                               err=make_console(stderr=True), kernel=kernel)  # fmt: skip
     sys.exit(code)
 
 
@@ -892,11 +896,19 @@ def print_live(report: Any) -> None:
               help="the CPU that closes (attack) or reads and closes (recvmsg); 0 is the RX CPU itself")  # fmt: skip
 @click.option("--defer-max", type=Bounded(DEFER_MAX), default=None,
               help="net.core.skb_defer_max [default: the kernel's, 64]")  # fmt: skip
-def scenario(name: str, sockets: int | None, skbs: int, layout: str, close_cpu: int, defer_max: int | None) -> None:
-    """Run a scenario to quiescence under close-old (v6.17) and close-new (v6.18) and compare
-    what each did: the socket outcome, the accounting, and which CPU freed what."""
+@click.option("--kernel", "kernel_names", multiple=True, metavar="NAME",
+              help="a named kernel to run (tcpclose kernels; repeatable) [default: v6.17 and v6.18]")  # fmt: skip
+def scenario(
+    name: str, sockets: int | None, skbs: int, layout: str, close_cpu: int, defer_max: int | None,
+    kernel_names: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Run a scenario to quiescence under close-old (v6.17) and close-new (v6.18), or the kernels
+    named with --kernel, and compare what each did: the socket outcome, the accounting, and which
+    CPU freed what."""
     rows: list[tuple[str, State, int]] = []
     with bad_input():
+        for kname in kernel_names:
+            named_kernel(kname)  # an unknown name: one line, exit 2
         cpus = len(LAYOUTS[layout].cpu_nodes)
         if close_cpu >= cpus:
             raise SpecError(f"--close-cpu {close_cpu}: layout {layout} has CPUs 0-{cpus - 1}")
@@ -906,7 +918,7 @@ def scenario(name: str, sockets: int | None, skbs: int, layout: str, close_cpu: 
         if name == "attack" and sockets * skbs > MAX_SKBS_TOTAL:
             raise SpecError(f"--sockets x --skbs = {sockets * skbs} skbs, over the {MAX_SKBS_TOTAL} one run keeps: "
                             f"{SCENARIO_SKBS.reason}")  # fmt: skip
-        for kname in ("v6.17", "v6.18"):
+        for kname in kernel_names or ("v6.17", "v6.18"):
             if name == "attack":
                 sc = attack(kernel_name=kname, sockets=sockets, skbs=skbs, machine=layout, close_cpu=close_cpu,
                             defer_max=defer_max)  # fmt: skip
@@ -917,7 +929,7 @@ def scenario(name: str, sockets: int | None, skbs: int, layout: str, close_cpu: 
             result = run(sc.state, triggers=sc.triggers, hold=sc.hold)
             rows.append((kname, result.final, len(result.actions)))
     console.print(f"[bold]{sc.doc}[/bold]")
-    t = table("", *(f"{k} ({'close-old' if k == 'v6.17' else 'close-new'})" for k, _, _ in rows))
+    t = table("", *(f"{k} ({final.config.close_path})" for k, final, _ in rows))
     for label, measure in MEASURES:
         t.add_row(label, *(measure(final, steps) for _, final, steps in rows))
     console.print(t)

@@ -101,6 +101,11 @@ SMALL_SETS: dict[str, list[str]] = {
     "Config.ipi_guard": ["ipi_guard=false"], "Config.v2_kick_count": ["defer=defer-v2", "v2_kick_count=after"],
     "Config.flush_before_poll": ["flush_before_poll=false"], "Config.idle_run_flushes": ["idle_run_flushes=false"],
     "Config.rmem_atomic": ["rmem_atomic=false"],
+    # The candidate fixes, through the kernels that have them (model/kernels.py).
+    "Config.defer_test_first": ["kernel=v7.3+fixes"], "Config.defer_preempt_off": ["kernel=v7.3+fixes"],
+    "Config.page_pool_cpus_lock": ["kernel=v7.3+fixes"], "Config.close_purges_errqueue": ["kernel=v7.3+fixes"],
+    "Config.errqueue_refuses_closed": ["kernel=v7.3+fixes"], "Config.flush_detach_first": ["kernel=v7.3+fixes"],
+    "Config.flush_resets_empty": ["kernel=v7.3+fix-F6-flush-resets-empty"],
 }  # fmt: skip
 
 
