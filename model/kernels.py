@@ -1,10 +1,11 @@
 """Kernels as named sets of switches: one switch per commit of this mechanism's history.
 
-A ``Switch`` names its commit (or, where there is none, the patch's message id), says in the words
-of FACTS what it changes, and maps onto the spec's ``Config``: the fields it sets when the kernel
-has it (``on``) and when it lacks it (``off``). A switch whose ``off`` is None is one the spec
-cannot yet take away: every kernel it models has that commit (its absence needs finer steps than
-the spec has, issue 12), so no named kernel may lack it. Two switches may set the same field (the
+A ``Switch`` names its commit (the page-pool kick, with no id in FACTS, goes by its function),
+says in the words of FACTS what it changes, and maps onto the spec's ``Config``: the fields it sets
+when the kernel has it (``on``) and when it lacks it (``off``). A switch whose ``off`` is None is
+one the spec does not take away (68822bdf76f1, the defer lists themselves; 39564c3fdc66, the
+sysctl and its half-capacity kick), so no named kernel may lack it. The fixes of 2022 and the 2025
+revert are switches whose ``off`` is the bug they fixed (``HISTORY``). Two switches may set the same field (the
 lock-free lists and the per-node slots are both ``defer="defer-v6"``): a kernel with one and
 without the other is refused, since the spec models them only together.
 

@@ -252,7 +252,7 @@ def csd_locked(state: View, cpu: int) -> bool:
 
 
 def queue_defer_csd(state: Draft, cpu: int) -> Draft:
-    """Lock the target's defer_csd and queue it (generic_exec_single()); to an offline target
+    """Lock the target's defer_csd and queue it (kernel/smp.c: generic_exec_single(), v5.18); to an offline target
     the call fails with -ENXIO and unlocks it again. Without the guard, nothing tests that the
     descriptor is not already queued: a second queueing is what 97e719a82b43 prevents."""
     target = state.cpus[cpu]
