@@ -198,6 +198,16 @@ FIX_SWITCHES: tuple[Switch, ...] = (
         on={"flush_detach_first": True}, off={"flush_detach_first": False}, fixes=("F6",),
     ),
     Switch(
+        "fix-F8-kick-once-per-epoch", "skb_attempt_defer_free(): kick at or past half capacity, once per epoch",
+        "net/core/skbuff.c: skb_attempt_defer_free() increments defer_count with a cmpxchg loop that also sets a "
+        "kicked bit of the same word when the count before it is at or above skb_defer_max >> 1 (not only "
+        "equal) and the bit is clear; the attempt that set it kicks after its push. skb_defer_free_flush()'s "
+        "atomic_set(0) clears count and bit together (net/core/dev.c). A write of skb_defer_max mid-epoch "
+        "can then neither add a second kick to the epoch (F8) nor make every push miss the kick point (F10); "
+        "the cost is a cmpxchg loop instead of atomic_inc_return()",
+        on={"kick_once_per_epoch": True}, off={"kick_once_per_epoch": False}, tried=("F8", "F10"),
+    ),
+    Switch(
         "fix-F6-flush-resets-empty", "skb_defer_free_flush(): reset an empty slot's count too (does not fix F6)",
         "net/core/dev.c: skb_defer_free_flush() resets defer_count of a slot whose list is empty instead of "
         "skipping it. A wedged slot is then unwedged by the next NET_RX run on its CPU, but nothing raises one: "

@@ -300,6 +300,12 @@ SMALL: dict[str, Small] = {
             lambda **kw: small(cpus=2, nodes=1, sockets=2, skbs=2, defer_max=2, netrx_raises=1, **kw),
         ),
         Small(
+            "sysctl-mid-epoch",
+            "three skbs closed with skb_defer_max 3 (kick at count 2) and one write of 4 (kick at count 3) while "
+            "the epoch is open: the epoch kicks twice (F8)",
+            lambda **kw: small(cpus=2, nodes=1, skbs=3, defer_max=3, sysctl=4, **kw),
+        ),
+        Small(
             "larger-skbs",
             "the acceptance configuration with two more unread skbs (5, skb_defer_max 4: fallbacks too)",
             lambda **kw: small(cpus=2, nodes=2, skbs=5, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True, **kw),

@@ -68,6 +68,8 @@ class Config:
     - ``errqueue_refuses_closed`` (F1): sock_queue_err_skb() refuses an skb once close() began.
     - ``flush_detach_first`` (F6): skb_defer_free_flush() detaches the list before resetting the count.
     - ``flush_resets_empty`` (F6 candidate): the flush resets the count of an empty slot too.
+    - ``kick_once_per_epoch`` (F8, F10): a push at or above half the maximum it read asks to kick,
+      and a per-slot flag, cleared by the flush, lets the first of them kick.
     """
 
     close_path: CloseVariant = "close-new"
@@ -90,6 +92,7 @@ class Config:
     errqueue_refuses_closed: bool = False
     flush_detach_first: bool = False
     flush_resets_empty: bool = False
+    kick_once_per_epoch: bool = False
 
 
 @attrs.frozen(slots=False)
@@ -194,6 +197,7 @@ class DeferCtx:
     count: int = 0
     defer_max: int = 0
     seen_count: int = -1
+    claimed: bool = False  # fix-F8: the count step claimed this epoch's kick
 
 
 @attrs.frozen(slots=False)
@@ -254,6 +258,10 @@ class DeferSlot:
     defer_count: int = 0
     epoch: int = 0
     kicks: tuple[tuple[int, int], ...] = ()
+    # fix-F8-kick-once-per-epoch only: a producer has claimed the kick since the last reset (the
+    # patch keeps it as a bit of the count's word, set by the increment's cmpxchg and cleared by
+    # the reset with the count); always False otherwise.
+    kicked: bool = False
 
 
 @attrs.frozen(slots=False)

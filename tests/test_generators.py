@@ -89,6 +89,7 @@ SMALL_SETS: dict[str, list[str]] = {
     "Config.page_pool_cpus_lock": ["kernel=v7.3+fixes"], "Config.close_purges_errqueue": ["kernel=v7.3+fixes"],
     "Config.errqueue_refuses_closed": ["kernel=v7.3+fixes"], "Config.flush_detach_first": ["kernel=v7.3+fixes"],
     "Config.flush_resets_empty": ["kernel=v7.3+fix-F6-flush-resets-empty"],
+    "Config.kick_once_per_epoch": ["kernel=v7.3+fixes"],
 }  # fmt: skip
 
 
