@@ -19,17 +19,13 @@ from model.kernels import KERNELS, SWITCHES
 
 @attrs.frozen
 class Explored:
-    """One search: ``config`` (a name of model/small.py SMALL), the distinct states on the fixed
-    kernel (the search complete unless ``violation``), and the known findings met on v7.3
-    (``before``) and on it (``after``)."""
+    """One complete search: ``config`` (a name of model/small.py SMALL), the distinct states on
+    the fixed kernel, and the known findings met on v7.3 (``before``) and on it (``after``)."""
 
     config: str
     states: int
     before: tuple[str, ...]
     after: tuple[str, ...]
-    # The invariant a violation no known finding explains stopped the search on the fixed kernel
-    # at (its shortest counterexample: ``tcpclose explore --kernel K --config C``); "": none.
-    violation: str = ""
 
 
 @attrs.frozen
@@ -52,9 +48,9 @@ class FixEvidence:
         return sorted(before - after, key=lambda f: int(f[1:]))
 
     @property
-    def fails(self) -> list[str]:
-        """Invariants the fix breaks in a way no known finding explains (a fix that does not hold)."""
-        return sorted({r.violation for r in self.runs if r.violation})
+    def introduces(self) -> list[str]:
+        """Findings met with the fix on a configuration where v7.3 does not meet them."""
+        return sorted({f for r in self.runs for f in r.after if f not in r.before}, key=lambda f: int(f[1:]))
 
     @property
     def still(self) -> list[str]:
@@ -67,13 +63,12 @@ class FixEvidence:
         for r in self.runs:
             before = ", ".join(r.before) or "none"
             after = ", ".join(r.after) or "none"
-            broken = f", then {r.violation} fails unexplained" if r.violation else ""
-            parts.append(f"{r.config} ({r.states:,} states): {before} -> {after}{broken}")
+            parts.append(f"{r.config} ({r.states:,} states): {before} -> {after}")
         return "; ".join(parts)
 
 
-def _e(kernel: str, *runs: tuple[str, int, tuple[str, ...], tuple[str, ...]] | Explored) -> FixEvidence:
-    return FixEvidence(kernel, tuple(r if isinstance(r, Explored) else Explored(*r) for r in runs))
+def _e(kernel: str, *runs: tuple[str, int, tuple[str, ...], tuple[str, ...]]) -> FixEvidence:
+    return FixEvidence(kernel, tuple(Explored(*r) for r in runs))
 
 
 _F723 = ("F2", "F3", "F7")
@@ -89,9 +84,8 @@ EVIDENCE: dict[str, FixEvidence] = {
         _e("v7.3+fix-F6-detach-before-reset", ("reset-window", 35488, ("F6",), ())),
         _e("v7.3+fix-F6-flush-resets-empty", ("reset-window", 92944, ("F6",), ("F6",))),
         # F8/F10's dilemma: an attempt counted after its epoch's kick, pushed after the flush's
-        # detach, either kicks a second time (F8) or leaves an skb past its kick point unkicked.
-        _e("v7.3+fix-F8-kick-once-per-epoch",
-           Explored("sysctl-mid-epoch", 358, ("F8",), (), "deferred_skbs_freed_or_allowed")),
+        # detach, either kicks a second time (F8) or leaves an skb past its kick point unkicked (F11).
+        _e("v7.3+fix-F8-kick-once-per-epoch", ("sysctl-mid-epoch", 361, ("F8",), ("F11",))),
         _e(
             "v7.3+fixes",
             ("acceptance", 1917, _F723, ()),
@@ -100,6 +94,8 @@ EVIDENCE: dict[str, FixEvidence] = {
             ("wedge", 224, ("F5",), ()),
             ("page-pool", 2164, _F723, ()),
             ("errqueue", 24, ("F1",), ()),
+            ("sysctl-mid-epoch", 497, ("F8",), ("F8",)),
+            ("straggler", 358, ("F11",), ("F11",)),
         ),
     )
 }  # fmt: skip

@@ -306,6 +306,12 @@ SMALL: dict[str, Small] = {
             lambda **kw: small(cpus=2, nodes=1, skbs=3, defer_max=3, sysctl=4, **kw),
         ),
         Small(
+            "straggler",
+            "six skbs closed with skb_defer_max 6 (kick at count 4): the fifth attempt counts before the kick's "
+            "flush resets the count and pushes after it detaches the list (F11)",
+            lambda **kw: small(cpus=2, nodes=1, skbs=6, defer_max=6, **kw),
+        ),
+        Small(
             "larger-skbs",
             "the acceptance configuration with two more unread skbs (5, skb_defer_max 4: fallbacks too)",
             lambda **kw: small(cpus=2, nodes=2, skbs=5, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True, **kw),

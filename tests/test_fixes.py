@@ -36,11 +36,8 @@ def _sorted(findings: tuple[str, ...]) -> tuple[str, ...]:
 def test_evidence_is_what_the_explorer_finds(kernel: str) -> None:
     for run in EVIDENCE[kernel].runs:
         before, after = _explore(run.config, "v7.3"), _explore(run.config, kernel)
-        assert before.complete and before.violation is None, (run.config, before.summary())
-        if run.violation:  # a candidate that breaks an invariant: the search stops there
-            assert after.violation is not None and after.violation.invariant == run.violation, after.summary()
-        else:
-            assert after.complete and after.violation is None, (run.config, after.summary())
+        for result in (before, after):
+            assert result.complete and result.violation is None, (run.config, result.summary())
         assert _met(before) == _sorted(run.before), (run.config, "v7.3", before.summary())
         assert _met(after) == _sorted(run.after), (run.config, kernel, after.summary())
         assert after.distinct_states == run.states, (run.config, kernel, after.summary())
@@ -55,14 +52,17 @@ def test_each_fix_removes_what_it_claims_and_a_failed_candidate_is_shown(switch:
     assert evidence is not None and f"v7.3+{switch}" in KERNELS
     assert set(sw.fixes) <= set(evidence.removes) or set(sw.fixes) - set(evidence.still) == set(sw.fixes)
     assert not set(sw.fixes) & set(evidence.still), evidence.words()
-    assert set(sw.tried) <= set(evidence.still) or evidence.fails, evidence.words()
+    # A candidate that does not fix: its finding is still met, or another takes its place.
+    assert set(sw.tried) <= set(evidence.still) or evidence.introduces, evidence.words()
     assert sw.fixes or sw.tried
 
 
 def test_the_kernel_with_every_chosen_fix_meets_no_finding() -> None:
     fixed = EVIDENCE["v7.3+fixes"]
     assert set(CHOSEN_FIXES) == set(fixed.switches)
-    assert fixed.still == [] and fixed.fails == [] and set(fixed.removes) == {"F1", "F2", "F3", "F5", "F6", "F7"}
+    # F8 and F10 have no fix (their dilemma: model/fixes.py), nor F11.
+    assert fixed.still == ["F8", "F11"] and fixed.introduces == []
+    assert set(fixed.removes) == {"F1", "F2", "F3", "F5", "F6", "F7"}
     assert {"acceptance", "larger-skbs", "larger-cpus"} <= {r.config for r in fixed.runs}
     # Every finding a chosen fix claims is one of the kernel's fixes.
     assert {f for s in CHOSEN_FIXES for f in SWITCHES[s].fixes} <= set(KERNELS["v7.3+fixes"].fixes)
