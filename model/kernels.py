@@ -150,9 +150,17 @@ FIX_SWITCHES: tuple[Switch, ...] = (
         "fix-F5-test-before-increment", "skb_attempt_defer_free(): test the count before the increment",
         "net/core/skbuff.c: skb_attempt_defer_free() reads the chosen slot's defer_count and goes to nodefer "
         "when it is at or above skb_defer_max, before atomic_inc_return(); the increment and its c >= max test "
-        "stay (producers passing the pre-test together). A fallback then adds nothing to the count, as under "
-        "defer-v2, so a slot is never left counting fallbacks on an empty list",
-        on={"defer_test_first": True}, off={"defer_test_first": False}, fixes=("F5",),
+        "stay (producers passing the pre-test together). A lone fallback then adds nothing to the count, as "
+        "under defer-v2; but producers passing the pre-test together still each add one (not enough for F5)",
+        on={"defer_test_first": True}, off={"defer_test_first": False}, tried=("F5",),
+    ),
+    Switch(
+        "fix-F5-increment-below-max", "skb_attempt_defer_free(): increment only below the maximum (cmpxchg)",
+        "net/core/skbuff.c: skb_attempt_defer_free() replaces atomic_inc_return() and its c >= max test with an "
+        "atomic_try_cmpxchg() loop that adds one only while the count is below skb_defer_max and goes to "
+        "nodefer otherwise: no fallback ever counts, concurrent ones included (the plain pre-test of "
+        "fix-F5-test-before-increment lets producers that pass it together each add one)",
+        on={"defer_count_below_max": True}, off={"defer_count_below_max": False}, fixes=("F5",),
     ),
     Switch(
         "fix-F7-defer-preempt-off", "skb_attempt_defer_free(): no preemption between the online test and the kick",
@@ -306,7 +314,7 @@ KERNELS: dict[str, Kernel] = {
 # -- kernels with the candidate fixes (issue 12, part 3) -------------------------------------------
 # v7.3 with every chosen fix, and v7.3 with each candidate fix (and the fixes it needs) alone.
 CHOSEN_FIXES: tuple[str, ...] = (
-    "fix-F5-test-before-increment", "fix-F7-defer-preempt-off", "fix-F2-page-pool-cpus-read-lock",
+    "fix-F5-increment-below-max", "fix-F7-defer-preempt-off", "fix-F2-page-pool-cpus-read-lock",
     "fix-F1-purge-errqueue", "fix-F1-errqueue-closed", "fix-F6-detach-before-reset",
 )  # fmt: skip
 _V73 = KERNELS["v7.3"].has

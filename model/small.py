@@ -294,6 +294,12 @@ SMALL: dict[str, Small] = {
             lambda **kw: small(cpus=2, nodes=1, skbs=1, errqueue=True, **kw),
         ),
         Small(
+            "wedge-race",
+            "two sockets of one skb closed on CPU 1 with skb_defer_max 1 and one later write of 2: both attempts "
+            "may pass a pre-test at count 0 and each add one, so the count reaches 2 on an empty list (F5)",
+            lambda **kw: small(cpus=2, nodes=1, sockets=2, skbs=1, defer_max=1, sysctl=2, **kw),
+        ),
+        Small(
             "reset-window",
             "two sockets of two skbs closed on CPU 1 with skb_defer_max 2 and one unrelated NET_RX on CPU 0: an "
             "attempt counts inside the flush's reset-to-detach window and the slot wedges (F6)",

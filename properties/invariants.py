@@ -335,7 +335,8 @@ def full_slot_falls_back(pre: State, a: Action, post: State) -> str | None:
     if pc == "count" and pre.config.defer == "defer-v6":
         read_max = ctx.defer_max
         node = pre.cpus[ctx.read_on].node
-        count = post.cpus[ctx.cpu].defer_slots[node].defer_count
+        # The count this increment reaches (or, with fix-F5-increment-below-max's cmpxchg, would reach).
+        count = pre.cpus[ctx.cpu].defer_slots[node].defer_count + 1
         skb = post.skbs[ctx.skb]
         full = count >= read_max
         lists = [[sl.defer_list for sl in st.cpus[ctx.cpu].defer_slots] for st in (pre, post)]

@@ -41,6 +41,11 @@ before any increment, as defer-v2's pre-check does; the count step and its ``c >
 for producers that pass the pre-check together. The count read is folded into the read step: an
 increment or reset landing between the sysctl read and the count read is taken as landing after
 both (the pre-check then sees the earlier count; the count step still tests the later one).
+``Config.defer_count_below_max`` (fix-F5-increment-below-max): the count step is a cmpxchg loop
+that increments only when the new count would stay below the maximum read (the count a push
+needs), and falls back otherwise, with nothing added: the test and the increment are one atomic
+step, so concurrent fallbacks cannot count either (the pre-check of fix-F5-test-before-increment
+can: producers that all pass it at count 0 under skb_defer_max 1 each add one).
 ``Config.kick_once_per_epoch`` (fix-F8): the increment claims the epoch's kick when the count
 before it is at or above half the maximum read (not only at it) and no attempt of the epoch has
 claimed it: the slot's ``kicked`` bit, in the same word as the count (one cmpxchg; under defer-v2,
@@ -172,6 +177,8 @@ def apply_defer_count(state: Draft, a: DeferCount) -> Draft:
 def defer_count(state: Draft, who: Context) -> Draft:
     ctx = attempt(state, who)
     count = core.slot(state, ctx.cpu, ctx.node).defer_count + 1
+    if state.config.defer_count_below_max and rules.defer_fallback(count, ctx.defer_max):
+        return free_now(state, who, ctx.skb, "full")  # fix-F5: the cmpxchg loop does not add the full count
     state = core.set_slot(state, ctx.cpu, ctx.node, defer_count=count)
     if rules.defer_fallback(count, ctx.defer_max):
         return free_now(state, who, ctx.skb, "full")

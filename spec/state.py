@@ -60,6 +60,8 @@ class Config:
     model/kernels.py; False is every released kernel's behaviour:
     - ``defer_test_first`` (F5): skb_attempt_defer_free() tests the slot's count against the
       maximum before its atomic increment, as defer-v2 did, so a fallback does not count.
+    - ``defer_count_below_max`` (F5): the increment is a cmpxchg loop that adds only while the
+      count is below the maximum, so no fallback ever counts, concurrent ones included.
     - ``defer_preempt_off`` (F7, F3, F2): a process-context producer runs the attempt with
       preemption (BH) disabled, so neither stop_machine() nor a migration falls inside it.
     - ``page_pool_cpus_lock`` (F2): page_pool_release_retry() walks the online CPUs under
@@ -86,6 +88,7 @@ class Config:
     napi_consume_defers: bool = False
     # Candidate fixes (issue 12, part 3): see above.
     defer_test_first: bool = False
+    defer_count_below_max: bool = False
     defer_preempt_off: bool = False
     page_pool_cpus_lock: bool = False
     close_purges_errqueue: bool = False

@@ -70,14 +70,14 @@ def test_the_kernel_with_every_chosen_fix_meets_no_finding() -> None:
 
 def test_check_fails_when_a_fixed_finding_shows() -> None:
     """``check --kernel K`` fails when a finding K's switches fix is seen: the wedge machine on
-    v7.3+fix-F5-test-before-increment passes without F5; the same machine's results on v7.3, which
+    v7.3+fix-F5-increment-below-max passes without F5; the same machine's results on v7.3, which
     show F5, fail once the report is said to be of the fixed kernel."""
-    report = checkrun.run_all(profile="ci", machines=["wedge"], kernel="v7.3+fix-F5-test-before-increment",
+    report = checkrun.run_all(profile="ci", machines=["wedge"], kernel="v7.3+fix-F5-increment-below-max",
                               max_examples=30)  # fmt: skip
     assert report.ok and "F5" not in report.findings_seen, report.verdict_line()
     shown = checkrun.run_all(profile="ci", machines=["wedge"], kernel="v7.3", max_examples=30)
     assert "F5" in shown.findings_seen
-    claimed = checkrun.Report(shown.profile, shown.machines, shown.findings, "v7.3+fix-F5-test-before-increment")
+    claimed = checkrun.Report(shown.profile, shown.machines, shown.findings, "v7.3+fix-F5-increment-below-max")
     assert not claimed.ok and claimed.fixed_but_seen == ["F5"]
     assert claimed.to_json()["fixed_but_seen"] == ["F5"] and "fixes F5" in claimed.verdict_line()
 
