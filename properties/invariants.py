@@ -336,9 +336,13 @@ def full_slot_falls_back(pre: State, a: Action, post: State) -> str | None:
         read_max = ctx.defer_max
         node = pre.cpus[ctx.read_on].node
         # The count this increment reaches (or, with fix-F5-increment-below-max's cmpxchg, would reach).
-        count = pre.cpus[ctx.cpu].defer_slots[node].defer_count + 1
+        before = pre.cpus[ctx.cpu].defer_slots[node].defer_count
+        count = before + 1
         skb = post.skbs[ctx.skb]
         full = count >= read_max
+        added = post.cpus[ctx.cpu].defer_slots[node].defer_count - before
+        if added != (0 if full and pre.config.defer_count_below_max else 1):
+            return f"slot ({ctx.cpu}, {node}) went from count {before} by {added} at the attempt's increment"
         lists = [[sl.defer_list for sl in st.cpus[ctx.cpu].defer_slots] for st in (pre, post)]
         if full and (skb.frees != (FreeEvent(here, "nodefer:full"),) or lists[0] != lists[1]):
             return f"count {count} >= max {read_max} but skb {skb.id} was not freed locally"
