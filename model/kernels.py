@@ -164,9 +164,17 @@ FIX_SWITCHES: tuple[Switch, ...] = (
         "fix-F5-test-before-increment", "skb_attempt_defer_free(): test the count before the increment",
         "net/core/skbuff.c: skb_attempt_defer_free() reads the chosen slot's defer_count and goes to nodefer "
         "when it is at or above skb_defer_max, before atomic_inc_return(); the increment and its c >= max test "
-        "stay (producers passing the pre-test together). A fallback then adds nothing to the count, as under "
-        "defer-v2, so a slot is never left counting fallbacks on an empty list",
-        on={"defer_test_first": True}, off={"defer_test_first": False}, fixes=("F5",),
+        "stay (producers passing the pre-test together). A lone fallback then adds nothing to the count, as "
+        "under defer-v2; but producers passing the pre-test together still each add one (not enough for F5)",
+        on={"defer_test_first": True}, off={"defer_test_first": False}, tried=("F5",),
+    ),
+    Switch(
+        "fix-F5-increment-below-max", "skb_attempt_defer_free(): increment only below the maximum (cmpxchg)",
+        "net/core/skbuff.c: skb_attempt_defer_free() replaces atomic_inc_return() and its c >= max test with an "
+        "atomic_try_cmpxchg() loop that adds one only while the count is below skb_defer_max and goes to "
+        "nodefer otherwise: no fallback ever counts, concurrent ones included (the plain pre-test of "
+        "fix-F5-test-before-increment lets producers that pass it together each add one)",
+        on={"defer_count_below_max": True}, off={"defer_count_below_max": False}, fixes=("F5",),
     ),
     Switch(
         "fix-F7-defer-preempt-off", "skb_attempt_defer_free(): no preemption between the online test and the kick",
@@ -210,6 +218,16 @@ FIX_SWITCHES: tuple[Switch, ...] = (
         "of after: a producer counting between the two pushes onto the new list and its increment is wiped, so "
         "the count can under-estimate the list until the next flush but never stays above an empty list",
         on={"flush_detach_first": True}, off={"flush_detach_first": False}, fixes=("F6",),
+    ),
+    Switch(
+        "fix-F8-kick-once-per-epoch", "skb_attempt_defer_free(): kick at or past half capacity, once per epoch",
+        "net/core/skbuff.c: skb_attempt_defer_free() increments defer_count with a cmpxchg loop that also sets a "
+        "kicked bit of the same word when the count before it is at or above skb_defer_max >> 1 (not only "
+        "equal) and the bit is clear; the attempt that set it kicks after its push. skb_defer_free_flush()'s "
+        "atomic_set(0) clears count and bit together (net/core/dev.c). A write of skb_defer_max mid-epoch "
+        "can then neither add a second kick to the epoch (F8) nor make every push miss the kick point (F10); "
+        "the cost is a cmpxchg loop instead of atomic_inc_return()",
+        on={"kick_once_per_epoch": True}, off={"kick_once_per_epoch": False}, tried=("F8", "F10"),
     ),
     Switch(
         "fix-F6-flush-resets-empty", "skb_defer_free_flush(): reset an empty slot's count too (does not fix F6)",
@@ -330,7 +348,7 @@ KERNELS: dict[str, Kernel] = {
 # -- kernels with the candidate fixes (issue 12, part 3) -------------------------------------------
 # v7.3 with every chosen fix, and v7.3 with each candidate fix (and the fixes it needs) alone.
 CHOSEN_FIXES: tuple[str, ...] = (
-    "fix-F5-test-before-increment", "fix-F7-defer-preempt-off", "fix-F2-page-pool-cpus-read-lock",
+    "fix-F5-increment-below-max", "fix-F7-defer-preempt-off", "fix-F2-page-pool-cpus-read-lock",
     "fix-F1-purge-errqueue", "fix-F1-errqueue-closed", "fix-F6-detach-before-reset",
 )  # fmt: skip
 _V73 = KERNELS["v7.3"].has

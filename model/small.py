@@ -335,10 +335,28 @@ SMALL: dict[str, Small] = {
             lambda **kw: small(cpus=2, nodes=1, skbs=1, errqueue=True, **kw),
         ),
         Small(
+            "wedge-race",
+            "two sockets of one skb closed on CPU 1 with skb_defer_max 1 and one later write of 2: both attempts "
+            "may pass a pre-test at count 0 and each add one, so the count reaches 2 on an empty list (F5)",
+            lambda **kw: small(cpus=2, nodes=1, sockets=2, skbs=1, defer_max=1, sysctl=2, **kw),
+        ),
+        Small(
             "reset-window",
             "two sockets of two skbs closed on CPU 1 with skb_defer_max 2 and one unrelated NET_RX on CPU 0: an "
             "attempt counts inside the flush's reset-to-detach window and the slot wedges (F6)",
             lambda **kw: small(cpus=2, nodes=1, sockets=2, skbs=2, defer_max=2, netrx_raises=1, **kw),
+        ),
+        Small(
+            "sysctl-mid-epoch",
+            "three skbs closed with skb_defer_max 3 (kick at count 2) and one write of 4 (kick at count 3) while "
+            "the epoch is open: the epoch kicks twice (F8)",
+            lambda **kw: small(cpus=2, nodes=1, skbs=3, defer_max=3, sysctl=4, **kw),
+        ),
+        Small(
+            "straggler",
+            "six skbs closed with skb_defer_max 6 (kick at count 4): the fifth attempt counts before the kick's "
+            "flush resets the count and pushes after it detaches the list (F11)",
+            lambda **kw: small(cpus=2, nodes=1, skbs=6, defer_max=6, **kw),
         ),
         Small(
             "larger-skbs",

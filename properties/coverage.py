@@ -43,8 +43,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
                 "known F3", "known F7"),
     "sysctl": ("kick sent", "skb_defer_max written mid-epoch", "known F8"),
     "wedge": ("full slot fell back", "skb_defer_max changed", "known F5"),
-    "fixed": ("kick sent", "cross-CPU free", "CPU offline with a non-empty slot", "fell back before the increment",
-              "error queue purged by close()", "error-queue skb refused after close()", "flush raced a producer"),
+    "fixed": ("kick sent", "cross-CPU free", "CPU offline with a non-empty slot", "fell back without counting",
+              "error queue purged by close()", "error-queue skb refused after close()"),
 }  # fmt: skip
 
 
@@ -52,7 +52,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 # events and action kinds that ``check --kernel`` then does not require (spec/defer.py and
 # spec/flush.py: the count and reset steps are defer-v6's; the page-pool walk and the TX hand-off
 # need their switch; with fix-F7 no CPU goes down inside an attempt, and with fix-F1-errqueue-closed
-# the error queue is empty when the socket is destroyed).
+# the error queue is empty when the socket is destroyed; the steps of the candidate fixes need them).
 NEEDS_SWITCH: dict[str, tuple[str, object]] = {
     "page pool kicked a CPU": ("page_pool_kick", True),
     "PagePoolRetry": ("page_pool_kick", True),
@@ -63,6 +63,9 @@ NEEDS_SWITCH: dict[str, tuple[str, object]] = {
     "CPU offline in a producer's window": ("defer_preempt_off", False),
     "pushed to an offline CPU": ("defer_preempt_off", False),
     "socket destroyed with error-queue skbs": ("errqueue_refuses_closed", False),
+    "fell back without counting": ("defer_count_below_max", True),
+    "error queue purged by close()": ("close_purges_errqueue", True),
+    "error-queue skb refused after close()": ("errqueue_refuses_closed", True),
 }
 
 
@@ -209,8 +212,8 @@ def observe(pre: State, a: Action, post: State) -> list[str]:
         for f in new.frees[len(old.frees) :]:
             if f.how == "nodefer:full":
                 out.append("full slot fell back")
-                if isinstance(a, DeferRead) and pre.config.defer == "defer-v6":
-                    out.append("fell back before the increment")
+                if isinstance(a, DeferCount) and pre.config.defer_count_below_max:
+                    out.append("fell back without counting")
             if f.cpu != new.alloc_cpu:
                 out.append("cross-CPU free")
     for before, after in zip(pre.sockets, post.sockets, strict=True):

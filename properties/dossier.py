@@ -241,6 +241,25 @@ DETAILS: dict[str, Details] = {
         ),
         conditions="every kernel and preemption model; needs a write of skb_defer_max mid-epoch",
     ),
+    "F11": Details(
+        mechanism=(
+            "skb_attempt_defer_free() counts, then pushes; skb_defer_free_flush() resets the count, then detaches "
+            "the list (FACTS §9). An attempt that counts after its slot epoch's kick (count max/2 + 2 or more, "
+            "still below the maximum) and before the flush's reset, and pushes after the flush's detach, puts its "
+            "skb on the new list past the kick point, where the reset has started a new epoch: no kick is owed "
+            "for it until max/2 + 1 more pushes (the uncounted skb of FACTS §9)."
+        ),
+        impact=(
+            "One skb per such attempt waits for unrelated NET_RX on the owning CPU (or for the next epoch's "
+            "kick), which FACTS §12 allows only below the kick point; on a CPU with no other traffic and no "
+            "further frees, indefinitely. Needs skb_defer_max 6 or more (v6.18's 64 and v6.19's 128 qualify) and "
+            "a producer on another CPU inside the flush's window."
+        ),
+        conditions=(
+            "defer-v6 kernels, every preemption model, no sysctl write; found by the explorer (skb_defer_max 6, "
+            "one socket of six unread skbs): the state machines draw skb_defer_max up to 4 only"
+        ),
+    ),
     "F9": Details(
         variants=(("recvmsg", lambda: _recv_eats(1, zcopy=True)),),
         mechanism=(

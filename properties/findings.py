@@ -91,6 +91,16 @@ F10 deferred_skbs_freed_or_allowed after writes of skb_defer_max mid-epoch: the 
    one without a fallback (6 and 10, for example). Every kernel and preemption model. Signature:
    each skb waiting without an allowed reason is on an online CPU with no kick owed, and its
    slot epoch's pushes read different maxima, none at its own kick point, with no kick made.
+F11 deferred_skbs_freed_or_allowed without any sysctl write, at skb_defer_max 6 or more: an
+   attempt counts after its slot epoch's kick (count max/2 + 2, still below the maximum) before
+   the flush's reset, and pushes after the flush's detach. Its skb lands on the new list, past the
+   kick point of its epoch, and no kick is owed: the reset started a new epoch whose kick needs
+   max/2 + 1 more pushes. So it waits for unrelated NET_RX, which FACTS §12 allows only below the
+   kick point (FACTS §9's "uncounted skb"). defer-v6 kernels, every preemption model; found by the
+   explorer on a configuration the machines do not draw (their skb_defer_max is at most 4).
+   Signature: each skb waiting without an allowed reason is on an online CPU with no kick owed,
+   was counted in an epoch that a reset has since ended and that had its kick, and its count is
+   past its kick point.
 F9 deferred_skb_holds_no_refs without the zero-copy test (0943404b1f3b): a zero-copy skb is
    deferred with its user buffer still attached, and may wait there indefinitely (FACTS §11).
    Kernels without the test: v6.17 (defer-v2 never had it), v6.18 (v6.18.0), v6.19 (v6.19.0);
@@ -294,6 +304,18 @@ def _f8() -> tuple[State, list[Action]]:
     actions: list[Action] = [PacketArrives(0)] * 3 + [CloseStart(0), *attempt]  # count 1
     actions += [*attempt, DeferKick(0), SetDeferMax(4), *attempt, DeferKick(0)]  # count 2 kicks, count 3 kicks
     return state, actions
+
+
+def _f11() -> tuple[State, list[Action]]:
+    # skb_defer_max 6 kicks at count 4; the fifth attempt counts 5 before the flush's reset and
+    # pushes after its detach.
+    packets = [Incoming(cpu=0, length=1448, truesize=2304) for _ in range(5)]
+    state = boot(Config(), (0, 0), 6, [socket(0, packets, [UserOp("close", 1)])])
+    attempt: list[Action] = [PurgeStep(0), DeferCheck(0), DeferRead(0), DeferCount(0)]
+    actions: list[Action] = [PacketArrives(0)] * 5 + [CloseStart(0)]
+    actions += [*attempt, DeferPush(0)] * 3 + [*attempt, DeferPush(0), DeferKick(0)]  # counts 1-3, 4 kicks
+    actions += [*attempt, IpiDeliver(0), SoftirqStart(0), FlushReset(0), FlushDetach(0)]  # count 5; the flush
+    return state, [*actions, DeferPush(0), CloseDecide(0), FlushFree(0)]  # the push lands on the new list
 
 
 def _f10() -> tuple[State, list[Action]]:
@@ -561,6 +583,26 @@ def _sig_f10(run: Run, v: Violation) -> bool:
     return bool(bad)
 
 
+def _sig_f11(run: Run, v: Violation) -> bool:
+    """Every skb waiting without an allowed reason is on an online CPU with no kick owed, was
+    counted in a slot epoch that a reset has since ended and that had its kick, and its count is
+    past the kick point of the maximum it read."""
+    if not v.quiescent:
+        return False
+    s = run.final
+    bad = [i for i, why in waiting_reasons(s).items() if why is None]
+    for i in bad:
+        rec = s.skbs[i].deferred
+        cpu = s.cpus[s.skbs[i].alloc_cpu]
+        if rec is None or not cpu.online or cpu.kick_unserved or cpu.net_rx_pending:
+            return False
+        slot = cpu.defer_slots[rec.node]
+        kicked = any(e == rec.epoch for e, _ in slot.kicks)
+        if not (rec.epoch < slot.epoch and kicked and rec.count >= rec.defer_max // 2 + 1):
+            return False
+    return bool(bad)
+
+
 def _sig_f9(run: Run, v: Violation) -> bool:
     """Every deferred skb that still holds a reference holds only its zero-copy buffer, on a
     kernel without the zero-copy test."""
@@ -592,6 +634,8 @@ FINDINGS: dict[str, Finding] = {
         Finding("F9", "deferred_skb_holds_no_refs", "without 0943404b1f3b a zero-copy skb is deferred", _f9, _sig_f9),
         Finding("F10", "deferred_skbs_freed_or_allowed", "sysctl writes mid-epoch skip the kick point", _f10,
                 _sig_f10),
+        Finding("F11", "deferred_skbs_freed_or_allowed", "an attempt counted past the kick point lands after the "
+                "flush", _f11, _sig_f11),
     )
 }  # fmt: skip
 

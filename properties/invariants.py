@@ -349,9 +349,14 @@ def full_slot_falls_back(pre: State, a: Action, post: State) -> str | None:
     if pc == "count" and pre.config.defer == "defer-v6":
         read_max = ctx.defer_max
         node = pre.cpus[ctx.read_on].node
-        count = post.cpus[ctx.cpu].defer_slots[node].defer_count
+        # The count this increment reaches (or, with fix-F5-increment-below-max's cmpxchg, would reach).
+        before = pre.cpus[ctx.cpu].defer_slots[node].defer_count
+        count = before + 1
         skb = post.skbs[ctx.skb]
         full = count >= read_max
+        added = post.cpus[ctx.cpu].defer_slots[node].defer_count - before
+        if added != (0 if full and pre.config.defer_count_below_max else 1):
+            return f"slot ({ctx.cpu}, {node}) went from count {before} by {added} at the attempt's increment"
         lists = [[sl.defer_list for sl in st.cpus[ctx.cpu].defer_slots] for st in (pre, post)]
         if full and (skb.frees != (FreeEvent(here, "nodefer:full"),) or lists[0] != lists[1]):
             return f"count {count} >= max {read_max} but skb {skb.id} was not freed locally"
@@ -461,17 +466,21 @@ def dev_cpu_dead_empties_slots(pre: State, a: Action, post: State) -> str | None
 def kick_at_half_capacity(pre: State, a: Action, post: State) -> str | None:
     """A push is followed by a kick exactly when its count crossed half capacity: v6, count
     max/2 + 1 (so only with max >= 3, as lower counts fall back); v2, the count before the push
-    equal to max/2. Fallbacks never kick."""
+    equal to max/2. Fallbacks never kick. With fix-F8 (``Config.kick_once_per_epoch``) one push
+    per slot epoch at or above that point kicks: none below it (kicks_match_crossings and
+    one_kick_per_slot_epoch check that the epoch has exactly one)."""
     found = _attempt_step(pre, a)
     if found is None or found[0] != "push":
         return None
     _, ctx, _, who = found
     after = _attempt_after(post, who)
     kicks = after is not None and after.pc == "kick"
-    if pre.config.defer == "defer-v6":
-        due = ctx.count == ctx.defer_max // 2 + 1
-    else:
-        due = pre.cpus[ctx.cpu].defer_slots[0].defer_count == ctx.defer_max // 2
+    before = ctx.count - 1 if pre.config.defer == "defer-v6" else pre.cpus[ctx.cpu].defer_slots[0].defer_count
+    if pre.config.kick_once_per_epoch:  # fix-F8: only at or above the point; which one is the
+        if kicks and before < ctx.defer_max // 2:  # epoch's is left to kicks_match_crossings
+            return f"push with count {ctx.count}, max {ctx.defer_max}: kick taken below the kick point"
+        return None
+    due = before == ctx.defer_max // 2
     if kicks != due:
         return f"push with count {ctx.count}, max {ctx.defer_max}: kick {'taken' if kicks else 'missed'}"
     return None
@@ -495,11 +504,17 @@ def one_kick_per_slot_epoch(pre: State, a: Action, post: State) -> str | None:
 def kicks_match_crossings(s: State) -> str | None:
     """Exactly one kick per half-capacity crossing: at quiescence, a slot epoch had a kick iff a
     push of that epoch reached the kick point, count max/2 + 1 for the max it read (v2: the count
-    after its own increment; the same arithmetic), and fallbacks never kick (FACTS §7, §12)."""
+    after its own increment; the same arithmetic), and fallbacks never kick (FACTS §7, §12). With
+    fix-F8 (``Config.kick_once_per_epoch``) a push past the kick point of the maximum it read
+    crosses too: with skb_defer_max written mid-epoch, no count need equal every push's kick
+    point, and the fix promises the kick all the same (F10)."""
     crossings: set[tuple[int, int, int]] = set()
     for skb in s.skbs:
         rec = skb.deferred
-        if rec is not None and rec.count == rec.defer_max // 2 + 1:
+        if rec is None:
+            continue
+        point = rec.defer_max // 2 + 1
+        if rec.count == point or (s.config.kick_once_per_epoch and rec.count > point):
             crossings.add((skb.alloc_cpu, rec.node, rec.epoch))
     kicked = {(c.id, node, e) for c in s.cpus for node, sl in enumerate(c.defer_slots) for e, _ in sl.kicks}
     if crossings - kicked:

@@ -43,6 +43,18 @@ before any increment, as defer-v2's pre-check does; the count step and its ``c >
 for producers that pass the pre-check together. The count read is folded into the read step: an
 increment or reset landing between the sysctl read and the count read is taken as landing after
 both (the pre-check then sees the earlier count; the count step still tests the later one).
+``Config.defer_count_below_max`` (fix-F5-increment-below-max): the count step is a cmpxchg loop
+that increments only when the new count would stay below the maximum read (the count a push
+needs), and falls back otherwise, with nothing added: the test and the increment are one atomic
+step, so concurrent fallbacks cannot count either (the pre-check of fix-F5-test-before-increment
+can: producers that all pass it at count 0 under skb_defer_max 1 each add one).
+``Config.kick_once_per_epoch`` (fix-F8): the increment claims the epoch's kick when the count
+before it is at or above half the maximum read (not only at it) and no attempt of the epoch has
+claimed it: the slot's ``kicked`` bit, in the same word as the count (one cmpxchg; under defer-v2,
+the lock), which every reset of the count (the flush, dev_cpu_dead()) clears with it. The attempt
+that claimed it kicks after its push. (A first version tested and set the bit at the kick step;
+the explorer found a kick of an epoch made after the flush's reset, which claimed the next epoch's
+bit: the claim must go with the count.)
 ``Config.defer_preempt_off`` (fix-F7): the whole attempt runs with preemption disabled, so a task
 is never stopped inside it (spec/hotplug.py, spec/system.py: Migrate), as under PREEMPT_NONE.
 
@@ -167,12 +179,28 @@ def apply_defer_count(state: Draft, a: DeferCount) -> Draft:
 def defer_count(state: Draft, who: Context) -> Draft:
     ctx = attempt(state, who)
     count = core.slot(state, ctx.cpu, ctx.node).defer_count + 1
+    if state.config.defer_count_below_max and rules.defer_fallback(count, ctx.defer_max):
+        return free_now(state, who, ctx.skb, "full")  # fix-F5: the cmpxchg loop does not add the full count
     state = core.set_slot(state, ctx.cpu, ctx.node, defer_count=count)
     if rules.defer_fallback(count, ctx.defer_max):
         return free_now(state, who, ctx.skb, "full")
-    epoch = core.slot(state, ctx.cpu, ctx.node).epoch
-    nxt = core.evolve(ctx, pc="push", count=count, counted_on=running_cpu(state, who), counted_epoch=epoch)
+    slot = core.slot(state, ctx.cpu, ctx.node)
+    claimed = _claim(state, ctx.cpu, ctx.node, count - 1, ctx.defer_max)
+    nxt = core.evolve(ctx, pc="push", count=count, counted_on=running_cpu(state, who), counted_epoch=slot.epoch,
+                      claimed=claimed)  # fmt: skip
     return set_attempt(state, who, nxt)
+
+
+def _claim(state: Draft, cpu: int, node: int, count_before: int, defer_max: int) -> bool:
+    """fix-F8: the increment (v6: one cmpxchg on the count's word; v2: under the lock) also sets
+    the slot's kicked bit when the count before it is at or above half the maximum read and the
+    bit is clear; True: this attempt kicks. Without the fix: never."""
+    if not state.config.kick_once_per_epoch or core.slot(state, cpu, node).kicked:
+        return False
+    if not rules.defer_kick_at_or_above(count_before, defer_max):
+        return False
+    core.set_slot(state, cpu, node, kicked=True)
+    return True
 
 
 def guard_defer_push(state: State, a: DeferPush) -> str | None:
@@ -186,14 +214,20 @@ def apply_defer_push(state: Draft, a: DeferPush) -> Draft:
 def defer_push(state: Draft, who: Context) -> Draft:
     ctx = attempt(state, who)
     slot = core.slot(state, ctx.cpu, ctx.node)
-    if state.config.defer == "defer-v6":
+    v6 = state.config.defer == "defer-v6"
+    # v6: the count this attempt's increment returned; v2 (under sd->defer_lock): the count before
+    # this skb, which it then counts.
+    if state.config.kick_once_per_epoch:  # fix-F8: the kick claimed with the count
+        kick = ctx.claimed if v6 else _claim(state, ctx.cpu, ctx.node, slot.defer_count, ctx.defer_max)
+    elif v6:
         kick = rules.defer_kick(ctx.count, ctx.defer_max)
+    elif state.config.v2_kick_count == "before":
+        kick = rules.defer_v2_kick(slot.defer_count, ctx.defer_max)
+    else:  # before c09b0cd2cc6c: the count after this skb's increment
+        kick = rules.defer_v2_kick_after(slot.defer_count + 1, ctx.defer_max)
+    if v6:
         state = core.set_slot(state, ctx.cpu, ctx.node, defer_list=(ctx.skb, *slot.defer_list))
-    else:  # under sd->defer_lock: decide the kick on the count before this skb, then count it
-        if state.config.v2_kick_count == "before":
-            kick = rules.defer_v2_kick(slot.defer_count, ctx.defer_max)
-        else:  # before c09b0cd2cc6c: the count after this skb's increment
-            kick = rules.defer_v2_kick_after(slot.defer_count + 1, ctx.defer_max)
+    else:
         state = core.set_slot(
             state,
             ctx.cpu,
@@ -201,7 +235,6 @@ def defer_push(state: Draft, who: Context) -> Draft:
             defer_count=slot.defer_count + 1,
             defer_list=(ctx.skb, *slot.defer_list),
         )
-    v6 = state.config.defer == "defer-v6"
     record = DeferRecord(
         producer_cpu=ctx.read_on,
         node=ctx.node,

@@ -145,7 +145,7 @@ def _enter_slot(state: Draft, cpu: int, node: int, rx_sk: int | None, tx_cpu: in
             ctx = FlushCtx(node=node, pc=first_pc(state), rx_sk=rx_sk, tx_cpu=tx_cpu)
             return core.set_cpu(state, cpu, softirq=ctx)
         if state.config.flush_resets_empty and slot.defer_count:  # the F6 candidate: reset an empty slot too
-            state = core.set_slot(state, cpu, node, defer_count=0, epoch=slot.epoch + 1)
+            state = core.set_slot(state, cpu, node, defer_count=0, epoch=slot.epoch + 1, kicked=False)
         node += 1
     state = core.set_cpu(state, cpu, softirq=None)  # the flush is over; so is the run after its poll
     if rx_sk is not None:
@@ -228,7 +228,7 @@ def apply_flush_reset(state: Draft, a: FlushReset) -> Draft:
     ctx = state.cpus[a.cpu].softirq
     assert ctx is not None
     slot = core.slot(state, a.cpu, ctx.node)
-    state = core.set_slot(state, a.cpu, ctx.node, defer_count=0, epoch=slot.epoch + 1)
+    state = core.set_slot(state, a.cpu, ctx.node, defer_count=0, epoch=slot.epoch + 1, kicked=False)
     after = "free" if state.config.flush_detach_first else "detach"  # fix-F6: the list is already detached
     return core.set_cpu(state, a.cpu, softirq=core.evolve(ctx, pc=after))
 
@@ -242,7 +242,7 @@ def apply_flush_detach(state: Draft, a: FlushDetach) -> Draft:
     assert ctx is not None
     slot = core.slot(state, a.cpu, ctx.node)
     if state.config.defer == "defer-v2":  # under the lock: detach and reset together
-        state = core.set_slot(state, a.cpu, ctx.node, defer_count=0, epoch=slot.epoch + 1)
+        state = core.set_slot(state, a.cpu, ctx.node, defer_count=0, epoch=slot.epoch + 1, kicked=False)
     state = core.set_slot(state, a.cpu, ctx.node, defer_list=())
     for skb_id in slot.defer_list:
         state = core.hand(state, skb_id, ("softirq", a.cpu), ("held", "softirq", a.cpu))

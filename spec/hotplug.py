@@ -100,7 +100,7 @@ def apply_dev_cpu_dead(state: Draft, a: DevCpuDead) -> Draft:
     on = survivor(state, a.cpu)
     ctx = ("hotplug", a.cpu)
     for node, slot in enumerate(state.cpus[a.cpu].defer_slots):
-        state = core.set_slot(state, a.cpu, node, defer_list=(), defer_count=0, epoch=slot.epoch + 1)
+        state = core.set_slot(state, a.cpu, node, defer_list=(), defer_count=0, epoch=slot.epoch + 1, kicked=False)
         for skb_id in slot.defer_list:
             state = core.hand(state, skb_id, ctx, ("held", "hotplug", a.cpu))
             state = skbuff.kfree_skb(state, skb_id, ctx, on, "hotplug_flush")

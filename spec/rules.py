@@ -77,6 +77,18 @@ def defer_kick(count: int, defer_max: int) -> bool:
     return count - 1 == defer_max >> 1
 
 
+def defer_kick_at_or_above(count_before: int, defer_max: int) -> bool:
+    """The candidate fix of F8 and F10 (fix-F8-kick-once-per-epoch): a push whose count before
+    its own increment is at or above half the maximum it read asks to kick (defer-v6: ``c - 1 >=
+    max >> 1``; defer-v2: the count before the push), and the slot's kicked flag lets one of them
+    per epoch through (spec/defer.py).
+
+    pre: count_before >= 0 and defer_max >= 0
+    post: __return__ == (count_before >= defer_max // 2)
+    """
+    return count_before >= defer_max >> 1
+
+
 def defer_v2_full(count: int, defer_max: int) -> bool:
     """defer-v2: the racy pre-check reads the count before taking the lock (``count >= max``).
 

@@ -80,6 +80,8 @@ class Config:
     model/kernels.py; False is every released kernel's behaviour:
     - ``defer_test_first`` (F5): skb_attempt_defer_free() tests the slot's count against the
       maximum before its atomic increment, as defer-v2 did, so a fallback does not count.
+    - ``defer_count_below_max`` (F5): the increment is a cmpxchg loop that adds only while the
+      count is below the maximum, so no fallback ever counts, concurrent ones included.
     - ``defer_preempt_off`` (F7, F3, F2): a process-context producer runs the attempt with
       preemption (BH) disabled, so neither stop_machine() nor a migration falls inside it.
     - ``page_pool_cpus_lock`` (F2): page_pool_release_retry() walks the online CPUs under
@@ -88,6 +90,8 @@ class Config:
     - ``errqueue_refuses_closed`` (F1): sock_queue_err_skb() refuses an skb once close() began.
     - ``flush_detach_first`` (F6): skb_defer_free_flush() detaches the list before resetting the count.
     - ``flush_resets_empty`` (F6 candidate): the flush resets the count of an empty slot too.
+    - ``kick_once_per_epoch`` (F8, F10): a push at or above half the maximum it read asks to kick,
+      and a per-slot flag, cleared by the flush, lets the first of them kick.
     """
 
     close_path: CloseVariant = "close-new"
@@ -109,12 +113,14 @@ class Config:
     rmem_atomic: bool = True
     # Candidate fixes (issue 12, part 3): see above.
     defer_test_first: bool = False
+    defer_count_below_max: bool = False
     defer_preempt_off: bool = False
     page_pool_cpus_lock: bool = False
     close_purges_errqueue: bool = False
     errqueue_refuses_closed: bool = False
     flush_detach_first: bool = False
     flush_resets_empty: bool = False
+    kick_once_per_epoch: bool = False
 
 
 @attrs.frozen(slots=False, cache_hash=True)
@@ -220,6 +226,7 @@ class DeferCtx:
     count: int = 0
     defer_max: int = 0
     seen_count: int = -1
+    claimed: bool = False  # fix-F8: the count step claimed this epoch's kick
 
 
 @attrs.frozen(slots=False, cache_hash=True)
@@ -283,6 +290,10 @@ class DeferSlot:
     defer_count: int = 0
     epoch: int = 0
     kicks: tuple[tuple[int, int], ...] = ()
+    # fix-F8-kick-once-per-epoch only: a producer has claimed the kick since the last reset (the
+    # patch keeps it as a bit of the count's word, set by the increment's cmpxchg and cleared by
+    # the reset with the count); always False otherwise.
+    kicked: bool = False
 
 
 @attrs.frozen(slots=False, cache_hash=True)

@@ -131,7 +131,7 @@ def main() -> None:
 @click.option("--max-examples", type=Bounded(MAX_EXAMPLES), default=None, help="Examples per machine.")
 @click.option(
     "--machine", "machines", multiple=True,
-    help="Only this state machine (repeatable): close, hotplug, race, offline, sysctl, wedge.",
+    help="Only this state machine (repeatable): close, hotplug, race, offline, sysctl, wedge, fixed.",
 )
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the verdict, each invariant's checks and the findings seen to this file.")  # fmt: skip
@@ -192,7 +192,7 @@ def check(
               help="Example database the workers share: redis://HOST:PORT[/N] for a Redis server (several "
                    "machines), or a directory (default: Hypothesis's .hypothesis/examples).")
 @click.option("--machine", "machines", multiple=True,
-              help="Only these machines (close, hotplug, race, offline, sysctl, wedge; repeatable).")
+              help="Only these machines (close, hotplug, race, offline, sysctl, wedge, fixed; repeatable).")
 @click.option("--mutant", default=None, metavar="NAME",
               help="Fuzz a deliberately broken spec (properties/mutants.py), to see a failure found and shared.")
 def fuzz(minutes: float, workers: int, db: str | None, machines: tuple[str, ...], mutant: str | None) -> None:

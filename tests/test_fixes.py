@@ -52,14 +52,17 @@ def test_each_fix_removes_what_it_claims_and_a_failed_candidate_is_shown(switch:
     assert evidence is not None and f"v7.3+{switch}" in KERNELS
     assert set(sw.fixes) <= set(evidence.removes) or set(sw.fixes) - set(evidence.still) == set(sw.fixes)
     assert not set(sw.fixes) & set(evidence.still), evidence.words()
-    assert set(sw.tried) <= set(evidence.still), evidence.words()
+    # A candidate that does not fix: its finding is still met, or another takes its place.
+    assert set(sw.tried) <= set(evidence.still) or evidence.introduces, evidence.words()
     assert sw.fixes or sw.tried
 
 
 def test_the_kernel_with_every_chosen_fix_meets_no_finding() -> None:
     fixed = EVIDENCE["v7.3+fixes"]
     assert set(CHOSEN_FIXES) == set(fixed.switches)
-    assert fixed.still == [] and set(fixed.removes) == {"F1", "F2", "F3", "F5", "F6", "F7"}
+    # F8 and F10 have no fix (their dilemma: model/fixes.py), nor F11.
+    assert fixed.still == ["F8", "F11"] and fixed.introduces == []
+    assert set(fixed.removes) == {"F1", "F2", "F3", "F5", "F6", "F7"}
     assert {"acceptance", "larger-skbs", "larger-cpus"} <= {r.config for r in fixed.runs}
     # Every finding a chosen fix claims is one of the kernel's fixes.
     assert {f for s in CHOSEN_FIXES for f in SWITCHES[s].fixes} <= set(KERNELS["v7.3+fixes"].fixes)
@@ -67,14 +70,14 @@ def test_the_kernel_with_every_chosen_fix_meets_no_finding() -> None:
 
 def test_check_fails_when_a_fixed_finding_shows() -> None:
     """``check --kernel K`` fails when a finding K's switches fix is seen: the wedge machine on
-    v7.3+fix-F5-test-before-increment passes without F5; the same machine's results on v7.3, which
+    v7.3+fix-F5-increment-below-max passes without F5; the same machine's results on v7.3, which
     show F5, fail once the report is said to be of the fixed kernel."""
-    report = checkrun.run_all(profile="ci", machines=["wedge"], kernel="v7.3+fix-F5-test-before-increment",
+    report = checkrun.run_all(profile="ci", machines=["wedge"], kernel="v7.3+fix-F5-increment-below-max",
                               max_examples=30)  # fmt: skip
     assert report.ok and "F5" not in report.findings_seen, report.verdict_line()
     shown = checkrun.run_all(profile="ci", machines=["wedge"], kernel="v7.3", max_examples=30)
     assert "F5" in shown.findings_seen
-    claimed = checkrun.Report(shown.profile, shown.machines, shown.findings, "v7.3+fix-F5-test-before-increment")
+    claimed = checkrun.Report(shown.profile, shown.machines, shown.findings, "v7.3+fix-F5-increment-below-max")
     assert not claimed.ok and claimed.fixed_but_seen == ["F5"]
     assert claimed.to_json()["fixed_but_seen"] == ["F5"] and "fixes F5" in claimed.verdict_line()
 

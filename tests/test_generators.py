@@ -102,10 +102,13 @@ SMALL_SETS: dict[str, list[str]] = {
     "Config.flush_before_poll": ["flush_before_poll=false"], "Config.idle_run_flushes": ["idle_run_flushes=false"],
     "Config.rmem_atomic": ["rmem_atomic=false"],
     # The candidate fixes, through the kernels that have them (model/kernels.py).
-    "Config.defer_test_first": ["kernel=v7.3+fixes"], "Config.defer_preempt_off": ["kernel=v7.3+fixes"],
+    "Config.defer_test_first": ["kernel=v7.3+fix-F5-test-before-increment"],
+    "Config.defer_preempt_off": ["kernel=v7.3+fixes"],
     "Config.page_pool_cpus_lock": ["kernel=v7.3+fixes"], "Config.close_purges_errqueue": ["kernel=v7.3+fixes"],
     "Config.errqueue_refuses_closed": ["kernel=v7.3+fixes"], "Config.flush_detach_first": ["kernel=v7.3+fixes"],
     "Config.flush_resets_empty": ["kernel=v7.3+fix-F6-flush-resets-empty"],
+    "Config.kick_once_per_epoch": ["kernel=v7.3+fix-F8-kick-once-per-epoch"],
+    "Config.defer_count_below_max": ["kernel=v7.3+fixes"],
 }  # fmt: skip
 
 

@@ -202,10 +202,14 @@ def test_check_meets_the_max_1_bug_on_its_own(tmp_path: Path, monkeypatch: pytes
 def test_what_a_kernel_cannot_reach_is_not_required() -> None:
     """Expected: a defer-v2 kernel without the page-pool kick or the TX producer is not asked to
     take the count and reset steps (defer-v6's), the page-pool walk or the TX hand-off; a kernel
-    with every switch is asked for everything; without --kernel nothing is exempt."""
+    without the candidate fixes is not asked for their steps; with them, no CPU goes down inside an
+    attempt and no error-queue skb is left at destruction; without --kernel nothing is exempt."""
     assert coverage.unreachable_on("v6.17") == frozenset(coverage.NEEDS_SWITCH) - {
         "CPU offline in a producer's window", "pushed to an offline CPU", "socket destroyed with error-queue skbs"}
-    assert coverage.unreachable_on("v7.3") == frozenset()
+    assert coverage.unreachable_on("v7.3+fixes") == {"CPU offline in a producer's window", "pushed to an offline CPU",
+                                                     "socket destroyed with error-queue skbs"}  # fmt: skip
+    assert coverage.unreachable_on("v7.3") == {"fell back without counting", "error queue purged by close()",
+                                               "error-queue skb refused after close()"}  # fmt: skip
     assert coverage.unreachable_on(None) == frozenset()
     assert coverage.unreachable_on("v6.18") == {"page pool kicked a CPU", "PagePoolRetry", "TX completion deferred",
-                                                "NapiConsumeSkb"}  # fmt: skip
+                                                "NapiConsumeSkb"} | coverage.unreachable_on("v7.3")  # fmt: skip

@@ -54,12 +54,13 @@ TestRaceMachine = exposed("race")
 TestOfflineMachine = exposed("offline")
 TestSysctlMachine = exposed("sysctl")
 TestWedgeMachine = exposed("wedge")
+TestFixedMachine = exposed("fixed")
 
 
 def test_every_machine_is_exposed() -> None:
     exposed_names = {
         t.__name__
         for t in (TestCloseMachine, TestHotplugMachine, TestRaceMachine, TestOfflineMachine, TestSysctlMachine,
-                  TestWedgeMachine)
+                  TestWedgeMachine, TestFixedMachine)
     }  # fmt: skip
     assert exposed_names == {f"Test{m.__name__}" for m in MACHINES.values()}
