@@ -74,6 +74,12 @@ class SpinResult:
     output: str = ""
 
     @property
+    def edges(self) -> int:
+        """Transitions as the Python explorer counts them: pan also counts its arrival in the
+        initial state as one."""
+        return self.transitions - 1
+
+    @property
     def states_per_second(self) -> float:
         return self.distinct_states / self.seconds if self.seconds > 0 else float("inf")
 
@@ -98,7 +104,7 @@ class SpinResult:
         extra = f", hash factor {self.hash_factor:g}, {self.coverage}" if self.hash_factor is not None else ""
         found = f"; known findings met: {', '.join(self.findings)}" if self.findings else ""
         return (
-            f"{self.distinct_states:,} states, {self.transitions:,} transitions, depth {self.depth}, "
+            f"{self.distinct_states:,} states, {self.edges:,} transitions, depth {self.depth}, "
             f"{self.seconds:.2f} s ({self.states_per_second:,.0f} states/s), "
             f"{self.bytes_per_state:,.0f} bytes/state ({self.state_vector_bytes}-byte vector); "
             f"SPIN {self.mode}, {status}{extra}{found}"
@@ -187,9 +193,6 @@ def search(
             args.append(f"-w{hash_bits}")
         if seed is not None:
             args.append(f"-RS{seed}")
-        if workers > 1 and not bfs:
-            args.append("-z")  # unused by pan, kept harmless; the core count is compiled in
-            args.pop()
         t0 = time.perf_counter()
         try:
             done = subprocess.run(args, cwd=run_dir, capture_output=True, text=True, timeout=max_seconds)
@@ -277,12 +280,10 @@ def judge(initial: State, actions: tuple[A.Action, ...], invariant: str) -> Spin
     pre, post = (states[-2], states[-1]) if len(states) > 1 else (initial, initial)
     inv = invariants.REGISTRY[invariant]
     quiescent = not any(not a.environment for a in enabled(post))
-    if inv.kind == "transition":
-        message = inv.check(pre, actions[-1], post)
-    else:
-        message = inv.check(post)
+    message = inv.check(pre, actions[-1], post) if inv.kind == "transition" else inv.check(post)
     if message is None:
-        return SpinViolation(invariant, actions, None, "SPIN reports it; the spec does not (the Promela drifted)", False)
+        drift = "SPIN reports it; the spec does not (the Promela drifted)"
+        return SpinViolation(invariant, actions, None, drift, False)
     j = Judge(initial, actions, states)
     failure = j.judge([(invariant, message)], len(actions), inv.kind == "quiescent" and quiescent)
     finding = None if failure is not None else next(iter(j.explained), None)

@@ -82,7 +82,8 @@ INVARIANTS: tuple[str, ...] = (
 )
 
 SCRATCH = tuple(
-    "h_" + n for n in "i j k x y z cpu node sk skb ok id a b c d e f g".split()
+    "h_" + n
+    for n in ["i", "j", "k", "x", "y", "z", "cpu", "node", "sk", "skb", "ok", "id", "a", "b", "c", "d", "e", "f", "g"]
 )
 STATES = {"ESTABLISHED": 0, "CLOSE_WAIT": 1, "FIN_WAIT1": 2, "LAST_ACK": 3, "LISTEN": 4, "CLOSE": 5}
 HOW = (
@@ -263,16 +264,16 @@ class _Gen:
         d("byte sl_epoch[NCPU * NNODE];\nbyte sl_kep[NCPU * NNODE * NSKB];\nbyte sl_kmax[NCPU * NNODE * NSKB];")
         d("byte sl_nk[NCPU * NNODE];")
         # skbs
-        k = self.nskb
-        d(f"short sb_owner[NSKB];\nint sb_ts[NSKB];\nint sb_seq[NSKB];\nint sb_end[NSKB];\nbit sb_fin[NSKB];")
+        nskb = self.nskb
+        d("short sb_owner[NSKB];\nint sb_ts[NSKB];\nint sb_seq[NSKB];\nint sb_end[NSKB];\nbit sb_fin[NSKB];")
         d("byte sb_acpu[NSKB];\nbit sb_zc[NSKB];\nbit sb_fc[NSKB];")
-        d(f"short sb_sk[NSKB] = {_arr([-1] * k)};\nbyte sb_dtor[NSKB];")
+        d(f"short sb_sk[NSKB] = {_arr([-1] * nskb)};\nbyte sb_dtor[NSKB];")
         d("byte sb_wk[NSKB];\nbyte sb_wa[NSKB];\nbyte sb_wb[NSKB];")
         d("byte sb_nfree[NSKB];\nbyte sb_fcpu[NSKB];\nbyte sb_fhow[NSKB];\nbyte sb_stray[NSKB];")
         d("bit sb_dhas[NSKB];\nbyte sb_dprod[NSKB];\nbyte sb_dnode[NSKB];\nbyte sb_depoch[NSKB];")
         d("byte sb_dcount[NSKB];\nbyte sb_dmax[NSKB];")
         for f in ("dseen", "dccpu", "dchk", "dpush"):
-            d(f"short sb_{f}[NSKB] = {_arr([-1] * k)};")
+            d(f"short sb_{f}[NSKB] = {_arr([-1] * nskb)};")
         # scratch (hidden: never part of a state)
         # scratch: every step sets these back to 0 at its end, so they never tell two states apart
         d(f"int {', '.join(SCRATCH)};")
@@ -483,9 +484,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             held = f"(sb_wk[{i}] == W_DEFER || sb_wk[{i}] == W_HSOFT || sb_wk[{i}] == W_HHOT)"
             refs = f"(sb_sk[{i}] != -1 || sb_dtor[{i}] != 0 || sb_zc[{i}])"
             out.append(r("deferred_skb_holds_no_refs", f"{held} && {refs}"))
-            v6rules = (
-                f" || cpu_node[sb_dprod[{i}]] != sb_wb[{i}] || sb_dcount[{i}] >= sb_dmax[{i}]" if self.v6 else ""
-            )
+            v6rules = f" || cpu_node[sb_dprod[{i}]] != sb_wb[{i}] || sb_dcount[{i}] >= sb_dmax[{i}]" if self.v6 else ""
             out.append(
                 r(
                     "placed_by_the_rules",
@@ -513,13 +512,13 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                     out.append(r("dead_cpu_slots_emptied", f"!c_online[{c}] && !c_dead[{c}] && sl_n[{sl}] != 0"))
         # deferred_skbs_freed_or_allowed: waiting_reasons() per skb on a slot
         for i in range(self.nskb):
-            c = f"sb_wa[{i}]"
+            where = f"sb_wa[{i}]"
             below = f"(sb_dhas[{i}] && sb_dcount[{i}] - 1 < sb_dmax[{i}] / 2)"
             allowed = (
-                f"(c_online[{c}] && !c_unserved[{c}] && !c_rxpend[{c}] && {below})"
-                f" || (c_online[{c}] && c_sched[{c}] && !c_ipiq[{c}] && !c_rxpend[{c}])"
-                f" || (!c_online[{c}] && {'0' if self.c.hotplug_flush else '1'})"
-                f" || (!c_online[{c}] && !c_dead[{c}])"
+                f"(c_online[{where}] && !c_unserved[{where}] && !c_rxpend[{where}] && {below})"
+                f" || (c_online[{where}] && c_sched[{where}] && !c_ipiq[{where}] && !c_rxpend[{where}])"
+                f" || (!c_online[{where}] && {'0' if self.c.hotplug_flush else '1'})"
+                f" || (!c_online[{where}] && !c_dead[{where}])"
             )
             out.append(r("deferred_skbs_freed_or_allowed", f"sb_wk[{i}] == W_DEFER && !({allowed})"))
         # kicks_match_crossings: a slot epoch kicked iff a push of that epoch reached the kick point
@@ -623,9 +622,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
         )
         purge_guard = f"{between} && t_close[{sk}] && t_phase[{sk}] == 1 && s_rqn[{sk}] > 0 && {self.task_ok(sk)}"
         if self.c.unread_test == "end_seq":
-            unread = (
-                f"if :: sb_end[h_skb] - sb_fin[h_skb] > s_cseq[{sk}] -> t_unread[{sk}] = 1 :: else -> skip fi;\n"
-            )
+            unread = f"if :: sb_end[h_skb] - sb_fin[h_skb] > s_cseq[{sk}] -> t_unread[{sk}] = 1 :: else -> skip fi;\n"
         else:
             unread = f"t_unread[{sk}] = t_unread[{sk}] + sb_end[h_skb] - sb_seq[h_skb] - sb_fin[h_skb];\n"
         if self.c.close_path == "close-new":
@@ -664,10 +661,12 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
         destruct = (
             f"{first_online}\n"
             f"h_j = 0; do :: h_j < s_rqn[{sk}] -> h_i = s_rq[{sk} * NSKB + h_j]; "
-            f"hand(h_i, K_TASK, {sk}, W_HTASK, {sk}, 0); kfree_skb(h_i, K_TASK, {sk}, h_cpu, {H['destruct:rcv_queue']}); "
+            f"hand(h_i, K_TASK, {sk}, W_HTASK, {sk}, 0); "
+            f"kfree_skb(h_i, K_TASK, {sk}, h_cpu, {H['destruct:rcv_queue']}); "
             f"s_rq[{sk} * NSKB + h_j] = 0; h_j++ :: else -> break od; s_rqn[{sk}] = 0;\n"
             f"h_j = 0; do :: h_j < s_eqn[{sk}] -> h_i = s_eq[{sk} * NSKB + h_j]; "
-            f"hand(h_i, K_TASK, {sk}, W_HTASK, {sk}, 0); kfree_skb(h_i, K_TASK, {sk}, h_cpu, {H['destruct:err_queue']}); "
+            f"hand(h_i, K_TASK, {sk}, W_HTASK, {sk}, 0); "
+            f"kfree_skb(h_i, K_TASK, {sk}, h_cpu, {H['destruct:err_queue']}); "
             f"s_eq[{sk} * NSKB + h_j] = 0; h_j++ :: else -> break od; s_eqn[{sk}] = 0;\n"
             f"s_destroyed[{sk}] = 1;\n"
             f"if :: s_fwd[{sk}] >= PAGE -> h_e = s_fwd[{sk}] / PAGE :: else -> h_e = 0 fi;\n"
@@ -714,9 +713,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
         done = f"TD_RESET({x})" if task else f"softirq_none({x})"
 
         def free_now(how: str) -> str:
-            return (
-                f"kfree_skb_napi_cache(h_skb, {kind}, {ident}, {here}, {H['nodefer:' + how]}); {done}"
-            )
+            return f"kfree_skb_napi_cache(h_skb, {kind}, {ident}, {here}, {H['nodefer:' + how]}); {done}"
 
         pre = f"h_skb = {p}_skb[{x}];\n"
         zc = "sb_zc[h_skb]" if self.c.zcopy_check else "0"
@@ -737,7 +734,8 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             read = (
                 pre + f"h_a = sl_count[SL({p}_cpu[{x}], 0)];\n"
                 f"if :: h_a >= g_max -> {free_now('full')}\n"
-                f"   :: else -> {p}_pc[{x}] = 3; {p}_max[{x}] = g_max; {p}_read[{x}] = {here}; {p}_seen[{x}] = h_a fi;\n"
+                f"   :: else -> {p}_pc[{x}] = 3; {p}_max[{x}] = g_max; {p}_read[{x}] = {here}; "
+                f"{p}_seen[{x}] = h_a fi;\n"
             )
         count = (
             pre + f"h_j = SL({p}_cpu[{x}], {p}_node[{x}]); h_a = sl_count[h_j] + 1; sl_count[h_j] = h_a;\n"
@@ -829,7 +827,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                     False,
                 )
             )
-        v2reset = "" if self.v6 else f"sl_count[h_j] = 0; sl_epoch[h_j] = sl_epoch[h_j] + 1;\n"
+        v2reset = "" if self.v6 else "sl_count[h_j] = 0; sl_epoch[h_j] = sl_epoch[h_j] + 1;\n"
         acts.append(
             (
                 f"f_has[{cpu}] && f_pc[{cpu}] == 1",
@@ -862,7 +860,8 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 f":: else -> break od;\n"
                 f"h_node = 0; do :: h_node < NNODE -> h_j = SL({cpu}, h_node); "
                 f"h_k = 0; do :: h_k < sl_n[h_j] -> h_i = sl_list[h_j * NSKB + h_k]; "
-                f"hand(h_i, K_HOT, {cpu}, W_HHOT, {cpu}, 0); kfree_skb(h_i, K_HOT, {cpu}, h_cpu, {H['hotplug_flush']}); "
+                f"hand(h_i, K_HOT, {cpu}, W_HHOT, {cpu}, 0); "
+                f"kfree_skb(h_i, K_HOT, {cpu}, h_cpu, {H['hotplug_flush']}); "
                 f"sl_list[h_j * NSKB + h_k] = 0; h_k++ :: else -> break od; "
                 f"sl_n[h_j] = 0; sl_count[h_j] = 0; sl_epoch[h_j] = sl_epoch[h_j] + 1; h_node++ "
                 f":: else -> break od;\n"
@@ -974,16 +973,14 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             for sk in range(self.nsock)
         )
         save = "".join(f"h_pre_rmem[{sk}] = s_rmem[{sk}]; " for sk in range(self.nsock))
-        clear = " ".join(f"{h} = 0;" for h in SCRATCH) + "".join(
-            f" h_pre_rmem[{sk}] = 0;" for sk in range(self.nsock)
-        )
+        clear = " ".join(f"{h} = 0;" for h in SCRATCH) + "".join(f" h_pre_rmem[{sk}] = 0;" for sk in range(self.nsock))
         lines = ["active proctype spec() {", "end:", "do"]
         for guard, body, label, _ in acts:
             words = label.split()
             fmt = " ".join([words[0]] + ["%d"] * (len(words) - 1))
             args = "".join(f", {w}" for w in words[1:])
             lines.append(
-                f":: d_step {{ ({guard}) ->\n  printf(\"ACT {fmt}\\n\"{args});\n  {save}\n{body}"
+                f':: d_step {{ ({guard}) ->\n  printf("ACT {fmt}\\n"{args});\n  {save}\n{body}'
                 f"  check_state();\n{fab}  if :: !BUSY -> check_quiescent() :: else -> skip fi;\n  {clear}\n}}"
             )
         lines.append("od\n}")
