@@ -162,6 +162,26 @@ def _num(pattern: str, text: str, default: float | None = None) -> float:
     return float(m.group(1))
 
 
+@attrs.frozen
+class Followed:
+    """A run followed by SPIN: how many of its actions the Promela took, and the invariants its
+    assertions reported on the way (each once)."""
+
+    steps: int
+    reported: frozenset[str]
+
+
+def follow(initial: State, actions: tuple[A.Action, ...]) -> Followed:
+    """Make the Promela take ``actions`` in order (a scripted model): the steps it could take and
+    the invariants it reported."""
+    model = promela.render(initial, max_reports=1, script=actions)
+    pan, _ = compile_model(model, flags(bfs=True, workers=1, bitstate=False, hashcompact=False))
+    done = subprocess.run([str(pan), "-c0", "-n"], cwd=pan.parent, capture_output=True, text=True, timeout=300)
+    out = done.stdout + done.stderr
+    names = {promela.INVARIANTS[int(k) - 1] for k in re.findall(r"assertion violated \(inv!=(\d+)\)", out)}
+    return Followed(int(_num(r"depth reached (\d+)", out)), frozenset(names))
+
+
 def search(
     initial: State,
     *,

@@ -28,9 +28,11 @@ The conformance tests of tests/test_spin.py hold the counts and depths equal to 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 
-from spec import Config, SpecError, State
+from spec import Action, Config, SpecError, State
 from spec.state import Incoming
 
 # Config fields the Promela follows (each read below), and those it refuses at a non-default value.
@@ -131,7 +133,7 @@ def _arr(values: list[int]) -> str:
 
 
 class _Gen:
-    def __init__(self, s: State, max_reports: int) -> None:
+    def __init__(self, s: State, max_reports: int, script: list[str] | None = None) -> None:
         check_config(s.config)
         if s.skbs or s.page_pool is not None:
             raise SpecError("the SPIN engine starts from a booted state (no skbs yet, no page-pool walk)")
@@ -153,6 +155,8 @@ class _Gen:
         self.maxrx = max([1] + [len(k.rx) for k in s.sockets])
         self.maxops = max([1] + [len(k.ops) for k in s.sockets])
         self.out: list[str] = []
+        self.script = script
+        self.labels: dict[str, int] = {}
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -952,8 +956,14 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
 
     # -- the whole model -------------------------------------------------------------------------
 
+    def label_id(self, label: str) -> int:
+        return self.labels.setdefault(label, len(self.labels) + 1)
+
     def render(self) -> str:
         self.declarations()
+        if self.script is not None:
+            ids = [self.label_id(label) for label in self.script]
+            self.emit(f"byte pos = 0;\nbyte script[{max(1, len(ids))}] = {_arr(ids or [0])};")
         self.primitives()
         self.receive_and_flush()
         self.emit(self.state_checks())
@@ -976,6 +986,9 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
         clear = " ".join(f"{h} = 0;" for h in SCRATCH) + "".join(f" h_pre_rmem[{sk}] = 0;" for sk in range(self.nsock))
         lines = ["active proctype spec() {", "end:", "do"]
         for guard, body, label, _ in acts:
+            if self.script is not None:  # follow the script: only its next action is enabled
+                guard = f"{guard}) && (pos < {len(self.script)} && script[pos] == {self.label_id(label)}"
+                body = "pos++;\n" + body
             words = label.split()
             fmt = " ".join([words[0]] + ["%d"] * (len(words) - 1))
             args = "".join(f", {w}" for w in words[1:])
@@ -988,7 +1001,14 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
         return "\n".join(self.out) + "\n"
 
 
-def render(initial: State, max_reports: int = 1) -> str:
+def label(action: Action) -> str:
+    """How the Promela names a spec action (its printf, its script entry)."""
+    return " ".join([type(action).__name__, *(str(v) for v in attrs.astuple(action))])
+
+
+def render(initial: State, max_reports: int = 1, script: Sequence[Action] | None = None) -> str:
     """The Promela model of the spec from ``initial`` (a booted state of model/small.py).
-    Raises SpecError with one line when the state or its Config cannot be rendered."""
-    return _Gen(initial, max_reports).render()
+    ``script``: the model takes exactly these actions, in order, and nothing else (a trace
+    followed by SPIN). Raises SpecError with one line when the state or its Config cannot be
+    rendered."""
+    return _Gen(initial, max_reports, None if script is None else [label(a) for a in script]).render()
