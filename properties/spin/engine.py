@@ -11,7 +11,8 @@ the spec action it took, and the actions are replayed through the Python spec an
 the explorer's judge (properties/checker.py, known findings by their signature).
 
 Search modes: breadth first (``bfs``, depths comparable with the Python explorer's), depth first;
-``workers`` > 1 uses pan's multi-core search (-DNCORE, depth first; -DBFS_PAR breadth first);
+``workers`` > 1 uses pan's multi-core search (-DNCORE, depth first only: the multi-core
+breadth-first search of pan, -DBFS_PAR, compacts states by default and is not used);
 ``bitstate`` (-DBITSTATE, one bit per state, a partial search with a coverage estimate) and
 ``hashcompact`` (-DHC4, a 4-byte compressed state) trade completeness for memory.
 """
@@ -121,7 +122,7 @@ def flags(*, bfs: bool, workers: int, bitstate: bool, hashcompact: bool, quick: 
     """gcc's flags for pan; ``quick``: compile in a second or two (-O0), for small searches."""
     out = ["-O0" if quick else "-O2", "-DSAFETY", "-DNOREDUCE", "-DMEMLIM=8192", "-DVECTORSZ=4096"]
     if bfs:
-        out.append("-DBFS_PAR" if workers > 1 else "-DBFS")
+        out.append("-DBFS")
     elif workers > 1:
         out.append(f"-DNCORE={workers}")
     if bitstate:
@@ -202,14 +203,18 @@ def search(
         raise SpecError(f"the SPIN engine needs spin and gcc: {why}")
     if workers < 1 or max_violations < 1:
         raise SpecError("workers and max_violations must be >= 1")
+    if workers > 1 and bfs:
+        raise SpecError("pan's multi-core search is depth first: add --depth-first to --workers")
     model = promela.render(initial, max_reports=max_violations)
     cflags = flags(bfs=bfs, workers=workers, bitstate=bitstate, hashcompact=hashcompact, quick=quick)
     pan, compile_seconds = compile_model(model, cflags)
     run_dir = Path(tempfile.mkdtemp(prefix="run.", dir=_cache_dir()))
     try:
         shutil.copy(pan.parent / "model.pml", run_dir / "model.pml")
-        args = [str(pan), "-c0", "-e", "-n"]
-        if not bfs:
+        # pan's multi-core search stops at its first trail: it only names the invariants it saw
+        # violated, and a single-core bitstate pass below writes their trails.
+        args = [str(pan), "-c0", "-n"] + (["-e"] if workers == 1 else [])
+        if not bfs and workers == 1:
             args.append("-m1000000")
         if hash_bits is not None:
             args.append(f"-w{hash_bits}")
@@ -237,7 +242,13 @@ def search(
         elif bitstate and hf > 0:
             coverage = f"hash factor {hf:g} (a factor above 100 means close to full coverage)"
         truncated = "max search depth too small" in out or "out of memory" in out.lower()
-        violations = _violations(initial, run_dir, out)
+        if workers == 1:
+            violations = _violations(initial, run_dir, out)
+        elif errors:
+            trails = search(initial, bitstate=True, max_violations=max_violations, max_seconds=max_seconds)
+            violations = trails.violations
+        else:
+            violations = ()
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     mode = ("BFS" if bfs else "DFS") + (f", {workers} cores" if workers > 1 else "")
