@@ -28,6 +28,7 @@ The conformance tests of tests/test_spin.py hold the counts and depths equal to 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import attrs
@@ -133,7 +134,7 @@ def _arr(values: list[int]) -> str:
 
 
 class _Gen:
-    def __init__(self, s: State, max_reports: int, script: list[str] | None = None) -> None:
+    def __init__(self, s: State, max_reports: int, script: list[str] | None = None, bfs: bool = True) -> None:
         check_config(s.config)
         if s.skbs or s.page_pool is not None:
             raise SpecError("the SPIN engine starts from a booted state (no skbs yet, no page-pool walk)")
@@ -155,6 +156,8 @@ class _Gen:
         self.maxrx = max([1] + [len(k.rx) for k in s.sockets])
         self.maxops = max([1] + [len(k.ops) for k in s.sockets])
         self.out: list[str] = []
+        self.tables: list[str] = []
+        self.bfs = bfs
         self.script = script
         self.labels: dict[str, int] = {}
 
@@ -213,7 +216,7 @@ class _Gen:
                 ):
                     rx[key].append(v)
         for key, vals in rx.items():
-            d(f"int rx_{key}[NSOCK * MAXRX] = {_arr(vals)};")
+            self.table(f"rx_{key}", vals)
         opk, opc, opn = [], [], []
         for sock in s.sockets:
             for i in range(self.maxops):
@@ -221,19 +224,19 @@ class _Gen:
                 opk.append(0 if op is None or op.op == "recv" else 1)
                 opc.append(0 if op is None else op.cpu)
                 opn.append(0 if op is None else op.nbytes)
-        d(f"int op_close[NSOCK * MAXOPS] = {_arr(opk)};")
-        d(f"int op_cpu[NSOCK * MAXOPS] = {_arr(opc)};")
-        d(f"int op_n[NSOCK * MAXOPS] = {_arr(opn)};")
-        d(f"int n_rx[NSOCK] = {_arr([len(k.rx) for k in s.sockets])};")
-        d(f"int n_ops[NSOCK] = {_arr([len(k.ops) for k in s.sockets])};")
+        self.table("op_close", opk)
+        self.table("op_cpu", opc)
+        self.table("op_n", opn)
+        self.table("n_rx", [len(k.rx) for k in s.sockets])
+        self.table("n_ops", [len(k.ops) for k in s.sockets])
         tx = list(s.env.tx_completions) or [(0, 0)]
-        d(f"int tx_built[{len(tx)}] = {_arr([a for a, _ in tx])};")
-        d(f"int tx_on[{len(tx)}] = {_arr([b for _, b in tx])};")
+        self.table("tx_built", [a for a, _ in tx])
+        self.table("tx_on", [b for _, b in tx])
         d(f"#define NTX {len(s.env.tx_completions)}")
-        d(f"int cpu_node[NCPU] = {_arr([cpu.node for cpu in s.cpus])};")
-        d(f"int s_linger[NSOCK] = {_arr([_b(k.sock_linger) for k in s.sockets])};")
-        d(f"int s_lingertime[NSOCK] = {_arr([k.sk_lingertime for k in s.sockets])};")
-        d(f"int s_repair[NSOCK] = {_arr([_b(k.repair) for k in s.sockets])};")
+        self.table("cpu_node", [cpu.node for cpu in s.cpus])
+        self.table("s_linger", [_b(k.sock_linger) for k in s.sockets])
+        self.table("s_lingertime", [k.sk_lingertime for k in s.sockets])
+        self.table("s_repair", [_b(k.repair) for k in s.sockets])
         # the state: globals and env
         env = s.env
         d(f"byte g_max = {s.skb_defer_max};\nint g_mem = {s.memory_allocated};")
@@ -243,7 +246,11 @@ class _Gen:
         # sockets
         n = self.nsock
         d(f"byte s_st[NSOCK] = {_arr([STATES[k.sk_state] for k in s.sockets])};")
-        d(f"int s_rnxt[NSOCK];\nint s_cseq[NSOCK];  /* relative to ISNs {isn} */")
+        # sequence numbers relative to the ISN fit a short when the workload carries few bytes
+        span = max([0] + [sum(p.length + 1 for p in k.rx) + sum(o.nbytes for o in k.ops) for k in s.sockets])
+        seq = "short" if span < 30_000 else "int"
+        size = "short" if max([0] + [p.truesize for k in s.sockets for p in k.rx]) < 30_000 else "int"
+        d(f"{seq} s_rnxt[NSOCK];\n{seq} s_cseq[NSOCK];  /* relative to ISNs {isn} */")
         d("byte s_rq[NSOCK * NSKB];\nbyte s_rqn[NSOCK];\nbyte s_eq[NSOCK * NSKB];\nbyte s_eqn[NSOCK];")
         d(f"int s_rmem[NSOCK] = {_arr([k.sk_rmem_alloc for k in s.sockets])};")
         d(f"int s_fwd[NSOCK] = {_arr([k.sk_forward_alloc for k in s.sockets])};")
@@ -269,7 +276,7 @@ class _Gen:
         d("byte sl_nk[NCPU * NNODE];")
         # skbs
         nskb = self.nskb
-        d("short sb_owner[NSKB];\nint sb_ts[NSKB];\nint sb_seq[NSKB];\nint sb_end[NSKB];\nbit sb_fin[NSKB];")
+        d(f"short sb_owner[NSKB];\n{size} sb_ts[NSKB];\n{seq} sb_seq[NSKB];\n{seq} sb_end[NSKB];\nbit sb_fin[NSKB];")
         d("byte sb_acpu[NSKB];\nbit sb_zc[NSKB];\nbit sb_fc[NSKB];")
         d(f"short sb_sk[NSKB] = {_arr([-1] * nskb)};\nbyte sb_dtor[NSKB];")
         d("byte sb_wk[NSKB];\nbyte sb_wa[NSKB];\nbyte sb_wb[NSKB];")
@@ -280,10 +287,20 @@ class _Gen:
             d(f"short sb_{f}[NSKB] = {_arr([-1] * nskb)};")
         # scratch (hidden: never part of a state)
         # scratch: every step sets these back to 0 at its end, so they never tell two states apart
-        d(f"int {', '.join(SCRATCH)};")
-        d("int h_pre_rmem[NSOCK];\nbyte inv;")
+        # (pan's breadth-first search refuses hidden variables; depth first, they stay out of the vector)
+        hidden = "int" if self.bfs else "hidden int"
+        d(f"{hidden} {', '.join(SCRATCH)};")
+        d(f"{hidden} h_pre_rmem[NSOCK];\nbyte inv;")
         # per invariant, the violations reported so far: C globals outside the state vector
         d("c_decl {\n  int rep[" + str(len(INVARIANTS)) + "];\n}")
+
+    def table(self, name: str, values: list[int]) -> None:
+        """A constant table (the workload, the machine): a macro, kept out of the state vector."""
+        self.tables.append(name)
+        expr = str(values[-1])
+        for i in range(len(values) - 2, -1, -1):
+            expr = f"((j) == {i} -> {values[i]} : {expr})"
+        self.emit(f"#define {name}(j) ({expr})")
 
     def decl_ctx(self, p: str, size: str, n: int) -> None:
         """A DeferCtx (spec/state.py) per socket task (td) or per CPU softirq (cd)."""
@@ -984,6 +1001,8 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
         )
         save = "".join(f"h_pre_rmem[{sk}] = s_rmem[{sk}]; " for sk in range(self.nsock))
         clear = " ".join(f"{h} = 0;" for h in SCRATCH) + "".join(f" h_pre_rmem[{sk}] = 0;" for sk in range(self.nsock))
+        if not self.bfs:
+            clear = ""  # hidden: no state holds them
         # The state and quiescence invariants are checked once per state, by a step that leads
         # back to the same state (pan counts it as a transition to a state already seen): one
         # copy of the checks instead of one per action keeps pan.c small enough to compile fast.
@@ -1001,12 +1020,27 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             fmt = " ".join([words[0]] + ["%d"] * (len(words) - 1))
             args = "".join(f", {w}" for w in words[1:])
             lines.append(
-                f':: d_step {{ ({guard}) ->\n  printf("ACT {fmt}\\n"{args});\n  {save}\n{body}'
-                f"{fab}  {clear}\n}}"
+                f':: d_step {{ ({guard}) ->\n  printf("ACT {fmt}\\n"{args});\n  {save}\n{body}{fab}  {clear}\n}}'
             )
         lines.append("od\n}")
         self.emit("\n".join(lines))
-        return "\n".join(self.out) + "\n"
+        return _calls("\n".join(self.out) + "\n", self.tables)
+
+
+def _calls(text: str, names: list[str]) -> str:
+    """``name[index]`` -> ``name(index)`` for the constant tables (brackets may nest)."""
+    for name in names:
+        out, pos = [], 0
+        pattern = re.compile(rf"\b{name}\[")
+        while (m := pattern.search(text, pos)) is not None:
+            depth, i = 1, m.end()
+            while depth:
+                depth += {"[": 1, "]": -1}.get(text[i], 0)
+                i += 1
+            out.append(text[pos : m.start()] + f"{name}({text[m.end() : i - 1]})")
+            pos = i
+        text = "".join(out) + text[pos:]
+    return text
 
 
 def label(action: Action) -> str:
@@ -1014,9 +1048,9 @@ def label(action: Action) -> str:
     return " ".join([type(action).__name__, *(str(v) for v in attrs.astuple(action))])
 
 
-def render(initial: State, max_reports: int = 1, script: Sequence[Action] | None = None) -> str:
+def render(initial: State, max_reports: int = 1, script: Sequence[Action] | None = None, bfs: bool = True) -> str:
     """The Promela model of the spec from ``initial`` (a booted state of model/small.py).
     ``script``: the model takes exactly these actions, in order, and nothing else (a trace
-    followed by SPIN). Raises SpecError with one line when the state or its Config cannot be
-    rendered."""
-    return _Gen(initial, max_reports, None if script is None else [label(a) for a in script]).render()
+    followed by SPIN); ``bfs``: for pan's breadth-first search (which refuses hidden variables).
+    Raises SpecError with one line when the state or its Config cannot be rendered."""
+    return _Gen(initial, max_reports, None if script is None else [label(a) for a in script], bfs).render()
