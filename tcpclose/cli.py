@@ -47,6 +47,8 @@ from model.limits import (
     SCENARIO_SOCKETS,
     SEED,
     SPECDIFF_TIMEOUT,
+    SPIN_VIOLATIONS,
+    SPIN_WORKERS,
     TRACE_CPUS,
 )
 from model.machines import MACHINES as LAYOUTS
@@ -440,12 +442,22 @@ def default_max_memory_mib() -> int:
               help="stop (exit 3) after this many steps from the initial state [default: no bound]")  # fmt: skip
 @click.option("--max-seconds", type=Bounded(MAX_SECONDS, float), default=600.0, show_default=True,
               help="stop (exit 3) after this long")  # fmt: skip
+@click.option("--engine", type=click.Choice(["python", "spin"]), default="python", show_default=True,
+              help="python: properties/explorer.py; spin: the Promela of properties/spin/ checked by SPIN's pan")
+@click.option("--workers", type=Bounded(SPIN_WORKERS), default=1, show_default=True,
+              help="--engine spin: pan's multi-core search on this many cores")  # fmt: skip
+@click.option("--bitstate", is_flag=True, help="--engine spin: one bit per state (partial search, coverage estimate)")
+@click.option("--hashcompact", is_flag=True, help="--engine spin: 4-byte compressed states (partial search)")
+@click.option("--depth-first", is_flag=True, help="--engine spin: depth first instead of breadth first")
+@click.option("--max-violations", type=Bounded(SPIN_VIOLATIONS), default=1, show_default=True,
+              help="--engine spin: trails written per invariant")  # fmt: skip
 @click.pass_context
 def explore(
     ctx: click.Context, config_name: str | None, cpus: int, nodes: int, sockets: int, skbs: int, defer_max: int,
     hotplug: bool, hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, settings_: tuple[str, ...],
     mutant: str | None, kernel: str | None, max_states: int, max_memory: int | None, max_depth: int | None,
-    max_seconds: float,
+    max_seconds: float, engine: str, workers: int, bitstate: bool, hashcompact: bool, depth_first: bool,
+    max_violations: int,
 ) -> None:  # fmt: skip
     """Visit every interleaving of a small configuration breadth first, checking every
     invariant in every state. Known findings (matched by signature) are named with their
@@ -475,6 +487,11 @@ def explore(
                     "close_path": close_path, "kernel": kernel}  # fmt: skip
             initial = small(**{**args, **bounded_settings(settings_, small_args)})
         trace_dir_checked()
+        engine_options_checked(ctx, engine)
+    if engine == "spin":
+        explore_spin(initial, kernel=kernel, workers=workers, bitstate=bitstate, hashcompact=hashcompact,
+                     bfs=not depth_first, max_violations=max_violations, max_seconds=max_seconds)  # fmt: skip
+        return
     memory_mib = max_memory if max_memory is not None else default_max_memory_mib()
     with console.status("exploring...") as status:
 
@@ -516,6 +533,66 @@ def explore(
         sys.exit(BUDGET if result.budget_exhausted else BAD_INPUT)
     console.print(f"[green]complete: every invariant holds in all {result.distinct_states:,} states but for known "
                   f"findings; known findings met: {met}[/green]", soft_wrap=True)  # fmt: skip
+
+
+# -- explore --engine spin (properties/spin/) -----------------------------------------------------
+
+SPIN_ONLY = ("workers", "bitstate", "hashcompact", "depth_first", "max_violations")
+PYTHON_ONLY = ("mutant", "max_states", "max_memory", "max_depth")
+
+
+def engine_options_checked(ctx: click.Context, engine: str) -> None:
+    """Each engine's options are refused with the other: one line naming them."""
+    wrong = PYTHON_ONLY if engine == "spin" else SPIN_ONLY
+    given = [f"--{p.replace('_', '-')}" for p in wrong
+             if ctx.get_parameter_source(p) is not click.core.ParameterSource.DEFAULT]  # fmt: skip
+    if given:
+        raise SpecError(f"{', '.join(given)} cannot be used with --engine {engine}")
+
+
+def explore_spin(initial: State, *, kernel: str | None, workers: int, bitstate: bool, hashcompact: bool, bfs: bool,
+                 max_violations: int, max_seconds: float) -> None:  # fmt: skip
+    """``explore --engine spin``: SPIN's search of the Promela rendering; every trail pan writes
+    becomes a trace file (replayed and judged by the spec); exit as the Python engine does."""
+    from properties.checker import check_run
+    from properties.findings import FINDINGS
+    from properties.spin.engine import search
+
+    with bad_input(), console.status("compiling and running SPIN..."):
+        result = search(initial, bfs=bfs, workers=workers, bitstate=bitstate, hashcompact=hashcompact,
+                        max_violations=max_violations, max_seconds=max_seconds)  # fmt: skip
+    t = table("distinct states", "transitions", "depth", "seconds", "states/s", "bytes/state", "memory", "mode")
+    t.add_row(f"{result.distinct_states:,}", f"{result.edges:,}", str(result.depth), f"{result.seconds:.2f}",
+              f"{result.states_per_second:,.0f}", f"{result.bytes_per_state:,.0f}",
+              f"{result.memory_bytes / 2**20:.0f} MiB", result.mode)  # fmt: skip
+    console.print(t)
+    if result.coverage:
+        console.print(f"bitstate coverage: {result.coverage}", soft_wrap=True)
+    failed = None
+    found_by = "explore spin" + (f" kernel {kernel}" if kernel else "")
+    for v in result.violations:
+        verdict = check_run(initial, v.actions)
+        with bad_input():
+            path = traces.record(traces.Trace(initial, v.actions, found_by=found_by, violation=verdict,
+                                              expect_on_spec=verdict, kernel=kernel))  # fmt: skip
+        where = "at quiescence after" if v.quiescent else "at"
+        if v.finding is not None:
+            console.print(f"known finding {v.finding} ({FINDINGS[v.finding].title}): {v.invariant} {where} step "
+                          f"{len(v.actions)}; trace {path}", soft_wrap=True)  # fmt: skip
+        elif failed is None:
+            failed = (v, path)
+    met = ", ".join(result.findings) or "none"
+    if failed is not None:
+        v, path = failed
+        console.print(f"[bold red]FAILED: {v.invariant} at step {len(v.actions)}: {escape(kernel_words(v.message))}; "
+                      f"trace {path}[/bold red]", soft_wrap=True)  # fmt: skip
+        sys.exit(VIOLATION)
+    if not result.complete:
+        console.print(f"[yellow]search partial ({result.mode}): no violation but known findings in the states "
+                      f"covered; known findings met: {met}[/yellow]", soft_wrap=True)  # fmt: skip
+        sys.exit(BUDGET)
+    console.print(f"[green]complete: every invariant SPIN checks holds in all {result.distinct_states:,} states "
+                  f"but for known findings; known findings met: {met}[/green]", soft_wrap=True)  # fmt: skip
 
 
 # -- kernels -------------------------------------------------------------------------------------

@@ -1,0 +1,177 @@
+"""The SPIN engine held equal to the spec (properties/spin/).
+
+Conformance: on each configuration below, SPIN's breadth-first search of the Promela finds exactly
+the explorer's distinct states, transitions and depth, and meets the same known findings; every
+corpus trace (tests/counterexamples) is taken step by step by the Promela, whose assertions report
+exactly the invariants the spec violates along it. Drift: a Config field the generator has not
+classified fails a test, and one it refuses is refused in one line. Skipped, with the reason, when
+spin or gcc is missing (.ci/run installs both). Each configuration's pan is compiled once (-O0)
+and cached by the hash of its model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from model.small import SMALL, small
+from properties import invariants, traces
+from properties.checker import is_quiescent
+from properties.explorer import explore
+from properties.spin import promela
+from properties.spin.engine import available, follow, search
+from spec import Config, SpecError, step
+
+needs_spin = pytest.mark.skipif(available() is not None, reason=f"SPIN engine unavailable: {available()}")
+
+CORPUS = Path(__file__).parent / "counterexamples"
+
+# name -> small() arguments. Together: hotplug (with and without the flush, two nodes), sysctl
+# writes, unrelated NET_RX, migrations, two sockets, defer-v2, close-old, the error queue and
+# SO_RESERVE_MEM, SO_LINGER and fclones, the page pool, TX completions, zero-copy, and every named
+# kernel of model/kernels.py (all of them are rendered).
+CONFIGS: dict[str, dict[str, Any]] = {
+    "hotplug": dict(skbs=2, defer_max=3, hotplug=True),
+    "hotplug-flush-2node": dict(nodes=2, skbs=2, defer_max=3, hotplug=True, hotplug_flush=True),
+    "sysctl": dict(skbs=3, defer_max=4, sysctl=2),
+    "netrx": dict(skbs=2, defer_max=3, netrx_raises=2),
+    "migrations": dict(cpus=3, skbs=2, defer_max=3, migrations=1),
+    "two-sockets": dict(sockets=2, skbs=1, defer_max=3, cpus=3),
+    "defer-v2": dict(skbs=3, defer="defer-v2", defer_max=3, netrx_raises=1),
+    "close-old": dict(skbs=2, close_path="close-old", hotplug=True),
+    "errqueue-recv": dict(skbs=2, errqueue=True, recv=1000, reserved_pages=1, mem_pcpu_rsv=1),
+    "linger-fclone": dict(skbs=2, linger0=True, fclone=True, bare_fin=True, napi_cache=(2, 1)),
+    "len-sum-retransmit": dict(skbs=1, recv=1448, retransmit_fin=True, unread_test="len_sum"),
+    "voluntary": dict(skbs=2, defer_max=3, hotplug=True, preempt="voluntary", migrations=1),
+}
+NAMED = ("acceptance", "page-pool", "tx-producer", "wedge", "zcopy")
+KERNEL_SHAPE: dict[str, Any] = dict(skbs=2, defer_max=3, hotplug=True)
+
+
+def _kernels() -> list[str]:
+    """One named kernel per distinct Config (kernels with the same switches give the same model)."""
+    from model.kernels import KERNELS
+
+    seen: dict[Config, str] = {}
+    for name in KERNELS:
+        seen.setdefault(small(**KERNEL_SHAPE, kernel=name).config, name)
+    return list(seen.values())
+
+
+def _same(initial: Any) -> None:
+    py = explore(initial)
+    assert py.complete, py.reason
+    sp = search(initial, quick=True)
+    assert sp.complete
+    assert (sp.distinct_states, sp.edges, sp.depth) == (py.distinct_states, py.transitions, py.depth)
+    assert sp.findings == tuple(fid for fid, _ in py.findings)
+    assert sp.unexplained is None
+
+
+@needs_spin
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_same_states_and_depth(name: str) -> None:
+    _same(small(**CONFIGS[name]))
+
+
+@needs_spin
+@pytest.mark.parametrize("name", NAMED)
+def test_same_on_named_configurations(name: str) -> None:
+    _same(SMALL[name].build())
+
+
+@needs_spin
+@pytest.mark.parametrize("kernel", _kernels())
+def test_same_on_every_kernel(kernel: str) -> None:
+    _same(small(**KERNEL_SHAPE, kernel=kernel))
+
+
+def _spec_violations(t: traces.Trace) -> set[str]:
+    """The rendered invariants the spec violates along the run, as the explorer checks them:
+    state and transition invariants at every step, liveness in every quiescent state."""
+    out: set[str] = set()
+    states = [t.initial]
+    for a in t.actions:
+        states.append(step(states[-1], a))
+        out |= {n for n, _ in invariants.transition_violations(states[-2], a, states[-1])}
+    for s in states:
+        out |= {n for n, _ in invariants.state_violations(s)}
+        if is_quiescent(s):
+            out |= {n for n, _ in invariants.quiescent_violations(s)}
+    return out & set(promela.INVARIANTS)
+
+
+@needs_spin
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.json")), ids=lambda p: p.stem)
+def test_corpus_trace_followed(path: Path) -> None:
+    t = traces.load(path)
+    followed = follow(t.initial, t.actions)
+    assert followed.steps == len(t.actions), f"the Promela refused step {followed.steps + 1}"
+    if t.mutant is None:  # a mutant's run is followed on the spec: the spec's own violations
+        assert followed.reported == _spec_violations(t)
+    else:
+        assert followed.reported == _spec_violations(attrs.evolve(t, mutant=None))
+
+
+@needs_spin
+def test_trails_become_traces_replay_shows(tmp_path: Path) -> None:
+    """Each trail pan writes, as a trace file, replays with the same known finding."""
+    initial = SMALL["acceptance"].build()
+    result = search(initial, quick=True)
+    assert result.findings == ("F7", "F3", "F2")
+    for v in result.violations:
+        path = traces.write(traces.Trace(initial, v.actions, found_by="explore spin"), tmp_path / f"{v.finding}.json")
+        verdict = traces.replay(traces.load(path))
+        assert verdict.holds and v.finding in verdict.findings
+
+
+def test_spin_options_refused_with_python_engine() -> None:
+    from click.testing import CliRunner
+
+    from tcpclose.cli import main
+
+    out = CliRunner().invoke(main, ["explore", "--config", "tiny-1", "--bitstate"])
+    assert out.exit_code == 2 and "--bitstate cannot be used with --engine python" in out.output
+    out = CliRunner().invoke(main, ["explore", "--config", "tiny-1", "--engine", "spin", "--mutant", "kick_at_half"])
+    assert out.exit_code == 2 and "--mutant cannot be used with --engine spin" in out.output
+
+
+@needs_spin
+def test_promela_drift_is_caught() -> None:
+    """A Promela that no longer follows the spec fails conformance: here the kick point moved."""
+    initial = SMALL["tiny-2"].build()
+    good = promela.render(initial)
+    bad = good.replace("_count[x] - 1 == ", "_count[x] == ").replace("td_count[0] - 1 == ", "td_count[0] == ")
+    assert bad != good
+    from properties.spin import engine
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(promela, "render", lambda *a, **k: bad)
+        sp = engine.search(initial, quick=True)
+    drifted = sp.distinct_states != explore(initial).distinct_states or sp.unexplained is not None
+    assert drifted
+
+
+def test_every_config_field_is_classified() -> None:
+    fields = {f.name for f in attrs.fields(Config)}
+    missing = fields - promela.KNOWN - promela.REFUSED
+    assert not missing, f"Config fields the SPIN generator has not classified: {sorted(missing)}"
+    assert not (promela.KNOWN & promela.REFUSED)
+    assert fields >= promela.KNOWN | promela.REFUSED
+
+
+def test_unknown_config_field_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(promela, "KNOWN", promela.KNOWN - {"zcopy_check"})
+    with pytest.raises(SpecError, match=r"does not know Config\.zcopy_check"):
+        promela.check_config(Config())
+    monkeypatch.setattr(promela, "REFUSED", frozenset({"zcopy_check"}))
+    promela.check_config(Config())  # refused fields are fine at their default
+    with pytest.raises(SpecError, match=r"does not render Config\.zcopy_check=True"):
+        promela.check_config(Config(zcopy_check=True))
+
+
+def test_rendered_invariants_exist() -> None:
+    assert set(promela.INVARIANTS) <= set(invariants.REGISTRY)
