@@ -51,14 +51,23 @@ NAMED = ("acceptance", "page-pool", "tx-producer", "wedge", "zcopy")
 KERNEL_SHAPE: dict[str, Any] = dict(skbs=2, defer_max=3, hotplug=True)
 
 
-def _kernels() -> list[str]:
-    """One named kernel per distinct Config (kernels with the same switches give the same model)."""
+def _renders(config: Config) -> bool:
+    try:
+        promela.check_config(config)
+    except SpecError:
+        return False
+    return True
+
+
+def _kernels(rendered: bool = True) -> list[str]:
+    """One named kernel per distinct Config (kernels with the same switches give the same model):
+    those the Promela renders, or (rendered=False) those it refuses."""
     from model.kernels import KERNELS
 
     seen: dict[Config, str] = {}
     for name in KERNELS:
         seen.setdefault(small(**KERNEL_SHAPE, kernel=name).config, name)
-    return list(seen.values())
+    return [name for config, name in seen.items() if _renders(config) == rendered]
 
 
 def _same(initial: Any) -> None:
@@ -155,6 +164,22 @@ def test_promela_drift_is_caught() -> None:
     assert drifted
 
 
+def test_kernels_not_rendered_are_refused_in_one_line() -> None:
+    """The history kernels and the candidate fixes are the explorer's alone: asking SPIN for one is
+    a one-line error naming the switch, and today's kernels stay rendered."""
+    from click.testing import CliRunner
+
+    from tcpclose.cli import main
+
+    refused = _kernels(rendered=False)
+    assert {"before-97e719a82b43", "v7.3+fixes"} <= set(refused)
+    for kernel in ("v5.19", "v6.18", "v7.3"):
+        promela.check_config(small(**KERNEL_SHAPE, kernel=kernel).config)
+    out = CliRunner().invoke(main, ["explore", "--config", "tiny-1", "--kernel", "v7.3+fixes", "--engine", "spin"])
+    assert out.exit_code != 0 and "does not render Config." in out.output
+    assert "Traceback" not in out.output
+
+
 def test_every_config_field_is_classified() -> None:
     fields = {f.name for f in attrs.fields(Config)}
     missing = fields - promela.KNOWN - promela.REFUSED
@@ -167,7 +192,7 @@ def test_unknown_config_field_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(promela, "KNOWN", promela.KNOWN - {"zcopy_check"})
     with pytest.raises(SpecError, match=r"does not know Config\.zcopy_check"):
         promela.check_config(Config())
-    monkeypatch.setattr(promela, "REFUSED", frozenset({"zcopy_check"}))
+    monkeypatch.setattr(promela, "REFUSED", promela.REFUSED | {"zcopy_check"})
     promela.check_config(Config())  # refused fields are fine at their default
     with pytest.raises(SpecError, match=r"does not render Config\.zcopy_check=True"):
         promela.check_config(Config(zcopy_check=True))
