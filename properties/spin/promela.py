@@ -20,8 +20,9 @@ record that is None in the spec has its fields at their defaults here. An skb's 
 its count and its first event, ``stray_touches`` its count: they differ from the spec's only
 after a violation of ``freed_at_most_once`` or ``no_touch_after_handoff``.
 
-Drift. ``KNOWN`` lists every Config field this renderer follows, ``REFUSED`` those it does not
-render (none today); tests/test_spin.py fails when Config gains a field in neither. ``render``
+Drift. ``KNOWN`` lists every Config field this renderer follows, ``REFUSED`` those it renders only at
+their default (the history kernels' switches and the candidate fixes, which only the Python
+explorer follows); tests/test_spin.py fails when Config gains a field in neither. ``render``
 raises SpecError for a field it refuses at a non-default value, and for a field it does not know.
 The conformance tests of tests/test_spin.py hold the counts and depths equal to the explorer's.
 """
