@@ -122,7 +122,10 @@ def record(t: Trace) -> Path:
     """Write a failure's trace under ``trace_dir()``, named by what failed and a content hash."""
     body = json.dumps(encode(t), sort_keys=True)
     digest = hashlib.sha256(body.encode()).hexdigest()[:10]
-    what = t.violation.invariant if t.violation is not None else "run"
+    # a run that holds (a known finding's) is named by its findings
+    what = "run"
+    if t.violation is not None:
+        what = t.violation.invariant or "-".join(t.violation.findings) or "run"
     return write(t, trace_dir() / f"{t.found_by.replace(' ', '-')}-{what}-{digest}.json")
 
 

@@ -11,10 +11,10 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
@@ -74,6 +74,9 @@ from tcpclose.ui import (
     writable_dir,
 )
 from tcpclose.ui import console as make_console
+
+if TYPE_CHECKING:
+    from properties.spin.engine import SpinViolation
 
 console = make_console()
 
@@ -451,13 +454,17 @@ def default_max_memory_mib() -> int:
 @click.option("--depth-first", is_flag=True, help="--engine spin: depth first instead of breadth first")
 @click.option("--max-violations", type=Bounded(SPIN_VIOLATIONS), default=1, show_default=True,
               help="--engine spin: trails written per invariant")  # fmt: skip
+@click.option("--emit-swarm", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
+              help="--engine spin: write the model and a member script for swarm verification to DIR, and stop")
+@click.option("--trails", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, metavar="DIR",
+              help="--engine spin: judge the trails a swarm left under DIR (same configuration), and stop")
 @click.pass_context
 def explore(
     ctx: click.Context, config_name: str | None, cpus: int, nodes: int, sockets: int, skbs: int, defer_max: int,
     hotplug: bool, hotplug_flush: bool, sysctl: int | None, defer: str, close_path: str, settings_: tuple[str, ...],
     mutant: str | None, kernel: str | None, max_states: int, max_memory: int | None, max_depth: int | None,
     max_seconds: float, engine: str, workers: int, bitstate: bool, hashcompact: bool, depth_first: bool,
-    max_violations: int,
+    max_violations: int, emit_swarm: Path | None, trails: Path | None,
 ) -> None:  # fmt: skip
     """Visit every interleaving of a small configuration breadth first, checking every
     invariant in every state. Known findings (matched by signature) are named with their
@@ -488,6 +495,9 @@ def explore(
             initial = small(**{**args, **bounded_settings(settings_, small_args)})
         trace_dir_checked()
         engine_options_checked(ctx, engine)
+    if engine == "spin" and (emit_swarm is not None or trails is not None):
+        swarm(initial, kernel=kernel, emit=emit_swarm, trails=trails, max_violations=max_violations)
+        return
     if engine == "spin":
         explore_spin(initial, kernel=kernel, workers=workers, bitstate=bitstate, hashcompact=hashcompact,
                      bfs=not depth_first, max_violations=max_violations, max_seconds=max_seconds)  # fmt: skip
@@ -537,7 +547,7 @@ def explore(
 
 # -- explore --engine spin (properties/spin/) -----------------------------------------------------
 
-SPIN_ONLY = ("workers", "bitstate", "hashcompact", "depth_first", "max_violations")
+SPIN_ONLY = ("workers", "bitstate", "hashcompact", "depth_first", "max_violations", "emit_swarm", "trails")
 PYTHON_ONLY = ("mutant", "max_states", "max_memory", "max_depth")
 
 
@@ -554,8 +564,6 @@ def explore_spin(initial: State, *, kernel: str | None, workers: int, bitstate: 
                  max_violations: int, max_seconds: float) -> None:  # fmt: skip
     """``explore --engine spin``: SPIN's search of the Promela rendering; every trail pan writes
     becomes a trace file (replayed and judged by the spec); exit as the Python engine does."""
-    from properties.checker import check_run
-    from properties.findings import FINDINGS
     from properties.spin.engine import search
 
     with bad_input(), console.status("compiling and running SPIN..."):
@@ -568,9 +576,25 @@ def explore_spin(initial: State, *, kernel: str | None, workers: int, bitstate: 
     console.print(t)
     if result.coverage:
         console.print(f"bitstate coverage: {result.coverage}", soft_wrap=True)
+    report_spin_violations(initial, result.violations, kernel=kernel)
+    met = ", ".join(result.findings) or "none"
+    if not result.complete:
+        console.print(f"[yellow]search partial ({result.mode}): no violation but known findings in the states "
+                      f"covered; known findings met: {met}[/yellow]", soft_wrap=True)  # fmt: skip
+        sys.exit(BUDGET)
+    console.print(f"[green]complete: every invariant SPIN checks holds in all {result.distinct_states:,} states "
+                  f"but for known findings; known findings met: {met}[/green]", soft_wrap=True)  # fmt: skip
+
+
+def report_spin_violations(initial: State, violations: Sequence[SpinViolation], *, kernel: str | None) -> None:
+    """Each violation SPIN reported becomes a trace file (replayed and judged by the spec); known
+    findings are named, and the first other violation ends the command with exit 1."""
+    from properties.checker import check_run
+    from properties.findings import FINDINGS
+
     failed = None
     found_by = "explore spin" + (f" kernel {kernel}" if kernel else "")
-    for v in result.violations:
+    for v in violations:
         verdict = check_run(initial, v.actions)
         with bad_input():
             path = traces.record(traces.Trace(initial, v.actions, found_by=found_by, violation=verdict,
@@ -581,18 +605,36 @@ def explore_spin(initial: State, *, kernel: str | None, workers: int, bitstate: 
                           f"{len(v.actions)}; trace {path}", soft_wrap=True)  # fmt: skip
         elif failed is None:
             failed = (v, path)
-    met = ", ".join(result.findings) or "none"
     if failed is not None:
         v, path = failed
         console.print(f"[bold red]FAILED: {v.invariant} at step {len(v.actions)}: {escape(kernel_words(v.message))}; "
                       f"trace {path}[/bold red]", soft_wrap=True)  # fmt: skip
         sys.exit(VIOLATION)
-    if not result.complete:
-        console.print(f"[yellow]search partial ({result.mode}): no violation but known findings in the states "
-                      f"covered; known findings met: {met}[/yellow]", soft_wrap=True)  # fmt: skip
-        sys.exit(BUDGET)
-    console.print(f"[green]complete: every invariant SPIN checks holds in all {result.distinct_states:,} states "
-                  f"but for known findings; known findings met: {met}[/green]", soft_wrap=True)  # fmt: skip
+
+
+def swarm(initial: State, *, kernel: str | None, emit: Path | None, trails: Path | None, max_violations: int) -> None:
+    """``explore --engine spin --emit-swarm DIR`` writes a swarm's model and member script;
+    ``--trails DIR`` judges the trails its members left (exit 1 on a violation no known finding
+    explains)."""
+    from properties.spin.engine import emit_swarm, read_trails
+
+    if emit is not None and trails is not None:
+        with bad_input():
+            raise SpecError("--emit-swarm and --trails are two steps: give one")
+    if emit is not None:
+        with bad_input():
+            emit_swarm(initial, emit, max_violations=max_violations)
+        console.print(f"wrote {emit / 'model.pml'} and {emit / 'member.sh'}: copy the folder to each machine, run "
+                      f"`./member.sh SEED` once per core with a different SEED, bring the run-* folders back "
+                      f"and read them with this command and --trails DIR", soft_wrap=True)  # fmt: skip
+        return
+    assert trails is not None
+    with bad_input(), console.status("replaying the trails..."):
+        violations = read_trails(initial, trails, max_violations=max_violations)
+    report_spin_violations(initial, violations, kernel=kernel)
+    met = ", ".join(sorted({v.finding for v in violations if v.finding is not None})) or "none"
+    console.print(f"[green]{len(violations)} trail(s): no violation but known findings; known findings met: "
+                  f"{met}[/green]", soft_wrap=True)  # fmt: skip
 
 
 # -- kernels -------------------------------------------------------------------------------------

@@ -327,3 +327,63 @@ def judge(initial: State, actions: tuple[A.Action, ...], invariant: str) -> Spin
     failure = j.judge([(invariant, message)], len(actions), inv.kind == "quiescent" and quiescent)
     finding = None if failure is not None else next(iter(j.explained), None)
     return SpinViolation(invariant, actions, finding, message, inv.kind == "quiescent")
+
+
+# -- swarm verification: many bitstate searches, each with its own seed and hash, on many machines --
+
+# Each member randomizes the order in which it tries the transitions out of a state (T_RAND,
+# seeded by -RS) and uses one of pan's 500 hash seeds (-h), so that members cover different parts
+# of a state space too large for one bitstate search.
+SWARM_CFLAGS = [*flags(bfs=False, workers=1, bitstate=True, hashcompact=False), "-DT_RAND", "-DP_RAND"]
+_SWARM_MEMBER = """#!/bin/sh
+# One member of a tcpclose swarm (written by tcpclose explore --engine spin --emit-swarm).
+# usage: ./member.sh SEED [HASH_BITS]   (each member its own SEED; HASH_BITS: log2 of the bit
+# array, default 32, i.e. 512 MiB). Compiles pan here on first use; the member's trails and report
+# go to run-SEED/. Bring the run-* folders back and read them with the same explore command and
+# --trails DIR.
+set -eu
+cd "$(dirname "$0")"
+[ -x pan ] || { spin -a model.pml >/dev/null && gcc {cflags} -o pan pan.c; }
+seed="$1"; bits="${{2:-32}}"
+mkdir -p "run-$seed" && cp model.pml "run-$seed/" && cd "run-$seed"
+../pan -c0 -e -n -m1000000 -k3 -w"$bits" -RS"$seed" -h"$((seed % 500))" > pan.out 2>&1 || true
+grep -E 'states, stored|errors:|hash factor|coverage' pan.out || true
+"""
+
+
+def emit_swarm(initial: State, directory: Path, *, max_violations: int = 1) -> list[Path]:
+    """Write what a swarm needs into ``directory``: the model and a member script that compiles
+    pan for bitstate search with randomized transition order and runs one seeded member."""
+    if available() is not None:
+        raise SpecError(f"the SPIN engine needs spin and gcc: {available()}")
+    directory.mkdir(parents=True, exist_ok=True)
+    model = directory / "model.pml"
+    model.write_text(promela.render(initial, max_reports=max_violations, bfs=False))
+    member = directory / "member.sh"
+    member.write_text(_SWARM_MEMBER.replace("{cflags}", " ".join(SWARM_CFLAGS)).replace("{{", "{").replace("}}", "}"))
+    member.chmod(0o755)
+    return [model, member]
+
+
+def read_trails(initial: State, directory: Path, *, max_violations: int = 1) -> tuple[SpinViolation, ...]:
+    """Every trail under ``directory`` (each beside the model.pml of its member), replayed through
+    the spec and judged; the model must be the one ``initial`` renders (same configuration)."""
+    if available() is not None:
+        raise SpecError(f"the SPIN engine needs spin and gcc: {available()}")
+    expected = promela.render(initial, max_reports=max_violations, bfs=False)
+    found: list[SpinViolation] = []
+    for trail in sorted(directory.rglob("model.pml*.trail")):
+        model = trail.parent / "model.pml"
+        if not model.is_file() or model.read_text() != expected:
+            raise SpecError(f"{trail} comes from another model: give the configuration, --kernel and "
+                            "--max-violations of the run that emitted it")  # fmt: skip
+        number = trail.name[len("model.pml") : -len(".trail")]
+        done = subprocess.run(["spin", f"-t{number}", "-T", "model.pml"], cwd=trail.parent, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        # the replay reports every assertion the run passes through; the trail's own is the last
+        reported = re.findall(r"assert\(\(inv!=(\d+)\)\)", done.stdout + done.stderr)
+        if not reported:
+            raise SpecError(f"{trail}: spin's replay names no violated invariant")
+        actions = tuple(_action(line) for line in done.stdout.splitlines() if _ACTION.match(line))
+        found.append(judge(initial, actions, promela.INVARIANTS[int(reported[-1]) - 1]))
+    return tuple(found)
