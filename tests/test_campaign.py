@@ -18,6 +18,7 @@ import pytest
 from hypothesis import settings
 
 from properties import traces
+from properties.machines import MACHINES
 from tests.conftest import WORKER
 from tests.test_replay import ROOT, tcpclose
 
@@ -126,8 +127,7 @@ def test_hypofuzz_finds_every_machine() -> None:
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     found = json.loads(done.stdout.splitlines()[-1])
-    names = ("Close", "Hotplug", "Race", "Offline", "Sysctl", "Wedge")
-    assert found == sorted(f"tests/test_machines.py::Test{m}Machine::runTest" for m in names)
+    assert found == sorted(f"tests/test_machines.py::Test{m.__name__}::runTest" for m in MACHINES.values())
 
 
 def test_ci_profile_stays_derandomized_without_a_database() -> None:
