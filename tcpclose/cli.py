@@ -571,7 +571,7 @@ def explore_spin(initial: State, *, kernel: str | None, workers: int, bitstate: 
                         max_violations=max_violations, max_seconds=max_seconds)  # fmt: skip
     t = table("distinct states", "transitions", "depth", "seconds", "states/s", "bytes/state", "memory", "mode")
     t.add_row(f"{result.distinct_states:,}", f"{result.edges:,}", str(result.depth), f"{result.seconds:.2f}",
-              f"{result.states_per_second:,.0f}", f"{result.bytes_per_state:,.0f}",
+              f"{result.states_per_second:,.0f}" if result.seconds > 0 else "-", f"{result.bytes_per_state:,.0f}",
               f"{result.memory_bytes / 2**20:.0f} MiB", result.mode)  # fmt: skip
     console.print(t)
     if result.coverage:

@@ -1,4 +1,4 @@
-"""Swarm verification with SPIN (properties/spin/engine.py: emit_swarm, read_trails; explore
+"""SPIN past one core: pan's multi-core search, and swarm verification (properties/spin/engine.py: emit_swarm, read_trails; explore
 --engine spin --emit-swarm / --trails): a swarm's members run the emitted script with their own
 seeds, and the trails they leave are judged by the spec as a search's are. Skipped without spin
 and gcc."""
@@ -12,11 +12,24 @@ import pytest
 from click.testing import CliRunner
 
 from model.small import SMALL
-from properties.spin.engine import available, emit_swarm, read_trails
+from properties.explorer import explore
+from properties.spin.engine import available, emit_swarm, read_trails, search
 from spec import SpecError
 from tcpclose.cli import main
 
 needs_spin = pytest.mark.skipif(available() is not None, reason=f"SPIN engine unavailable: {available()}")
+
+
+@needs_spin
+@pytest.mark.parametrize("workers", [1, 2])
+def test_depth_first_searches_visit_the_explorers_states(workers: int) -> None:
+    """Depth first, on one core (states stored uncompressed) or two (pan's multi-core search,
+    which refuses hidden variables): the explorer's distinct states and findings."""
+    initial = SMALL["acceptance"].build()
+    py = explore(initial)
+    sp = search(initial, bfs=False, workers=workers, quick=True)
+    assert sp.distinct_states == py.distinct_states
+    assert set(sp.findings) == {fid for fid, _ in py.findings}
 
 
 @needs_spin

@@ -127,6 +127,10 @@ def flags(*, bfs: bool, workers: int, bitstate: bool, hashcompact: bool, quick: 
         out.append("-DBFS")
     elif workers > 1:
         out.append(f"-DNCORE={workers}")
+    if not (bfs or bitstate or hashcompact):
+        # an exhaustive depth-first search stores states uncompressed: about 1.5x the rate, and
+        # more memory per state
+        out.append("-DNOCOMP")
     if bitstate:
         out.append("-DBITSTATE")
     if hashcompact:
@@ -207,7 +211,8 @@ def search(
         raise SpecError("workers and max_violations must be >= 1")
     if workers > 1 and bfs:
         raise SpecError("pan's multi-core search is depth first: add --depth-first to --workers")
-    model = promela.render(initial, max_reports=max_violations, bfs=bfs)
+    # pan refuses hidden variables in its breadth-first and its multi-core searches
+    model = promela.render(initial, max_reports=max_violations, bfs=bfs or workers > 1)
     cflags = flags(bfs=bfs, workers=workers, bitstate=bitstate, hashcompact=hashcompact, quick=quick)
     pan, compile_seconds = compile_model(model, cflags)
     run_dir = Path(tempfile.mkdtemp(prefix="run.", dir=_cache_dir()))
@@ -234,7 +239,7 @@ def search(
         depth = int(_num(r"depth reached (\d+)", out))
         errors = int(_num(r"errors: (\d+)", out))
         vector = int(_num(r"State-vector (\d+) byte", out))
-        memory = _num(r"([\d.]+)\s+total actual memory usage", out, 0.0)
+        memory = _num(r"([\d.]+)\s+(?:total actual memory usage|memory usage \(Mbyte\))", out, 0.0)
         elapsed = _num(r"elapsed time ([\d.e+-]+) seconds", out, wall)
         hf = _num(r"hash factor: ([\d.e+-]+)", out, -1.0)
         coverage = ""

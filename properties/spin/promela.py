@@ -1071,6 +1071,6 @@ def label(action: Action) -> str:
 def render(initial: State, max_reports: int = 1, script: Sequence[Action] | None = None, bfs: bool = True) -> str:
     """The Promela model of the spec from ``initial`` (a booted state of model/small.py).
     ``script``: the model takes exactly these actions, in order, and nothing else (a trace
-    followed by SPIN); ``bfs``: for pan's breadth-first search (which refuses hidden variables).
+    followed by SPIN); ``bfs``: for pan's breadth-first or multi-core search (both refuse hidden variables).
     Raises SpecError with one line when the state or its Config cannot be rendered."""
     return _Gen(initial, max_reports, None if script is None else [label(a) for a in script], bfs).render()
