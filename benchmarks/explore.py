@@ -72,9 +72,11 @@ def engines() -> None:
     print(head + f"{'states/s':>10} {'bytes/state':>11} {'speed-up':>8}")
 
     def row(name: str, engine: str, states: int, edges: int, depth: int, sec: float, mem: int, base: float) -> None:
-        rate = states / sec if sec > 0 else float("inf")
-        up = f"{rate / base:7.0f}x" if base else ""
-        print(f"{name:42} {engine:12} {states:>10,} {edges:>12,} {depth:>5} {sec:>8.2f} {rate:>10,.0f} "
+        # pan reports hundredths of a second: too short a search has no rate
+        rate = states / sec if sec > 0 else 0.0
+        up = f"{rate / base:7.0f}x" if base and rate else ""
+        shown = f"{rate:>10,.0f}" if rate else f"{'-':>10}"
+        print(f"{name:42} {engine:12} {states:>10,} {edges:>12,} {depth:>5} {sec:>8.2f} {shown} "
               f"{mem / max(states, 1):>11,.0f} {up:>8}")  # fmt: skip
 
     for name, kwargs in ENGINE_CONFIGS.items():

@@ -248,7 +248,7 @@ def search(
             coverage = m.group(0).strip()
         elif bitstate and hf > 0:
             coverage = f"hash factor {hf:g} (a factor above 100 means close to full coverage)"
-        truncated = "max search depth too small" in out or "out of memory" in out.lower()
+        truncated = any(m in out.lower() for m in ("max search depth too small", "out of memory", "memlim bound"))
         if workers == 1:
             violations = _violations(initial, run_dir, out)
         elif errors:
