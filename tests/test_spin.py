@@ -49,6 +49,28 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 NAMED = ("acceptance", "page-pool", "tx-producer", "wedge", "zcopy")
 KERNEL_SHAPE: dict[str, Any] = dict(skbs=2, defer_max=3, hotplug=True)
+# Where a candidate fix or a switch of history changes what happens: (configuration, kernel, the
+# kernel it differs from). The configurations are model/small.py's (model/fixes.py EVIDENCE names
+# them), or these shapes: one socket's reset window (F6 in 330 states on v7.3), a listener's close
+# with its error queue charged (F1 through fix-F1-purge-errqueue's listener branch).
+SHAPES: dict[str, dict[str, Any]] = {
+    "reset-window-1": dict(skbs=3, defer_max=2, netrx_raises=1),
+    "listen-errqueue": dict(skbs=0, sk_state="LISTEN", errqueue=True),
+}
+SWITCHED: tuple[tuple[str, str, str], ...] = (
+    ("wedge-race", "v7.3+fix-F5-test-before-increment", "v7.3"),
+    ("wedge-race", "v7.3+fix-F5-increment-below-max", "v7.3"),
+    ("acceptance", "v7.3+fix-F7-defer-preempt-off", "v7.3"),
+    ("page-pool", "v7.3+fix-F2-page-pool-cpus-read-lock", "v7.3"),
+    ("errqueue", "v7.3+fix-F1-purge-errqueue", "v7.3"),
+    ("listen-errqueue", "v7.3+fix-F1-purge-errqueue", "v7.3"),
+    ("errqueue", "v7.3+fix-F1-errqueue-closed", "v7.3"),
+    ("reset-window-1", "v7.3+fix-F6-detach-before-reset", "v7.3"),
+    ("reset-window-1", "v7.3+fix-F6-flush-resets-empty", "v7.3"),
+    ("sysctl-mid-epoch", "v7.3+fix-F8-kick-once-per-epoch", "v7.3"),
+    ("sysctl-mid-epoch", "v7.3+fixes", "v7.3"),
+    ("acceptance", "v7.3+fixes", "v7.3"),
+)
 
 
 def _renders(config: Config) -> bool:
@@ -70,7 +92,7 @@ def _kernels(rendered: bool = True) -> list[str]:
     return [name for config, name in seen.items() if _renders(config) == rendered]
 
 
-def _same(initial: Any) -> None:
+def _same(initial: Any) -> Any:
     py = explore(initial)
     assert py.complete, py.reason
     sp = search(initial, quick=True)
@@ -78,6 +100,7 @@ def _same(initial: Any) -> None:
     assert (sp.distinct_states, sp.edges, sp.depth) == (py.distinct_states, py.transitions, py.depth)
     assert sp.findings == tuple(fid for fid, _ in py.findings)
     assert sp.unexplained is None
+    return py
 
 
 @needs_spin
@@ -96,6 +119,20 @@ def test_same_on_named_configurations(name: str) -> None:
 @pytest.mark.parametrize("kernel", _kernels())
 def test_same_on_every_kernel(kernel: str) -> None:
     _same(small(**KERNEL_SHAPE, kernel=kernel))
+
+
+def _build(name: str, kernel: str) -> Any:
+    return SMALL[name].build(kernel=kernel) if name in SMALL else small(**SHAPES[name], kernel=kernel)
+
+
+@needs_spin
+@pytest.mark.parametrize(("name", "kernel", "other"), SWITCHED, ids=[f"{n}-{k}" for n, k, _ in SWITCHED])
+def test_same_where_the_switch_matters(name: str, kernel: str, other: str) -> None:
+    """Conformance on a configuration where the kernel's switches change the states or the findings."""
+    py = _same(_build(name, kernel))
+    base = explore(_build(name, other))
+    ids = [fid for fid, _ in py.findings], [fid for fid, _ in base.findings]
+    assert (py.distinct_states, ids[0]) != (base.distinct_states, ids[1])
 
 
 def _spec_violations(t: traces.Trace) -> set[str]:
@@ -172,10 +209,10 @@ def test_kernels_not_rendered_are_refused_in_one_line() -> None:
     from tcpclose.cli import main
 
     refused = _kernels(rendered=False)
-    assert {"before-97e719a82b43", "v7.3+fixes"} <= set(refused)
-    for kernel in ("v5.19", "v6.18", "v7.3"):
+    assert "before-97e719a82b43" in refused
+    for kernel in ("v5.19", "v6.18", "v7.3", "v7.3+fixes"):
         promela.check_config(small(**KERNEL_SHAPE, kernel=kernel).config)
-    out = CliRunner().invoke(main, ["explore", "--config", "tiny-1", "--kernel", "v7.3+fixes", "--engine", "spin"])
+    out = CliRunner().invoke(main, ["explore", "--config", "tiny-1", "--kernel", refused[0], "--engine", "spin"])
     assert out.exit_code != 0 and "does not render Config." in out.output
     assert "Traceback" not in out.output
 

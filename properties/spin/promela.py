@@ -20,9 +20,10 @@ record that is None in the spec has its fields at their defaults here. An skb's 
 its count and its first event, ``stray_touches`` its count: they differ from the spec's only
 after a violation of ``freed_at_most_once`` or ``no_touch_after_handoff``.
 
-Drift. ``KNOWN`` lists every Config field this renderer follows, ``REFUSED`` those it renders only at
-their default (the history kernels' switches and the candidate fixes, which only the Python
-explorer follows); tests/test_spin.py fails when Config gains a field in neither. ``render``
+Drift. ``KNOWN`` lists every Config field this renderer follows (the candidate fixes among them:
+the slot's ``kicked`` bit and an attempt's ``claimed`` of fix-F8 are state variables),
+``REFUSED`` those it renders only at their default (the history kernels' switches, which only the
+Python explorer follows); tests/test_spin.py fails when Config gains a field in neither. ``render``
 raises SpecError for a field it refuses at a non-default value, and for a field it does not know.
 The conformance tests of tests/test_spin.py hold the counts and depths equal to the explorer's.
 """
@@ -52,17 +53,6 @@ KNOWN: frozenset[str] = frozenset(
         "zcopy_check",
         "page_pool_kick",
         "napi_consume_defers",
-    }
-)
-# The history kernels' switches (issue 12) and the candidate fixes: the Promela renders only their
-# default, today's kernel without fixes; the explorer covers the rest.
-REFUSED: frozenset[str] = frozenset(
-    {
-        "ipi_guard",
-        "v2_kick_count",
-        "flush_before_poll",
-        "idle_run_flushes",
-        "rmem_atomic",
         "defer_test_first",
         "defer_count_below_max",
         "defer_preempt_off",
@@ -72,6 +62,17 @@ REFUSED: frozenset[str] = frozenset(
         "flush_detach_first",
         "flush_resets_empty",
         "kick_once_per_epoch",
+    }
+)
+# The history kernels' switches (issue 12): the Promela renders only their default, today's kernel;
+# the explorer covers the rest.
+REFUSED: frozenset[str] = frozenset(
+    {
+        "ipi_guard",
+        "v2_kick_count",
+        "flush_before_poll",
+        "idle_run_flushes",
+        "rmem_atomic",
     }
 )
 
@@ -122,6 +123,8 @@ HOW = (
     "tx_complete",
     "destruct:rcv_queue",
     "destruct:err_queue",
+    "close:err_queue",
+    "errqueue_refused",
 )
 H = {name: i for i, name in enumerate(HOW)}
 
@@ -293,7 +296,7 @@ class _Gen:
         self.decl_ctx("cd", "NCPU", m)
         d("byte sl_list[NCPU * NNODE * NSKB];\nbyte sl_n[NCPU * NNODE];\nbyte sl_count[NCPU * NNODE];")
         d("byte sl_epoch[NCPU * NNODE];\nbyte sl_kep[NCPU * NNODE * NSKB];\nbyte sl_kmax[NCPU * NNODE * NSKB];")
-        d("byte sl_nk[NCPU * NNODE];")
+        d("byte sl_nk[NCPU * NNODE];\nbit sl_kicked[NCPU * NNODE];")
         # skbs
         nskb = self.nskb
         d(f"short sb_owner[NSKB];\n{size} sb_ts[NSKB];\n{seq} sb_seq[NSKB];\n{seq} sb_end[NSKB];\nbit sb_fin[NSKB];")
@@ -326,7 +329,7 @@ class _Gen:
         """A DeferCtx (spec/state.py) per socket task (td) or per CPU softirq (cd)."""
         d = self.emit
         d(f"bit {p}_has[{size}];\nbyte {p}_skb[{size}];\nbyte {p}_pc[{size}];\nbyte {p}_node[{size}];")
-        d(f"byte {p}_count[{size}];\nbyte {p}_max[{size}];")
+        d(f"byte {p}_count[{size}];\nbyte {p}_max[{size}];\nbit {p}_claimed[{size}];")
         for f in ("cpu", "read", "cnton", "cep", "chk", "seen"):
             d(f"short {p}_{f}[{size}] = {_arr([-1] * n)};")
 
@@ -337,11 +340,13 @@ class _Gen:
             """
 inline TD_RESET(x) {
   td_has[x] = 0; td_skb[x] = 0; td_pc[x] = 0; td_node[x] = 0; td_count[x] = 0; td_max[x] = 0;
-  td_cpu[x] = -1; td_read[x] = -1; td_cnton[x] = -1; td_cep[x] = -1; td_chk[x] = -1; td_seen[x] = -1
+  td_cpu[x] = -1; td_read[x] = -1; td_cnton[x] = -1; td_cep[x] = -1; td_chk[x] = -1; td_seen[x] = -1;
+  td_claimed[x] = 0
 }
 inline CD_RESET(x) {
   cd_has[x] = 0; cd_skb[x] = 0; cd_pc[x] = 0; cd_node[x] = 0; cd_count[x] = 0; cd_max[x] = 0;
-  cd_cpu[x] = -1; cd_read[x] = -1; cd_cnton[x] = -1; cd_cep[x] = -1; cd_chk[x] = -1; cd_seen[x] = -1
+  cd_cpu[x] = -1; cd_read[x] = -1; cd_cnton[x] = -1; cd_cep[x] = -1; cd_chk[x] = -1; cd_seen[x] = -1;
+  cd_claimed[x] = 0
 }
 
 inline task_none(sk) {   /* owner = None */
@@ -444,7 +449,16 @@ inline kick_purge(cpu) {
     # -- receive, close ----------------------------------------------------------------------------
 
     def receive_and_flush(self) -> None:
-        first_pc = 0 if self.v6 else 1
+        # defer-v6 resets the count first; defer-v2, and defer-v6 with fix-F6, detach first
+        first_pc = 0 if self.v6 and not self.c.flush_detach_first else 1
+        # the F6 candidate fix-F6-flush-resets-empty: an empty slot's count is reset too
+        reset_empty = (
+            "if :: sl_count[SL(cpu, h_node)] != 0 -> sl_count[SL(cpu, h_node)] = 0; "
+            "sl_epoch[SL(cpu, h_node)] = sl_epoch[SL(cpu, h_node)] + 1; sl_kicked[SL(cpu, h_node)] = 0 "
+            ":: else -> skip fi; "
+            if self.c.flush_resets_empty
+            else ""
+        )
         consume = _b(self.c.napi_consume_defers)
         # napi_poll_rx for a socket known only at run time (flush.py: _enter_slot)
         self.emit(
@@ -472,7 +486,7 @@ inline napi_consume_tx(cpu, txcpu) {{
 inline enter_slot(cpu, node0, rxsk, txcpu) {{
   h_node = node0; h_z = rxsk; h_id = txcpu;
   do
-  :: h_node < {self.nslots} && sl_n[SL(cpu, h_node)] == 0 -> h_node++
+  :: h_node < {self.nslots} && sl_n[SL(cpu, h_node)] == 0 -> {reset_empty}h_node++
   :: else -> break
   od;
   softirq_none(cpu);
@@ -570,6 +584,8 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
     def kicks_match(self) -> str:
         r = self.report
         out = []
+        # fix-F8: a push past the kick point of the maximum it read crosses too
+        at = ">=" if self.c.kick_once_per_epoch else "=="
         for c in range(self.ncpu):
             for node in range(self.nnode):
                 sl = f"SL({c}, {node})"
@@ -577,7 +593,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 out.append(
                     f"h_i = 0; h_b = 0; do :: h_i < nskb -> "
                     f"if :: sb_dhas[h_i] && sb_acpu[h_i] == {c} && sb_dnode[h_i] == {node} && "
-                    f"sb_dcount[h_i] == sb_dmax[h_i] / 2 + 1 -> "
+                    f"sb_dcount[h_i] {at} sb_dmax[h_i] / 2 + 1 -> "
                     f"h_k = 0; h_ok = 0; do :: h_k < sl_nk[{sl}] -> "
                     f"if :: sl_kep[{sl} * NSKB + h_k] == sb_depoch[h_i] -> h_ok = 1 :: else -> skip fi; h_k++ "
                     f":: else -> break od; if :: !h_ok -> h_b = 1 :: else -> skip fi "
@@ -587,7 +603,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 out.append(
                     f"h_k = 0; do :: h_k < sl_nk[{sl}] -> h_ok = 0; h_i = 0; do :: h_i < nskb -> "
                     f"if :: sb_dhas[h_i] && sb_acpu[h_i] == {c} && sb_dnode[h_i] == {node} && "
-                    f"sb_dcount[h_i] == sb_dmax[h_i] / 2 + 1 && sb_depoch[h_i] == sl_kep[{sl} * NSKB + h_k] -> "
+                    f"sb_dcount[h_i] {at} sb_dmax[h_i] / 2 + 1 && sb_depoch[h_i] == sl_kep[{sl} * NSKB + h_k] -> "
                     f"h_ok = 1 :: else -> skip fi; h_i++ :: else -> break od; "
                     f"if :: !h_ok -> h_b = 1 :: else -> skip fi; h_k++ :: else -> break od;\n"
                 )
@@ -621,13 +637,21 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
         )
         arrives = f"h_cpu = {pcpu}; net_rx_action(h_cpu, {sk}, -1);\n"
         eq_guard = f"{has_rx} && rx_eq[{cur}] && !s_destroyed[{sk}] && c_online[{pcpu}]"
-        eq = (
-            f"h_j = {cur}; h_cpu = rx_cpu[h_j];\n"
-            f"alloc_skb({sk}, h_cpu, rx_ts[h_j], 0, 0, rx_fin[h_j], rx_zc[h_j], rx_fc[h_j], K_RX, h_cpu);\n"
+        queued = (
             f"touch(h_skb, K_RX, h_cpu); sb_sk[h_skb] = {sk}; sb_dtor[h_skb] = 2;\n"
             f"hand(h_skb, K_RX, h_cpu, W_ERR, {sk}, 0);\n"
             f"s_rx[{sk}] = s_rx[{sk}] + 1; s_rmem[{sk}] = s_rmem[{sk}] + rx_ts[h_j];\n"
-            f"s_eq[{sk} * NSKB + s_eqn[{sk}]] = h_skb; s_eqn[{sk}] = s_eqn[{sk}] + 1;\n"
+            f"s_eq[{sk} * NSKB + s_eqn[{sk}]] = h_skb; s_eqn[{sk}] = s_eqn[{sk}] + 1"
+        )
+        if self.c.errqueue_refuses_closed:  # fix-F1: refused once close() began; the caller frees it
+            queued = (
+                f"if :: s_shut[{sk}] -> kfree_skb(h_skb, K_RX, h_cpu, h_cpu, {H['errqueue_refused']}); "
+                f"s_rx[{sk}] = s_rx[{sk}] + 1\n   :: else -> {queued} fi"
+            )
+        eq = (
+            f"h_j = {cur}; h_cpu = rx_cpu[h_j];\n"
+            f"alloc_skb({sk}, h_cpu, rx_ts[h_j], 0, 0, rx_fin[h_j], rx_zc[h_j], rx_fc[h_j], K_RX, h_cpu);\n"
+            f"{queued};\n"
         )
         op = f"({sk} * MAXOPS + s_ops[{sk}])"
 
@@ -656,12 +680,18 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             f"      {eat} fi;\n"
         )
         end_guard = f"{between} && !t_close[{sk}] && !(t_left[{sk}] && s_rqn[{sk}] > 0) && {self.task_ok(sk)}"
+        # fix-F1-purge-errqueue: after the receive queue, one more PurgeStep purges the error queue (a
+        # listener's close too); only then the decision
+        errq = self.c.close_purges_errqueue
+        listen_phase = 1 if errq else 2
         close_start = (
             f"t_has[{sk}] = 1; t_close[{sk}] = 1; t_cpu[{sk}] = op_cpu[{op}]; t_left[{sk}] = 0; t_unread[{sk}] = 0;\n"
             f"s_ops[{sk}] = s_ops[{sk}] + 1; s_shut[{sk}] = 1;\n"
-            f"if :: s_st[{sk}] == 4 -> t_phase[{sk}] = 2; s_st[{sk}] = 5 :: else -> t_phase[{sk}] = 1 fi;\n"
+            f"if :: s_st[{sk}] == 4 -> t_phase[{sk}] = {listen_phase}; s_st[{sk}] = 5 "
+            f":: else -> t_phase[{sk}] = 1 fi;\n"
         )
-        purge_guard = f"{between} && t_close[{sk}] && t_phase[{sk}] == 1 && s_rqn[{sk}] > 0 && {self.task_ok(sk)}"
+        queue_left = "1" if errq else f"s_rqn[{sk}] > 0"
+        purge_guard = f"{between} && t_close[{sk}] && t_phase[{sk}] == 1 && {queue_left} && {self.task_ok(sk)}"
         if self.c.unread_test == "end_seq":
             unread = f"if :: sb_end[h_skb] - sb_fin[h_skb] > s_cseq[{sk}] -> t_unread[{sk}] = 1 :: else -> skip fi;\n"
         else:
@@ -671,7 +701,16 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
         else:
             free = f"unlink_head({sk}); kfree_skb(h_skb, K_TASK, {sk}, t_cpu[{sk}], {H['kfree_skb']});\n"
         purge = f"h_skb = s_rq[{sk} * NSKB];\n{unread}{free}"
-        decide_guard = f"{between} && t_close[{sk}] && !(t_phase[{sk}] == 1 && s_rqn[{sk}] > 0) && {self.task_ok(sk)}"
+        if errq:
+            purge = (
+                f"if :: s_rqn[{sk}] == 0 ->\n"
+                f"h_j = 0; do :: h_j < s_eqn[{sk}] -> h_i = s_eq[{sk} * NSKB + h_j]; "
+                f"hand(h_i, K_TASK, {sk}, W_HTASK, {sk}, 0); "
+                f"kfree_skb(h_i, K_TASK, {sk}, t_cpu[{sk}], {H['close:err_queue']}); "
+                f"s_eq[{sk} * NSKB + h_j] = 0; h_j++ :: else -> break od; s_eqn[{sk}] = 0; t_phase[{sk}] = 2\n"
+                f":: else ->\n{purge} fi;\n"
+            )
+        decide_guard = f"{between} && t_close[{sk}] && !(t_phase[{sk}] == 1 && {queue_left}) && {self.task_ok(sk)}"
         decide = (
             f"h_a = s_st[{sk}]; h_b = s_aoc[{sk}]; h_c = s_rst[{sk}]; h_d = s_fin[{sk}];\n"
             f"h_e = (h_a == 1 -> s_rnxt[{sk}] - 1 : s_rnxt[{sk}]);\n"
@@ -766,11 +805,15 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             f"   :: else -> {p}_pc[{x}] = 1; {p}_cpu[{x}] = h_cpu; {p}_chk[{x}] = c_gen[h_cpu] fi fi fi;\n"
             + r("defer_check_sees_online", "sb_nfree[h_skb] == 0 && (h_cpu == h_e || !h_ok)")
         )
+        c = self.c
         if self.v6:
-            read = (
-                pre + f"{p}_pc[{x}] = 2; {p}_node[{x}] = cpu_node[{here}]; {p}_max[{x}] = g_max; "
-                f"{p}_read[{x}] = {here};\n"
-            )
+            read = f"{p}_pc[{x}] = 2; {p}_node[{x}] = cpu_node[{here}]; {p}_max[{x}] = g_max; {p}_read[{x}] = {here}"
+            if c.defer_test_first:  # fix-F5: the chosen slot's count tested before any increment
+                read = (
+                    f"if :: sl_count[SL({p}_cpu[{x}], cpu_node[{here}])] >= g_max -> {free_now('full')}\n"
+                    f"   :: else -> {read} fi"
+                )
+            read = pre + read + ";\n"
         else:
             read = (
                 pre + f"h_a = sl_count[SL({p}_cpu[{x}], 0)];\n"
@@ -778,24 +821,45 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 f"   :: else -> {p}_pc[{x}] = 3; {p}_max[{x}] = g_max; {p}_read[{x}] = {here}; "
                 f"{p}_seen[{x}] = h_a fi;\n"
             )
+        # fix-F5-increment-below-max: the cmpxchg loop adds nothing when the count would be full
+        add = "" if c.defer_count_below_max else "sl_count[h_j] = h_a; "
+        added = "sl_count[h_j] = h_a; " if c.defer_count_below_max else ""
+        # fix-F8: the increment claims the epoch's kick (the slot's kicked bit) at or above half
+        claim = (
+            f"if :: !sl_kicked[h_j] && h_a - 1 >= {p}_max[{x}] / 2 -> sl_kicked[h_j] = 1; {p}_claimed[{x}] = 1 "
+            f":: else -> skip fi; "
+            if c.kick_once_per_epoch
+            else ""
+        )
         count = (
-            pre + f"h_j = SL({p}_cpu[{x}], {p}_node[{x}]); h_a = sl_count[h_j] + 1; sl_count[h_j] = h_a;\n"
+            pre + f"h_j = SL({p}_cpu[{x}], {p}_node[{x}]); h_a = sl_count[h_j] + 1; {add}\n"
             f"if :: h_a >= {p}_max[{x}] -> {free_now('full')}\n"
-            f"   :: else -> {p}_pc[{x}] = 3; {p}_count[{x}] = h_a; {p}_cnton[{x}] = {here}; "
+            f"   :: else -> {added}{claim}{p}_pc[{x}] = 3; {p}_count[{x}] = h_a; {p}_cnton[{x}] = {here}; "
             f"{p}_cep[{x}] = sl_epoch[h_j] fi;\n"
         )
         if self.v6:
-            kick = f"h_b = ({p}_count[{x}] - 1 == {p}_max[{x}] / 2);\n"
             rec = (
                 f"sb_depoch[h_skb] = {p}_cep[{x}]; sb_dcount[h_skb] = {p}_count[{x}]; "
                 f"sb_dccpu[h_skb] = {p}_cnton[{x}];\n"
             )
         else:
-            kick = f"h_b = (sl_count[h_j] == {p}_max[{x}] / 2);\n"
             rec = (
                 f"sb_depoch[h_skb] = sl_epoch[h_j]; sb_dcount[h_skb] = sl_count[h_j] + 1; "
                 f"sb_dccpu[h_skb] = {here}; sl_count[h_j] = sl_count[h_j] + 1;\n"
             )
+        if self.v6 and c.kick_once_per_epoch:
+            kick = f"h_b = {p}_claimed[{x}];\n"
+        elif self.v6:
+            kick = f"h_b = ({p}_count[{x}] - 1 == {p}_max[{x}] / 2);\n"
+        elif c.kick_once_per_epoch:  # fix-F8 under the lock: the count before this skb
+            kick = (
+                f"h_b = (!sl_kicked[h_j] && sl_count[h_j] >= {p}_max[{x}] / 2); "
+                f"if :: h_b -> sl_kicked[h_j] = 1 :: else -> skip fi;\n"
+            )
+        elif c.v2_kick_count == "before":
+            kick = f"h_b = (sl_count[h_j] == {p}_max[{x}] / 2);\n"
+        else:  # before c09b0cd2cc6c: the count after this skb's increment
+            kick = f"h_b = (sl_count[h_j] + 1 == {p}_max[{x}] / 2);\n"
         push = (
             pre + f"h_cpu = {p}_cpu[{x}]; h_j = SL(h_cpu, {p}_node[{x}]);\n{kick}"
             f"touch(h_skb, {kind}, {ident}); sb_dhas[h_skb] = 1; sb_dprod[h_skb] = {p}_read[{x}]; "
@@ -859,16 +923,18 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             )
         )
         sl = f"SL({cpu}, f_node[{cpu}])"
+        detach_first = self.v6 and self.c.flush_detach_first  # fix-F6: detach, reset, free
         if self.v6:
             acts.append(
                 (
                     f"f_has[{cpu}] && f_pc[{cpu}] == 0",
-                    f"sl_count[{sl}] = 0; sl_epoch[{sl}] = sl_epoch[{sl}] + 1; f_pc[{cpu}] = 1;\n",
+                    f"sl_count[{sl}] = 0; sl_epoch[{sl}] = sl_epoch[{sl}] + 1; sl_kicked[{sl}] = 0; "
+                    f"f_pc[{cpu}] = {2 if detach_first else 1};\n",
                     f"FlushReset {cpu}",
                     False,
                 )
             )
-        v2reset = "" if self.v6 else "sl_count[h_j] = 0; sl_epoch[h_j] = sl_epoch[h_j] + 1;\n"
+        v2reset = "" if self.v6 else "sl_count[h_j] = 0; sl_epoch[h_j] = sl_epoch[h_j] + 1; sl_kicked[h_j] = 0;\n"
         acts.append(
             (
                 f"f_has[{cpu}] && f_pc[{cpu}] == 1",
@@ -876,7 +942,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 f"h_k = 0; do :: h_k < sl_n[h_j] -> h_i = sl_list[h_j * NSKB + h_k]; "
                 f"f_batch[{cpu} * NSKB + h_k] = h_i; hand(h_i, K_SOFT, {cpu}, W_HSOFT, {cpu}, 0); "
                 f"sl_list[h_j * NSKB + h_k] = 0; h_k++ :: else -> break od;\n"
-                f"f_bn[{cpu}] = sl_n[h_j]; sl_n[h_j] = 0; f_pc[{cpu}] = 2;\n",
+                f"f_bn[{cpu}] = sl_n[h_j]; sl_n[h_j] = 0; f_pc[{cpu}] = {0 if detach_first else 2};\n",
                 f"FlushDetach {cpu}",
                 False,
             )
@@ -904,7 +970,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 f"hand(h_i, K_HOT, {cpu}, W_HHOT, {cpu}, 0); "
                 f"kfree_skb(h_i, K_HOT, {cpu}, h_cpu, {H['hotplug_flush']}); "
                 f"sl_list[h_j * NSKB + h_k] = 0; h_k++ :: else -> break od; "
-                f"sl_n[h_j] = 0; sl_count[h_j] = 0; sl_epoch[h_j] = sl_epoch[h_j] + 1; h_node++ "
+                f"sl_n[h_j] = 0; sl_count[h_j] = 0; sl_epoch[h_j] = sl_epoch[h_j] + 1; sl_kicked[h_j] = 0; h_node++ "
                 f":: else -> break od;\n"
             )
         acts.append(
@@ -929,10 +995,12 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
     def env_actions(self) -> list[tuple[str, str, str, bool]]:
         acts: list[tuple[str, str, str, bool]] = []
         full = self.c.preempt == "full"
+        # a task is stopped inside skb_attempt_defer_free() only under full preemption, without fix-F7
+        stoppable = full and not self.c.defer_preempt_off
         if self.s.env.migrations:
             for sk in range(self.nsock):
                 for cpu in range(self.ncpu):
-                    inside = "" if full else f" && !td_has[{sk}]"
+                    inside = "" if stoppable else f" && !td_has[{sk}]"
                     acts.append(
                         (
                             f"e_mig > 0 && t_has[{sk}]{inside} && t_cpu[{sk}] != {cpu} && c_online[{cpu}]",
@@ -954,8 +1022,10 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             if self.s.env.offlines:
                 others = " || ".join(f"c_online[{o}]" for o in range(self.ncpu) if o != cpu) or "0"
                 blocked = " || ".join(f"(c_online[{o}] && f_has[{o}])" for o in range(self.ncpu))
-                if not full:
-                    blocked += " || pp_has || " + " || ".join(f"td_has[{sk}]" for sk in range(self.nsock))
+                if not stoppable:
+                    blocked += " || " + " || ".join(f"td_has[{sk}]" for sk in range(self.nsock))
+                if not full or self.c.page_pool_cpus_lock:  # fix-F2: the walk holds cpus_read_lock()
+                    blocked += " || pp_has"
                 body = (
                     f"e_off = e_off - 1;\n"
                     f"if :: c_ipiq[{cpu}] -> c_ipiq[{cpu}] = 0; c_rxpend[{cpu}] = 1; c_sched[{cpu}] = 0 "
