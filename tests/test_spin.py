@@ -135,6 +135,27 @@ def test_same_where_the_switch_matters(name: str, kernel: str, other: str) -> No
     assert (py.distinct_states, ids[0]) != (base.distinct_states, ids[1])
 
 
+def _history() -> list[Any]:
+    """The bugs of history (model/kernels.py HISTORY) whose kernel before the fix the Promela renders."""
+    from model.kernels import HISTORY, KERNELS
+
+    return [h for h in HISTORY if h.violation_before and _renders(KERNELS[h.before].config())]
+
+
+@needs_spin
+@pytest.mark.parametrize("h", _history(), ids=lambda h: h.before)
+def test_history_bug_met_as_the_explorer_meets_it(h: Any) -> None:
+    """On the bug's configuration, the kernel before the fix: SPIN's first violation no known finding
+    explains is the explorer's (the invariant the bug breaks, at the same depth); after the fix
+    both engines explore the same states."""
+    initial = SMALL[h.config].build(kernel=h.before)
+    py = explore(initial).violation
+    sp = search(initial, quick=True).unexplained
+    assert py is not None and sp is not None
+    assert (sp.invariant, len(sp.actions)) == (py.invariant, len(py.actions)) == (h.violation_before, h.steps)
+    _same(SMALL[h.config].build(kernel=h.after))
+
+
 def _spec_violations(t: traces.Trace) -> set[str]:
     """The rendered invariants the spec violates along the run, as the explorer checks them:
     state and transition invariants at every step, liveness in every quiescent state."""

@@ -62,6 +62,9 @@ KNOWN: frozenset[str] = frozenset(
         "flush_detach_first",
         "flush_resets_empty",
         "kick_once_per_epoch",
+        "v2_kick_count",
+        "flush_before_poll",
+        "idle_run_flushes",
     }
 )
 # The history kernels' switches (issue 12): the Promela renders only their default, today's kernel;
@@ -69,9 +72,6 @@ KNOWN: frozenset[str] = frozenset(
 REFUSED: frozenset[str] = frozenset(
     {
         "ipi_guard",
-        "v2_kick_count",
-        "flush_before_poll",
-        "idle_run_flushes",
         "rmem_atomic",
     }
 )
@@ -103,11 +103,12 @@ INVARIANTS: tuple[str, ...] = (
     "deferred_skbs_freed_or_allowed",
     "dead_cpu_slots_emptied",
     "no_wedged_slot",
+    "kick_at_half_capacity",
+    "arrival_flushes_first",
 )
 
-SCRATCH = tuple(
-    "h_" + n
-    for n in ["i", "j", "k", "x", "y", "z", "cpu", "node", "sk", "skb", "ok", "id", "a", "b", "c", "d", "e", "f", "g"]
+SCRATCH = tuple("h_" + n for n in ["i", "j", "k", "x", "y", "z", "cpu", "node", "sk", "skb", "ok", "id"]) + tuple(
+    "h_" + n for n in ["a", "b", "c", "d", "e", "f", "g", "w", "v"]
 )
 STATES = {"ESTABLISHED": 0, "CLOSE_WAIT": 1, "FIN_WAIT1": 2, "LAST_ACK": 3, "LISTEN": 4, "CLOSE": 5}
 HOW = (
@@ -460,6 +461,19 @@ inline kick_purge(cpu) {
             else ""
         )
         consume = _b(self.c.napi_consume_defers)
+        run = "c_unserved[cpu] = 0; enter_slot(cpu, 0, rxsk, txcpu)"
+        if not self.c.flush_before_poll:
+            # before 909876500251 the run polls first and flushes once after its polls; before
+            # f3412b3879b4 too, a run with nothing to poll returns before that flush
+            flush = "c_unserved[cpu] = 0; enter_slot(cpu, 0, -1, -1)"
+            if not self.c.idle_run_flushes:
+                flush = f"if :: h_z == -1 && h_id == -1 -> skip :: else -> {flush} fi"
+            run = (
+                "h_z = rxsk; h_id = txcpu;\n"
+                "  if :: h_z != -1 -> napi_poll_rx(h_z) :: else -> skip fi;\n"
+                "  if :: h_id != -1 -> napi_consume_tx(cpu, h_id) :: else -> skip fi;\n"
+                f"  {flush}"
+            )
         # napi_poll_rx for a socket known only at run time (flush.py: _enter_slot)
         self.emit(
             f"""
@@ -498,7 +512,7 @@ inline enter_slot(cpu, node0, rxsk, txcpu) {{
   fi
 }}
 inline net_rx_action(cpu, rxsk, txcpu) {{
-  c_rxpend[cpu] = 0; c_unserved[cpu] = 0; enter_slot(cpu, 0, rxsk, txcpu)
+  c_rxpend[cpu] = 0; {run}
 }}
 """
         )
@@ -635,7 +649,10 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             f"c_online[{pcpu}] && !f_has[{pcpu}] && rx_len[{cur}] >= 0 && rx_ovl[{cur}] >= 0 && rx_ts[{cur}] > 0 && "
             f"rx_ovl[{cur}] < rx_len[{cur}] + rx_fin[{cur}]"
         )
-        arrives = f"h_cpu = {pcpu}; net_rx_action(h_cpu, {sk}, -1);\n"
+        # arrival_flushes_first: built in this step iff the CPU's slots were all empty
+        slots = " || ".join(f"sl_n[SL(h_cpu, {node})] > 0" for node in range(self.nnode))
+        arrives = f"h_cpu = {pcpu}; h_w = ({slots}); h_v = nskb; net_rx_action(h_cpu, {sk}, -1);\n"
+        arrives += r("arrival_flushes_first", "h_w == (nskb > h_v)")
         eq_guard = f"{has_rx} && rx_eq[{cur}] && !s_destroyed[{sk}] && c_online[{pcpu}]"
         queued = (
             f"touch(h_skb, K_RX, h_cpu); sb_sk[h_skb] = {sk}; sb_dtor[h_skb] = 2;\n"
@@ -860,6 +877,12 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             kick = f"h_b = (sl_count[h_j] == {p}_max[{x}] / 2);\n"
         else:  # before c09b0cd2cc6c: the count after this skb's increment
             kick = f"h_b = (sl_count[h_j] + 1 == {p}_max[{x}] / 2);\n"
+        # kick_at_half_capacity: the count before this push (v6: before its increment) at half the max
+        before = f"{p}_count[{x}] - 1" if self.v6 else "sl_count[h_j]"
+        if c.kick_once_per_epoch:
+            kick += r("kick_at_half_capacity", f"h_b && {before} < {p}_max[{x}] / 2")
+        else:
+            kick += r("kick_at_half_capacity", f"h_b != ({before} == {p}_max[{x}] / 2)")
         push = (
             pre + f"h_cpu = {p}_cpu[{x}]; h_j = SL(h_cpu, {p}_node[{x}]);\n{kick}"
             f"touch(h_skb, {kind}, {ident}); sb_dhas[h_skb] = 1; sb_dprod[h_skb] = {p}_read[{x}]; "
