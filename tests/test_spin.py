@@ -50,12 +50,15 @@ CONFIGS: dict[str, dict[str, Any]] = {
 NAMED = ("acceptance", "page-pool", "tx-producer", "wedge", "zcopy")
 KERNEL_SHAPE: dict[str, Any] = dict(skbs=2, defer_max=3, hotplug=True)
 # Where a candidate fix or a switch of history changes what happens: (configuration, kernel, the
-# kernel it differs from). The configurations are model/small.py's (model/fixes.py EVIDENCE names
-# them), or these shapes: one socket's reset window (F6 in 330 states on v7.3), a listener's close
-# with its error queue charged (F1 through fix-F1-purge-errqueue's listener branch).
+# kernel it differs from; "": the configuration's own switches). The configurations are
+# model/small.py's (model/fixes.py EVIDENCE names them), or these shapes: one socket's reset window
+# (F6 in 330 states on v7.3), a listener's close with its error queue charged (F1 through
+# fix-F1-purge-errqueue's listener branch), close-new's purge with tcp_sock_rfree()'s plain update
+# (no named kernel has both: before-f278b6d5bb46 closes with close-old).
 SHAPES: dict[str, dict[str, Any]] = {
     "reset-window-1": dict(skbs=3, defer_max=2, netrx_raises=1),
     "listen-errqueue": dict(skbs=0, sk_state="LISTEN", errqueue=True),
+    "rfree-close": dict(skbs=2, defer_max=3, hotplug=True, rmem_atomic=False),
 }
 SWITCHED: tuple[tuple[str, str, str], ...] = (
     ("wedge-race", "v7.3+fix-F5-test-before-increment", "v7.3"),
@@ -70,6 +73,7 @@ SWITCHED: tuple[tuple[str, str, str], ...] = (
     ("sysctl-mid-epoch", "v7.3+fix-F8-kick-once-per-epoch", "v7.3"),
     ("sysctl-mid-epoch", "v7.3+fixes", "v7.3"),
     ("acceptance", "v7.3+fixes", "v7.3"),
+    ("rfree-close", "", "v6.18"),
 )
 
 
@@ -122,11 +126,12 @@ def test_same_on_every_kernel(kernel: str) -> None:
 
 
 def _build(name: str, kernel: str) -> Any:
-    return SMALL[name].build(kernel=kernel) if name in SMALL else small(**SHAPES[name], kernel=kernel)
+    kw: dict[str, Any] = {"kernel": kernel} if kernel else {}
+    return SMALL[name].build(**kw) if name in SMALL else small(**SHAPES[name], **kw)
 
 
 @needs_spin
-@pytest.mark.parametrize(("name", "kernel", "other"), SWITCHED, ids=[f"{n}-{k}" for n, k, _ in SWITCHED])
+@pytest.mark.parametrize(("name", "kernel", "other"), SWITCHED, ids=[f"{n}-{k or 'own'}" for n, k, _ in SWITCHED])
 def test_same_where_the_switch_matters(name: str, kernel: str, other: str) -> None:
     """Conformance on a configuration where the kernel's switches change the states or the findings."""
     py = _same(_build(name, kernel))

@@ -65,6 +65,7 @@ KNOWN: frozenset[str] = frozenset(
         "v2_kick_count",
         "flush_before_poll",
         "idle_run_flushes",
+        "rmem_atomic",
     }
 )
 # The history kernels' switches (issue 12): the Promela renders only their default, today's kernel;
@@ -72,7 +73,6 @@ KNOWN: frozenset[str] = frozenset(
 REFUSED: frozenset[str] = frozenset(
     {
         "ipi_guard",
-        "rmem_atomic",
     }
 )
 
@@ -287,6 +287,8 @@ class _Gen:
         d("byte s_ops[NSOCK];\nbyte s_rx[NSOCK];")
         d("bit t_has[NSOCK];\nbit t_close[NSOCK];\nbyte t_cpu[NSOCK];\nbyte t_phase[NSOCK];")
         d("int t_left[NSOCK];\nint t_unread[NSOCK];")
+        # Task.rfree (without Config.rmem_atomic): the skb unlinked and the sk_rmem_alloc value read
+        d("bit t_rfh[NSOCK];\nbyte t_rfs[NSOCK];\nint t_rfv[NSOCK];")
         self.decl_ctx("td", "NSOCK", n)
         # CPUs, their softirq, their slots
         m = self.ncpu
@@ -351,7 +353,8 @@ inline CD_RESET(x) {
 }
 
 inline task_none(sk) {   /* owner = None */
-  t_has[sk] = 0; t_close[sk] = 0; t_cpu[sk] = 0; t_phase[sk] = 0; t_left[sk] = 0; t_unread[sk] = 0; TD_RESET(sk)
+  t_has[sk] = 0; t_close[sk] = 0; t_cpu[sk] = 0; t_phase[sk] = 0; t_left[sk] = 0; t_unread[sk] = 0; TD_RESET(sk);
+  t_rfh[sk] = 0; t_rfs[sk] = 0; t_rfv[sk] = 0
 }
 inline softirq_none(cpu) {   /* softirq = None */
   f_has[cpu] = 0; f_node[cpu] = 0; f_pc[cpu] = 0; f_bn[cpu] = 0;
@@ -529,7 +532,9 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 f"((sb_wk[{i}] == W_RCV || sb_wk[{i}] == W_ERR) && sb_wa[{i}] == {sk} -> sb_ts[{i}] : 0)"
                 for i in range(self.nskb)
             )
-            out.append(r("rmem_matches_charged", f"s_rmem[{sk}] != {charged}"))
+            # and the skb a task has unlinked with its uncharge not yet written (invariants._uncharging)
+            pending = f"(t_rfh[{sk}] -> sb_ts[t_rfs[{sk}]] : 0)"
+            out.append(r("rmem_matches_charged", f"s_rmem[{sk}] != {pending} + {charged}"))
             out.append(r("forward_alloc_nonnegative", f"s_fwd[{sk}] < 0"))
         # page_conservation: every socket holds whole pages; the protocol count equals their sum
         out.append("h_a = 0; h_b = 0;\n")
@@ -537,7 +542,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             data = " + ".join(
                 f"(sb_wk[{i}] == W_RCV && sb_wa[{i}] == {sk} -> sb_ts[{i}] : 0)" for i in range(self.nskb)
             )
-            out.append(f"h_c = s_fwd[{sk}] + {data};\n")
+            out.append(f"h_c = s_fwd[{sk}] + (t_rfh[{sk}] -> sb_ts[t_rfs[{sk}]] : 0) + {data};\n")
             out.append(f"if :: h_c % {page} != 0 -> h_b = 1 :: else -> h_a = h_a + h_c / {page} fi;\n")
         counted = "g_mem + " + " + ".join(f"c_pcpu[{c}]" for c in range(self.ncpu))
         out.append(r("page_conservation", f"h_b || {counted} != h_a"))
@@ -683,7 +688,11 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             f"t_left[{sk}] = op_n[{op}]; t_unread[{sk}] = 0; s_ops[{sk}] = s_ops[{sk}] + 1;\n"
         )
         between = f"t_has[{sk}] && !td_has[{sk}]"
-        copy_guard = f"{between} && !t_close[{sk}] && t_left[{sk}] != 0 && s_rqn[{sk}] > 0 && {self.task_ok(sk)}"
+        # a task between tcp_sock_rfree()'s read and its write (no Config.rmem_atomic) writes next
+        pend = f"t_rfh[{sk}]"
+        copy_guard = (
+            f"{between} && !t_close[{sk}] && ({pend} || (t_left[{sk}] != 0 && s_rqn[{sk}] > 0)) && {self.task_ok(sk)}"
+        )
         eat = self.eat(sk)
         copy = (
             f"h_skb = s_rq[{sk} * NSKB];\n"
@@ -696,7 +705,9 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             f":: else -> skip fi;\n"
             f"      {eat} fi;\n"
         )
-        end_guard = f"{between} && !t_close[{sk}] && !(t_left[{sk}] && s_rqn[{sk}] > 0) && {self.task_ok(sk)}"
+        end_guard = (
+            f"{between} && !t_close[{sk}] && !{pend} && !(t_left[{sk}] && s_rqn[{sk}] > 0) && {self.task_ok(sk)}"
+        )
         # fix-F1-purge-errqueue: after the receive queue, one more PurgeStep purges the error queue (a
         # listener's close too); only then the decision
         errq = self.c.close_purges_errqueue
@@ -708,7 +719,9 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             f":: else -> t_phase[{sk}] = 1 fi;\n"
         )
         queue_left = "1" if errq else f"s_rqn[{sk}] > 0"
-        purge_guard = f"{between} && t_close[{sk}] && t_phase[{sk}] == 1 && {queue_left} && {self.task_ok(sk)}"
+        purge_guard = (
+            f"{between} && t_close[{sk}] && ({pend} || (t_phase[{sk}] == 1 && {queue_left})) && {self.task_ok(sk)}"
+        )
         if self.c.unread_test == "end_seq":
             unread = f"if :: sb_end[h_skb] - sb_fin[h_skb] > s_cseq[{sk}] -> t_unread[{sk}] = 1 :: else -> skip fi;\n"
         else:
@@ -727,7 +740,9 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 f"s_eq[{sk} * NSKB + h_j] = 0; h_j++ :: else -> break od; s_eqn[{sk}] = 0; t_phase[{sk}] = 2\n"
                 f":: else ->\n{purge} fi;\n"
             )
-        decide_guard = f"{between} && t_close[{sk}] && !(t_phase[{sk}] == 1 && {queue_left}) && {self.task_ok(sk)}"
+        decide_guard = (
+            f"{between} && t_close[{sk}] && !{pend} && !(t_phase[{sk}] == 1 && {queue_left}) && {self.task_ok(sk)}"
+        )
         decide = (
             f"h_a = s_st[{sk}]; h_b = s_aoc[{sk}]; h_c = s_rst[{sk}]; h_d = s_fin[{sk}];\n"
             f"h_e = (h_a == 1 -> s_rnxt[{sk}] - 1 : s_rnxt[{sk}]);\n"
@@ -775,15 +790,21 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             (arrives_guard, arrives, f"PacketArrives {sk}", False),
             (eq_guard, eq, f"ErrQueueCharge {sk}", False),
             (syscall(0), recv_start, f"RecvStart {sk}", False),
-            (copy_guard, copy, f"RecvCopy {sk}", False),
+            (copy_guard, self.pending_write(sk, copy), f"RecvCopy {sk}", False),
             (end_guard, f"task_none({sk});\n", f"RecvEnd {sk}", False),
             (syscall(1), close_start, f"CloseStart {sk}", False),
-            (purge_guard, purge, f"PurgeStep {sk}", False),
+            (purge_guard, self.pending_write(sk, purge), f"PurgeStep {sk}", False),
             (decide_guard, decide, f"CloseDecide {sk}", False),
         ]
         acts += self.defer_steps("td", sk, f"t_cpu[{sk}]", self.task_ok(sk), "Defer{} " + str(sk), task=True)
         acts.append((destruct_guard, destruct, f"SockDestruct {sk}", True))
         return acts
+
+    def pending_write(self, sk: int, body: str) -> str:
+        """The task's step: the pending write of tcp_sock_rfree() if there is one, else ``body``."""
+        if self.c.rmem_atomic:
+            return body
+        return f"if :: t_rfh[{sk}] ->\n{self.rfree_write(sk)}:: else ->\n{body}fi;\n"
 
     def first_online(self) -> str:
         """h_cpu = the lowest-numbered online CPU."""
@@ -791,13 +812,31 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
 
     def eat(self, sk: int) -> str:
         """close.tcp_eat_recv_skb() of h_skb, the head of sk's queue."""
+        if self.c.rmem_atomic:
+            uncharge = self.uncharge_and_defer(sk)
+        else:  # before f278b6d5bb46: read sk_rmem_alloc now, write it back in the task's next step
+            uncharge = f"t_rfh[{sk}] = 1; t_rfs[{sk}] = h_skb; t_rfv[{sk}] = s_rmem[sb_sk[h_skb]]"
         return (
             f"unlink_head({sk});\n"
             f"if :: sb_dtor[h_skb] != 1 || sb_sk[h_skb] == -1 -> "
             f"kfree_skb(h_skb, K_TASK, {sk}, t_cpu[{sk}], {H['kfree_skb']})\n"
-            f"   :: else -> h_sk = sb_sk[h_skb]; sock_rfree(h_sk, t_cpu[{sk}], sb_ts[h_skb]); "
+            f"   :: else -> {uncharge} fi;\n"
+        )
+
+    def uncharge_and_defer(self, sk: int) -> str:
+        """close._uncharge_and_defer() of h_skb: sock_rfree(), detach it, start the defer attempt."""
+        return (
+            f"h_sk = sb_sk[h_skb]; sock_rfree(h_sk, t_cpu[{sk}], sb_ts[h_skb]); "
             f"touch(h_skb, K_TASK, {sk}); sb_dtor[h_skb] = 0; sb_sk[h_skb] = -1;\n"
-            f"      TD_RESET({sk}); td_has[{sk}] = 1; td_skb[{sk}] = h_skb fi;\n"
+            f"      TD_RESET({sk}); td_has[{sk}] = 1; td_skb[{sk}] = h_skb"
+        )
+
+    def rfree_write(self, sk: int) -> str:
+        """close.rfree_write(): the read value less the truesize becomes sk_rmem_alloc, then the
+        rest of the uncharge and the hand-off."""
+        return (
+            f"h_skb = t_rfs[{sk}]; s_rmem[{sk}] = t_rfv[{sk}]; t_rfh[{sk}] = 0; t_rfs[{sk}] = 0; t_rfv[{sk}] = 0;\n"
+            f"{self.uncharge_and_defer(sk)};\n"
         )
 
     def defer_steps(
