@@ -32,7 +32,7 @@ CORPUS = Path(__file__).parent / "counterexamples"
 # name -> small() arguments. Together: hotplug (with and without the flush, two nodes), sysctl
 # writes, unrelated NET_RX, migrations, two sockets, defer-v2, close-old, the error queue and
 # SO_RESERVE_MEM, SO_LINGER and fclones, the page pool, TX completions, zero-copy, and every named
-# kernel of model/kernels.py (all of them are rendered).
+# kernel of model/kernels.py (all of them are rendered: history kernels and candidate fixes too).
 CONFIGS: dict[str, dict[str, Any]] = {
     "hotplug": dict(skbs=2, defer_max=3, hotplug=True),
     "hotplug-flush-2node": dict(nodes=2, skbs=2, defer_max=3, hotplug=True, hotplug_flush=True),
@@ -54,11 +54,15 @@ KERNEL_SHAPE: dict[str, Any] = dict(skbs=2, defer_max=3, hotplug=True)
 # model/small.py's (model/fixes.py EVIDENCE names them), or these shapes: one socket's reset window
 # (F6 in 330 states on v7.3), a listener's close with its error queue charged (F1 through
 # fix-F1-purge-errqueue's listener branch), close-new's purge with tcp_sock_rfree()'s plain update
-# (no named kernel has both: before-f278b6d5bb46 closes with close-old).
+# (no named kernel has both: before-f278b6d5bb46 closes with close-old), and close-new's kicks
+# without the IPI guard (before-97e719a82b43 closes with close-old): two producers on one CPU, one
+# holding it inside smp_call_function_single_async(), and a kick whose IPI the CPU offline loses.
 SHAPES: dict[str, dict[str, Any]] = {
     "reset-window-1": dict(skbs=3, defer_max=2, netrx_raises=1),
     "listen-errqueue": dict(skbs=0, sk_state="LISTEN", errqueue=True),
     "rfree-close": dict(skbs=2, defer_max=3, hotplug=True, rmem_atomic=False),
+    "guardless-2sock": dict(sockets=2, skbs=1, defer_max=3, migrations=1, ipi_guard=False),
+    "guardless-hotplug": dict(skbs=2, defer_max=3, hotplug=True, ipi_guard=False),
 }
 SWITCHED: tuple[tuple[str, str, str], ...] = (
     ("wedge-race", "v7.3+fix-F5-test-before-increment", "v7.3"),
@@ -74,6 +78,8 @@ SWITCHED: tuple[tuple[str, str, str], ...] = (
     ("sysctl-mid-epoch", "v7.3+fixes", "v7.3"),
     ("acceptance", "v7.3+fixes", "v7.3"),
     ("rfree-close", "", "v6.18"),
+    ("guardless-2sock", "", "v6.18"),
+    ("guardless-hotplug", "", "v6.18"),
 )
 
 
@@ -227,20 +233,29 @@ def test_promela_drift_is_caught() -> None:
     assert drifted
 
 
-def test_kernels_not_rendered_are_refused_in_one_line() -> None:
-    """The history kernels and the candidate fixes are the explorer's alone: asking SPIN for one is
-    a one-line error naming the switch, and today's kernels stay rendered."""
+def test_every_kernel_is_rendered() -> None:
+    """The Promela renders every named kernel of model/kernels.py: the history kernels' switches and
+    the candidate fixes included (test_same_on_every_kernel runs each on SPIN)."""
+    from model.kernels import KERNELS
+
+    assert not _kernels(rendered=False) and not promela.REFUSED
+    for kernel in KERNELS:
+        promela.check_config(small(**KERNEL_SHAPE, kernel=kernel).config)
+
+
+def test_refused_switch_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A switch the Promela did not render would be refused at its non-default value by ``explore
+    --engine spin`` with one line naming it, not a traceback (the path a new Config field takes)."""
     from click.testing import CliRunner
 
     from tcpclose.cli import main
 
-    refused = _kernels(rendered=False)
-    assert "before-97e719a82b43" in refused
-    for kernel in ("v5.19", "v6.18", "v7.3", "v7.3+fixes"):
-        promela.check_config(small(**KERNEL_SHAPE, kernel=kernel).config)
-    out = CliRunner().invoke(main, ["explore", "--config", "tiny-1", "--kernel", refused[0], "--engine", "spin"])
-    assert out.exit_code != 0 and "does not render Config." in out.output
-    assert "Traceback" not in out.output
+    monkeypatch.setattr(promela, "KNOWN", promela.KNOWN - {"kick_once_per_epoch"})
+    monkeypatch.setattr(promela, "REFUSED", promela.REFUSED | {"kick_once_per_epoch"})
+    args = ["explore", "--config", "tiny-1", "--kernel", "v7.3+fix-F8-kick-once-per-epoch", "--engine", "spin"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code != 0 and "does not render Config.kick_once_per_epoch=True" in out.output
+    assert "Traceback" not in out.output and len(out.output.strip().splitlines()) == 1
 
 
 def test_every_config_field_is_classified() -> None:
@@ -262,4 +277,7 @@ def test_unknown_config_field_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_rendered_invariants_exist() -> None:
+    """Every invariant is rendered or left out with a reason, never both."""
     assert set(promela.INVARIANTS) <= set(invariants.REGISTRY)
+    assert set(promela.INVARIANTS) | set(promela.INVARIANTS_LEFT_OUT) == set(invariants.REGISTRY)
+    assert not set(promela.INVARIANTS) & set(promela.INVARIANTS_LEFT_OUT)

@@ -20,10 +20,11 @@ record that is None in the spec has its fields at their defaults here. An skb's 
 its count and its first event, ``stray_touches`` its count: they differ from the spec's only
 after a violation of ``freed_at_most_once`` or ``no_touch_after_handoff``.
 
-Drift. ``KNOWN`` lists every Config field this renderer follows (the candidate fixes among them:
-the slot's ``kicked`` bit and an attempt's ``claimed`` of fix-F8 are state variables),
-``REFUSED`` those it renders only at their default (the history kernels' switches, which only the
-Python explorer follows); tests/test_spin.py fails when Config gains a field in neither. ``render``
+Drift. ``KNOWN`` lists every Config field this renderer follows: today every one, the history
+kernels' switches and the candidate fixes included, with the state they add (the slot's
+``kicked`` bit and an attempt's ``claimed`` of fix-F8, a task's pending ``rfree`` write without
+``rmem_atomic``, the "csd" step of a kick without ``ipi_guard``). ``REFUSED`` would hold a field it
+renders only at its default (none now); tests/test_spin.py fails when Config gains a field in neither. ``render``
 raises SpecError for a field it refuses at a non-default value, and for a field it does not know.
 The conformance tests of tests/test_spin.py hold the counts and depths equal to the explorer's.
 """
@@ -66,15 +67,12 @@ KNOWN: frozenset[str] = frozenset(
         "flush_before_poll",
         "idle_run_flushes",
         "rmem_atomic",
-    }
-)
-# The history kernels' switches (issue 12): the Promela renders only their default, today's kernel;
-# the explorer covers the rest.
-REFUSED: frozenset[str] = frozenset(
-    {
         "ipi_guard",
     }
 )
+# Fields the Promela would render only at their default (the explorer alone following the rest):
+# none since the history switches and the candidate fixes are rendered.
+REFUSED: frozenset[str] = frozenset()
 
 # Invariants of properties/invariants.py the Promela checks (the others: see INVARIANTS_LEFT_OUT).
 INVARIANTS: tuple[str, ...] = (
@@ -106,6 +104,17 @@ INVARIANTS: tuple[str, ...] = (
     "kick_at_half_capacity",
     "arrival_flushes_first",
 )
+
+# The invariants of properties/invariants.py the Promela leaves out, and why: no kernel of
+# model/kernels.py and no finding of properties/findings.py breaks them; only mutants of
+# properties/mutants.py do, and the SPIN engine runs none.
+_MUTANTS_ONLY = "broken only by mutants (properties/mutants.py), which the SPIN engine does not run"
+INVARIANTS_LEFT_OUT: dict[str, str] = {
+    "skb_in_exactly_one_place": _MUTANTS_ONLY,
+    "slot_epoch_bound": _MUTANTS_ONLY,
+    "full_slot_falls_back": _MUTANTS_ONLY,
+    "dev_cpu_dead_empties_slots": _MUTANTS_ONLY,
+}
 
 SCRATCH = tuple("h_" + n for n in ["i", "j", "k", "x", "y", "z", "cpu", "node", "sk", "skb", "ok", "id"]) + tuple(
     "h_" + n for n in ["a", "b", "c", "d", "e", "f", "g", "w", "v"]
@@ -192,7 +201,14 @@ class _Gen:
 
     def task_ok(self, sk: int) -> str:
         """core.task_blocked() is None."""
-        return f"(t_has[{sk}] && c_online[t_cpu[{sk}]] && !f_has[t_cpu[{sk}]])"
+        others = [o for o in range(self.nsock) if o != sk] if not self.c.ipi_guard else []
+        # without the IPI guard: no other task holds the CPU inside smp_call_function_single_async()
+        csd = "".join(f" && !({self.in_csd(o)} && t_cpu[{o}] == t_cpu[{sk}])" for o in others)
+        return f"(t_has[{sk}] && c_online[t_cpu[{sk}]] && !f_has[t_cpu[{sk}]]{csd})"
+
+    def in_csd(self, sk: int) -> str:
+        """Socket sk's task is inside smp_call_function_single_async() (core.in_csd_call(): pc "csd")."""
+        return f"(td_has[{sk}] && td_pc[{sk}] == 5)"
 
     def rx_in_flight(self, sk: int | str) -> str:
         return "(" + " || ".join(f"(f_has[{c}] && f_rxsk[{c}] == {sk})" for c in range(self.ncpu)) + ")"
@@ -551,7 +567,9 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             bad = f"c_pcpu[{c}] != 0" if rsv == 0 else f"!(-{rsv} < c_pcpu[{c}] && c_pcpu[{c}] < {rsv})"
             out.append(r("pcpu_within_reserve", bad))
             out.append(r("offline_cpu_has_no_queued_ipi", f"!c_online[{c}] && c_ipiq[{c}] != 0"))
-            out.append(r("at_most_one_ipi_in_flight", f"c_ipiq[{c}] > 1 || (c_ipiq[{c}] && !c_sched[{c}])"))
+            # only kernels with the guard (97e719a82b43) hold the flag while the IPI is queued
+            held = f" || (c_ipiq[{c}] && !c_sched[{c}])" if self.c.ipi_guard else ""
+            out.append(r("at_most_one_ipi_in_flight", f"c_ipiq[{c}] > 1{held}"))
         for i in range(self.nskb):
             out.append(r("freed_at_most_once", f"sb_nfree[{i}] > 1"))
             out.append(r("no_touch_after_handoff", f"sb_stray[{i}] != 0"))
@@ -584,7 +602,10 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 )
                 if self.c.hotplug_flush:
                     out.append(r("dead_cpu_slots_emptied", f"!c_online[{c}] && !c_dead[{c}] && sl_n[{sl}] != 0"))
-        # deferred_skbs_freed_or_allowed: waiting_reasons() per skb on a slot
+        # deferred_skbs_freed_or_allowed: waiting_reasons() per skb on a slot; without the guard, a
+        # kick whose IPI failed on the CPU offline is lost (as long as every NET_RX run flushes)
+        cfg = self.c
+        lost = _b(not cfg.ipi_guard and (cfg.flush_before_poll or cfg.idle_run_flushes))
         for i in range(self.nskb):
             where = f"sb_wa[{i}]"
             below = f"(sb_dhas[{i}] && sb_dcount[{i}] - 1 < sb_dmax[{i}] / 2)"
@@ -593,6 +614,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 f" || (c_online[{where}] && c_sched[{where}] && !c_ipiq[{where}] && !c_rxpend[{where}])"
                 f" || (!c_online[{where}] && {'0' if self.c.hotplug_flush else '1'})"
                 f" || (!c_online[{where}] && !c_dead[{where}])"
+                f" || (c_online[{where}] && c_unserved[{where}] && !c_ipiq[{where}] && !c_rxpend[{where}] && {lost})"
             )
             out.append(r("deferred_skbs_freed_or_allowed", f"sb_wk[{i}] == W_DEFER && !({allowed})"))
         # kicks_match_crossings: a slot epoch kicked iff a push of that epoch reached the kick point
@@ -934,18 +956,25 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
         )
         kickstep = (
             f"h_cpu = {p}_cpu[{x}]; h_j = SL(h_cpu, {p}_node[{x}]); h_a = {p}_cep[{x}]; h_c = {p}_max[{x}];\n"
-            f"{done};\n"
             f"h_b = 0; h_k = 0; do :: h_k < sl_nk[h_j] -> if :: sl_kep[h_j * NSKB + h_k] == h_a -> h_b = 1 "
             f":: else -> skip fi; h_k++ :: else -> break od;\n"
             + r("one_kick_per_slot_epoch", "h_b")
             + "sl_kep[h_j * NSKB + sl_nk[h_j]] = h_a; sl_kmax[h_j * NSKB + sl_nk[h_j]] = h_c; "
             "sl_nk[h_j] = sl_nk[h_j] + 1;\n"
-            "kick_purge(h_cpu);\n"
         )
+        if c.ipi_guard:
+            kickstep += f"{done}; kick_purge(h_cpu);\n"
+        else:
+            # before 97e719a82b43: smp_call_function_single_async() tests the descriptor's lock
+            # flag (locked: -EBUSY) and locks and queues it in the next step
+            kickstep += f"c_unserved[h_cpu] = 1; if :: c_ipiq[h_cpu] > 0 -> {done} :: else -> {p}_pc[{x}] = 5 fi;\n"
+        csdstep = f"h_cpu = {p}_cpu[{x}]; {done}; c_ipiq[h_cpu] = c_ipiq[h_cpu] + c_online[h_cpu];\n"
         steps = [("Check", 0, check), ("Read", 1, read)]
         if self.v6:
             steps.append(("Count", 2, count))
         steps += [("Push", 3, push), ("Kick", 4, kickstep)]
+        if not c.ipi_guard:
+            steps.append(("Kick", 5, csdstep))
         out = []
         for name, pc, body in steps:
             if task:
@@ -1063,6 +1092,8 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             for sk in range(self.nsock):
                 for cpu in range(self.ncpu):
                     inside = "" if stoppable else f" && !td_has[{sk}]"
+                    if stoppable and not self.c.ipi_guard:
+                        inside = f" && !{self.in_csd(sk)}"
                     acts.append(
                         (
                             f"e_mig > 0 && t_has[{sk}]{inside} && t_cpu[{sk}] != {cpu} && c_online[{cpu}]",
@@ -1084,6 +1115,8 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             if self.s.env.offlines:
                 others = " || ".join(f"c_online[{o}]" for o in range(self.ncpu) if o != cpu) or "0"
                 blocked = " || ".join(f"(c_online[{o}] && f_has[{o}])" for o in range(self.ncpu))
+                if not self.c.ipi_guard:  # core.in_csd_call(): preemption off, stop_machine() waits
+                    blocked += " || " + " || ".join(self.in_csd(sk) for sk in range(self.nsock))
                 if not stoppable:
                     blocked += " || " + " || ".join(f"td_has[{sk}]" for sk in range(self.nsock))
                 if not full or self.c.page_pool_cpus_lock:  # fix-F2: the walk holds cpus_read_lock()
