@@ -23,9 +23,10 @@ after a violation of ``freed_at_most_once`` or ``no_touch_after_handoff``.
 Drift. ``KNOWN`` lists every Config field this renderer follows: today every one, the history
 kernels' switches and the candidate fixes included, with the state they add (the slot's
 ``kicked`` bit and an attempt's ``claimed`` of fix-F8, a task's pending ``rfree`` write without
-``rmem_atomic``, the "csd" step of a kick without ``ipi_guard``). ``REFUSED`` would hold a field it
-renders only at its default (none now); tests/test_spin.py fails when Config gains a field in neither. ``render``
-raises SpecError for a field it refuses at a non-default value, and for a field it does not know.
+``rmem_atomic``, the "csd" step of a kick without ``ipi_guard``). ``REFUSED`` would hold a field
+it renders only at its default (none now); tests/test_spin.py fails when Config gains a field in
+neither. ``render`` raises SpecError for a field it refuses at a non-default value, and for a
+field it does not know.
 The conformance tests of tests/test_spin.py hold the counts and depths equal to the explorer's.
 """
 
