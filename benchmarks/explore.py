@@ -12,7 +12,8 @@
 - both engines side by side (``engines()``): the Python explorer and SPIN (properties/spin/,
   breadth first and depth first) on the same configurations, up to one of about 800 k states:
   states, transitions, depth, seconds, states/s and bytes per state, with SPIN's speed-up; then
-  two sockets with three skbs each, which only SPIN completes (skipped without spin and gcc).
+  two sockets with three skbs each, which only SPIN completes, on v6.18 and with every candidate
+  fix (v7.3+fixes) (skipped without spin and gcc).
 
 Run: ``python benchmarks/explore.py`` (``--engines``: only the engines' comparison).
 """
@@ -57,6 +58,14 @@ ENGINE_CONFIGS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 SPIN_ONLY: dict[str, dict[str, Any]] = {
     "2 CPUs, 2 sockets x 3 skbs": {"cpus": 2, "sockets": 2, "skbs": 3, "defer_max": 4},
+    # the candidate fixes at scale (about 2.1 million states)
+    "2 CPUs, 2 sockets x 3 skbs, v7.3+fixes": {
+        "cpus": 2,
+        "sockets": 2,
+        "skbs": 3,
+        "defer_max": 4,
+        "kernel": "v7.3+fixes",
+    },
 }
 
 

@@ -32,7 +32,7 @@ CORPUS = Path(__file__).parent / "counterexamples"
 # name -> small() arguments. Together: hotplug (with and without the flush, two nodes), sysctl
 # writes, unrelated NET_RX, migrations, two sockets, defer-v2, close-old, the error queue and
 # SO_RESERVE_MEM, SO_LINGER and fclones, the page pool, TX completions, zero-copy, and every named
-# kernel of model/kernels.py (all of them are rendered).
+# kernel of model/kernels.py (all of them are rendered: history kernels and candidate fixes too).
 CONFIGS: dict[str, dict[str, Any]] = {
     "hotplug": dict(skbs=2, defer_max=3, hotplug=True),
     "hotplug-flush-2node": dict(nodes=2, skbs=2, defer_max=3, hotplug=True, hotplug_flush=True),
@@ -49,6 +49,38 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 NAMED = ("acceptance", "page-pool", "tx-producer", "wedge", "zcopy")
 KERNEL_SHAPE: dict[str, Any] = dict(skbs=2, defer_max=3, hotplug=True)
+# Where a candidate fix or a switch of history changes what happens: (configuration, kernel, the
+# kernel it differs from; "": the configuration's own switches). The configurations are
+# model/small.py's (model/fixes.py EVIDENCE names them), or these shapes: one socket's reset window
+# (F6 in 330 states on v7.3), a listener's close with its error queue charged (F1 through
+# fix-F1-purge-errqueue's listener branch), close-new's purge with tcp_sock_rfree()'s plain update
+# (no named kernel has both: before-f278b6d5bb46 closes with close-old), and close-new's kicks
+# without the IPI guard (before-97e719a82b43 closes with close-old): two producers on one CPU, one
+# holding it inside smp_call_function_single_async(), and a kick whose IPI the CPU offline loses.
+SHAPES: dict[str, dict[str, Any]] = {
+    "reset-window-1": dict(skbs=3, defer_max=2, netrx_raises=1),
+    "listen-errqueue": dict(skbs=0, sk_state="LISTEN", errqueue=True),
+    "rfree-close": dict(skbs=2, defer_max=3, hotplug=True, rmem_atomic=False),
+    "guardless-2sock": dict(sockets=2, skbs=1, defer_max=3, migrations=1, ipi_guard=False),
+    "guardless-hotplug": dict(skbs=2, defer_max=3, hotplug=True, ipi_guard=False),
+}
+SWITCHED: tuple[tuple[str, str, str], ...] = (
+    ("wedge-race", "v7.3+fix-F5-test-before-increment", "v7.3"),
+    ("wedge-race", "v7.3+fix-F5-increment-below-max", "v7.3"),
+    ("acceptance", "v7.3+fix-F7-defer-preempt-off", "v7.3"),
+    ("page-pool", "v7.3+fix-F2-page-pool-cpus-read-lock", "v7.3"),
+    ("errqueue", "v7.3+fix-F1-purge-errqueue", "v7.3"),
+    ("listen-errqueue", "v7.3+fix-F1-purge-errqueue", "v7.3"),
+    ("errqueue", "v7.3+fix-F1-errqueue-closed", "v7.3"),
+    ("reset-window-1", "v7.3+fix-F6-detach-before-reset", "v7.3"),
+    ("reset-window-1", "v7.3+fix-F6-flush-resets-empty", "v7.3"),
+    ("sysctl-mid-epoch", "v7.3+fix-F8-kick-once-per-epoch", "v7.3"),
+    ("sysctl-mid-epoch", "v7.3+fixes", "v7.3"),
+    ("acceptance", "v7.3+fixes", "v7.3"),
+    ("rfree-close", "", "v6.18"),
+    ("guardless-2sock", "", "v6.18"),
+    ("guardless-hotplug", "", "v6.18"),
+)
 
 
 def _renders(config: Config) -> bool:
@@ -70,7 +102,7 @@ def _kernels(rendered: bool = True) -> list[str]:
     return [name for config, name in seen.items() if _renders(config) == rendered]
 
 
-def _same(initial: Any) -> None:
+def _same(initial: Any) -> Any:
     py = explore(initial)
     assert py.complete, py.reason
     sp = search(initial, quick=True)
@@ -78,6 +110,7 @@ def _same(initial: Any) -> None:
     assert (sp.distinct_states, sp.edges, sp.depth) == (py.distinct_states, py.transitions, py.depth)
     assert sp.findings == tuple(fid for fid, _ in py.findings)
     assert sp.unexplained is None
+    return py
 
 
 @needs_spin
@@ -96,6 +129,42 @@ def test_same_on_named_configurations(name: str) -> None:
 @pytest.mark.parametrize("kernel", _kernels())
 def test_same_on_every_kernel(kernel: str) -> None:
     _same(small(**KERNEL_SHAPE, kernel=kernel))
+
+
+def _build(name: str, kernel: str) -> Any:
+    kw: dict[str, Any] = {"kernel": kernel} if kernel else {}
+    return SMALL[name].build(**kw) if name in SMALL else small(**SHAPES[name], **kw)
+
+
+@needs_spin
+@pytest.mark.parametrize(("name", "kernel", "other"), SWITCHED, ids=[f"{n}-{k or 'own'}" for n, k, _ in SWITCHED])
+def test_same_where_the_switch_matters(name: str, kernel: str, other: str) -> None:
+    """Conformance on a configuration where the kernel's switches change the states or the findings."""
+    py = _same(_build(name, kernel))
+    base = explore(_build(name, other))
+    ids = [fid for fid, _ in py.findings], [fid for fid, _ in base.findings]
+    assert (py.distinct_states, ids[0]) != (base.distinct_states, ids[1])
+
+
+def _history() -> list[Any]:
+    """The bugs of history (model/kernels.py HISTORY) whose kernel before the fix the Promela renders."""
+    from model.kernels import HISTORY, KERNELS
+
+    return [h for h in HISTORY if h.violation_before and _renders(KERNELS[h.before].config())]
+
+
+@needs_spin
+@pytest.mark.parametrize("h", _history(), ids=lambda h: h.before)
+def test_history_bug_met_as_the_explorer_meets_it(h: Any) -> None:
+    """On the bug's configuration, the kernel before the fix: SPIN's first violation no known finding
+    explains is the explorer's (the invariant the bug breaks, at the same depth); after the fix
+    both engines explore the same states."""
+    initial = SMALL[h.config].build(kernel=h.before)
+    py = explore(initial).violation
+    sp = search(initial, quick=True).unexplained
+    assert py is not None and sp is not None
+    assert (sp.invariant, len(sp.actions)) == (py.invariant, len(py.actions)) == (h.violation_before, h.steps)
+    _same(SMALL[h.config].build(kernel=h.after))
 
 
 def _spec_violations(t: traces.Trace) -> set[str]:
@@ -164,20 +233,29 @@ def test_promela_drift_is_caught() -> None:
     assert drifted
 
 
-def test_kernels_not_rendered_are_refused_in_one_line() -> None:
-    """The history kernels and the candidate fixes are the explorer's alone: asking SPIN for one is
-    a one-line error naming the switch, and today's kernels stay rendered."""
+def test_every_kernel_is_rendered() -> None:
+    """The Promela renders every named kernel of model/kernels.py: the history kernels' switches and
+    the candidate fixes included (test_same_on_every_kernel runs each on SPIN)."""
+    from model.kernels import KERNELS
+
+    assert not _kernels(rendered=False) and not promela.REFUSED
+    for kernel in KERNELS:
+        promela.check_config(small(**KERNEL_SHAPE, kernel=kernel).config)
+
+
+def test_refused_switch_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A switch the Promela did not render would be refused at its non-default value by ``explore
+    --engine spin`` with one line naming it, not a traceback (the path a new Config field takes)."""
     from click.testing import CliRunner
 
     from tcpclose.cli import main
 
-    refused = _kernels(rendered=False)
-    assert {"before-97e719a82b43", "v7.3+fixes"} <= set(refused)
-    for kernel in ("v5.19", "v6.18", "v7.3"):
-        promela.check_config(small(**KERNEL_SHAPE, kernel=kernel).config)
-    out = CliRunner().invoke(main, ["explore", "--config", "tiny-1", "--kernel", "v7.3+fixes", "--engine", "spin"])
-    assert out.exit_code != 0 and "does not render Config." in out.output
-    assert "Traceback" not in out.output
+    monkeypatch.setattr(promela, "KNOWN", promela.KNOWN - {"kick_once_per_epoch"})
+    monkeypatch.setattr(promela, "REFUSED", promela.REFUSED | {"kick_once_per_epoch"})
+    args = ["explore", "--config", "tiny-1", "--kernel", "v7.3+fix-F8-kick-once-per-epoch", "--engine", "spin"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code != 0 and "does not render Config.kick_once_per_epoch=True" in out.output
+    assert "Traceback" not in out.output and len(out.output.strip().splitlines()) == 1
 
 
 def test_every_config_field_is_classified() -> None:
@@ -199,4 +277,7 @@ def test_unknown_config_field_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_rendered_invariants_exist() -> None:
+    """Every invariant is rendered or left out with a reason, never both."""
     assert set(promela.INVARIANTS) <= set(invariants.REGISTRY)
+    assert set(promela.INVARIANTS) | set(promela.INVARIANTS_LEFT_OUT) == set(invariants.REGISTRY)
+    assert not set(promela.INVARIANTS) & set(promela.INVARIANTS_LEFT_OUT)

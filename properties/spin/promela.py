@@ -20,10 +20,13 @@ record that is None in the spec has its fields at their defaults here. An skb's 
 its count and its first event, ``stray_touches`` its count: they differ from the spec's only
 after a violation of ``freed_at_most_once`` or ``no_touch_after_handoff``.
 
-Drift. ``KNOWN`` lists every Config field this renderer follows, ``REFUSED`` those it renders only at
-their default (the history kernels' switches and the candidate fixes, which only the Python
-explorer follows); tests/test_spin.py fails when Config gains a field in neither. ``render``
-raises SpecError for a field it refuses at a non-default value, and for a field it does not know.
+Drift. ``KNOWN`` lists every Config field this renderer follows: today every one, the history
+kernels' switches and the candidate fixes included, with the state they add (the slot's
+``kicked`` bit and an attempt's ``claimed`` of fix-F8, a task's pending ``rfree`` write without
+``rmem_atomic``, the "csd" step of a kick without ``ipi_guard``). ``REFUSED`` would hold a field
+it renders only at its default (none now); tests/test_spin.py fails when Config gains a field in
+neither. ``render`` raises SpecError for a field it refuses at a non-default value, and for a
+field it does not know.
 The conformance tests of tests/test_spin.py hold the counts and depths equal to the explorer's.
 """
 
@@ -52,17 +55,6 @@ KNOWN: frozenset[str] = frozenset(
         "zcopy_check",
         "page_pool_kick",
         "napi_consume_defers",
-    }
-)
-# The history kernels' switches (issue 12) and the candidate fixes: the Promela renders only their
-# default, today's kernel without fixes; the explorer covers the rest.
-REFUSED: frozenset[str] = frozenset(
-    {
-        "ipi_guard",
-        "v2_kick_count",
-        "flush_before_poll",
-        "idle_run_flushes",
-        "rmem_atomic",
         "defer_test_first",
         "defer_count_below_max",
         "defer_preempt_off",
@@ -72,8 +64,16 @@ REFUSED: frozenset[str] = frozenset(
         "flush_detach_first",
         "flush_resets_empty",
         "kick_once_per_epoch",
+        "v2_kick_count",
+        "flush_before_poll",
+        "idle_run_flushes",
+        "rmem_atomic",
+        "ipi_guard",
     }
 )
+# Fields the Promela would render only at their default (the explorer alone following the rest):
+# none since the history switches and the candidate fixes are rendered.
+REFUSED: frozenset[str] = frozenset()
 
 # Invariants of properties/invariants.py the Promela checks (the others: see INVARIANTS_LEFT_OUT).
 INVARIANTS: tuple[str, ...] = (
@@ -102,11 +102,23 @@ INVARIANTS: tuple[str, ...] = (
     "deferred_skbs_freed_or_allowed",
     "dead_cpu_slots_emptied",
     "no_wedged_slot",
+    "kick_at_half_capacity",
+    "arrival_flushes_first",
 )
 
-SCRATCH = tuple(
-    "h_" + n
-    for n in ["i", "j", "k", "x", "y", "z", "cpu", "node", "sk", "skb", "ok", "id", "a", "b", "c", "d", "e", "f", "g"]
+# The invariants of properties/invariants.py the Promela leaves out, and why: no kernel of
+# model/kernels.py and no finding of properties/findings.py breaks them; only mutants of
+# properties/mutants.py do, and the SPIN engine runs none.
+_MUTANTS_ONLY = "broken only by mutants (properties/mutants.py), which the SPIN engine does not run"
+INVARIANTS_LEFT_OUT: dict[str, str] = {
+    "skb_in_exactly_one_place": _MUTANTS_ONLY,
+    "slot_epoch_bound": _MUTANTS_ONLY,
+    "full_slot_falls_back": _MUTANTS_ONLY,
+    "dev_cpu_dead_empties_slots": _MUTANTS_ONLY,
+}
+
+SCRATCH = tuple("h_" + n for n in ["i", "j", "k", "x", "y", "z", "cpu", "node", "sk", "skb", "ok", "id"]) + tuple(
+    "h_" + n for n in ["a", "b", "c", "d", "e", "f", "g", "w", "v"]
 )
 STATES = {"ESTABLISHED": 0, "CLOSE_WAIT": 1, "FIN_WAIT1": 2, "LAST_ACK": 3, "LISTEN": 4, "CLOSE": 5}
 HOW = (
@@ -122,6 +134,8 @@ HOW = (
     "tx_complete",
     "destruct:rcv_queue",
     "destruct:err_queue",
+    "close:err_queue",
+    "errqueue_refused",
 )
 H = {name: i for i, name in enumerate(HOW)}
 
@@ -188,7 +202,14 @@ class _Gen:
 
     def task_ok(self, sk: int) -> str:
         """core.task_blocked() is None."""
-        return f"(t_has[{sk}] && c_online[t_cpu[{sk}]] && !f_has[t_cpu[{sk}]])"
+        others = [o for o in range(self.nsock) if o != sk] if not self.c.ipi_guard else []
+        # without the IPI guard: no other task holds the CPU inside smp_call_function_single_async()
+        csd = "".join(f" && !({self.in_csd(o)} && t_cpu[{o}] == t_cpu[{sk}])" for o in others)
+        return f"(t_has[{sk}] && c_online[t_cpu[{sk}]] && !f_has[t_cpu[{sk}]]{csd})"
+
+    def in_csd(self, sk: int) -> str:
+        """Socket sk's task is inside smp_call_function_single_async() (core.in_csd_call(): pc "csd")."""
+        return f"(td_has[{sk}] && td_pc[{sk}] == 5)"
 
     def rx_in_flight(self, sk: int | str) -> str:
         return "(" + " || ".join(f"(f_has[{c}] && f_rxsk[{c}] == {sk})" for c in range(self.ncpu)) + ")"
@@ -283,6 +304,8 @@ class _Gen:
         d("byte s_ops[NSOCK];\nbyte s_rx[NSOCK];")
         d("bit t_has[NSOCK];\nbit t_close[NSOCK];\nbyte t_cpu[NSOCK];\nbyte t_phase[NSOCK];")
         d("int t_left[NSOCK];\nint t_unread[NSOCK];")
+        # Task.rfree (without Config.rmem_atomic): the skb unlinked and the sk_rmem_alloc value read
+        d("bit t_rfh[NSOCK];\nbyte t_rfs[NSOCK];\nint t_rfv[NSOCK];")
         self.decl_ctx("td", "NSOCK", n)
         # CPUs, their softirq, their slots
         m = self.ncpu
@@ -293,7 +316,7 @@ class _Gen:
         self.decl_ctx("cd", "NCPU", m)
         d("byte sl_list[NCPU * NNODE * NSKB];\nbyte sl_n[NCPU * NNODE];\nbyte sl_count[NCPU * NNODE];")
         d("byte sl_epoch[NCPU * NNODE];\nbyte sl_kep[NCPU * NNODE * NSKB];\nbyte sl_kmax[NCPU * NNODE * NSKB];")
-        d("byte sl_nk[NCPU * NNODE];")
+        d("byte sl_nk[NCPU * NNODE];\nbit sl_kicked[NCPU * NNODE];")
         # skbs
         nskb = self.nskb
         d(f"short sb_owner[NSKB];\n{size} sb_ts[NSKB];\n{seq} sb_seq[NSKB];\n{seq} sb_end[NSKB];\nbit sb_fin[NSKB];")
@@ -326,7 +349,7 @@ class _Gen:
         """A DeferCtx (spec/state.py) per socket task (td) or per CPU softirq (cd)."""
         d = self.emit
         d(f"bit {p}_has[{size}];\nbyte {p}_skb[{size}];\nbyte {p}_pc[{size}];\nbyte {p}_node[{size}];")
-        d(f"byte {p}_count[{size}];\nbyte {p}_max[{size}];")
+        d(f"byte {p}_count[{size}];\nbyte {p}_max[{size}];\nbit {p}_claimed[{size}];")
         for f in ("cpu", "read", "cnton", "cep", "chk", "seen"):
             d(f"short {p}_{f}[{size}] = {_arr([-1] * n)};")
 
@@ -337,15 +360,18 @@ class _Gen:
             """
 inline TD_RESET(x) {
   td_has[x] = 0; td_skb[x] = 0; td_pc[x] = 0; td_node[x] = 0; td_count[x] = 0; td_max[x] = 0;
-  td_cpu[x] = -1; td_read[x] = -1; td_cnton[x] = -1; td_cep[x] = -1; td_chk[x] = -1; td_seen[x] = -1
+  td_cpu[x] = -1; td_read[x] = -1; td_cnton[x] = -1; td_cep[x] = -1; td_chk[x] = -1; td_seen[x] = -1;
+  td_claimed[x] = 0
 }
 inline CD_RESET(x) {
   cd_has[x] = 0; cd_skb[x] = 0; cd_pc[x] = 0; cd_node[x] = 0; cd_count[x] = 0; cd_max[x] = 0;
-  cd_cpu[x] = -1; cd_read[x] = -1; cd_cnton[x] = -1; cd_cep[x] = -1; cd_chk[x] = -1; cd_seen[x] = -1
+  cd_cpu[x] = -1; cd_read[x] = -1; cd_cnton[x] = -1; cd_cep[x] = -1; cd_chk[x] = -1; cd_seen[x] = -1;
+  cd_claimed[x] = 0
 }
 
 inline task_none(sk) {   /* owner = None */
-  t_has[sk] = 0; t_close[sk] = 0; t_cpu[sk] = 0; t_phase[sk] = 0; t_left[sk] = 0; t_unread[sk] = 0; TD_RESET(sk)
+  t_has[sk] = 0; t_close[sk] = 0; t_cpu[sk] = 0; t_phase[sk] = 0; t_left[sk] = 0; t_unread[sk] = 0; TD_RESET(sk);
+  t_rfh[sk] = 0; t_rfs[sk] = 0; t_rfv[sk] = 0
 }
 inline softirq_none(cpu) {   /* softirq = None */
   f_has[cpu] = 0; f_node[cpu] = 0; f_pc[cpu] = 0; f_bn[cpu] = 0;
@@ -444,8 +470,30 @@ inline kick_purge(cpu) {
     # -- receive, close ----------------------------------------------------------------------------
 
     def receive_and_flush(self) -> None:
-        first_pc = 0 if self.v6 else 1
+        # defer-v6 resets the count first; defer-v2, and defer-v6 with fix-F6, detach first
+        first_pc = 0 if self.v6 and not self.c.flush_detach_first else 1
+        # the F6 candidate fix-F6-flush-resets-empty: an empty slot's count is reset too
+        reset_empty = (
+            "if :: sl_count[SL(cpu, h_node)] != 0 -> sl_count[SL(cpu, h_node)] = 0; "
+            "sl_epoch[SL(cpu, h_node)] = sl_epoch[SL(cpu, h_node)] + 1; sl_kicked[SL(cpu, h_node)] = 0 "
+            ":: else -> skip fi; "
+            if self.c.flush_resets_empty
+            else ""
+        )
         consume = _b(self.c.napi_consume_defers)
+        run = "c_unserved[cpu] = 0; enter_slot(cpu, 0, rxsk, txcpu)"
+        if not self.c.flush_before_poll:
+            # before 909876500251 the run polls first and flushes once after its polls; before
+            # f3412b3879b4 too, a run with nothing to poll returns before that flush
+            flush = "c_unserved[cpu] = 0; enter_slot(cpu, 0, -1, -1)"
+            if not self.c.idle_run_flushes:
+                flush = f"if :: h_z == -1 && h_id == -1 -> skip :: else -> {flush} fi"
+            run = (
+                "h_z = rxsk; h_id = txcpu;\n"
+                "  if :: h_z != -1 -> napi_poll_rx(h_z) :: else -> skip fi;\n"
+                "  if :: h_id != -1 -> napi_consume_tx(cpu, h_id) :: else -> skip fi;\n"
+                f"  {flush}"
+            )
         # napi_poll_rx for a socket known only at run time (flush.py: _enter_slot)
         self.emit(
             f"""
@@ -472,7 +520,7 @@ inline napi_consume_tx(cpu, txcpu) {{
 inline enter_slot(cpu, node0, rxsk, txcpu) {{
   h_node = node0; h_z = rxsk; h_id = txcpu;
   do
-  :: h_node < {self.nslots} && sl_n[SL(cpu, h_node)] == 0 -> h_node++
+  :: h_node < {self.nslots} && sl_n[SL(cpu, h_node)] == 0 -> {reset_empty}h_node++
   :: else -> break
   od;
   softirq_none(cpu);
@@ -484,7 +532,7 @@ inline enter_slot(cpu, node0, rxsk, txcpu) {{
   fi
 }}
 inline net_rx_action(cpu, rxsk, txcpu) {{
-  c_rxpend[cpu] = 0; c_unserved[cpu] = 0; enter_slot(cpu, 0, rxsk, txcpu)
+  c_rxpend[cpu] = 0; {run}
 }}
 """
         )
@@ -501,7 +549,9 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 f"((sb_wk[{i}] == W_RCV || sb_wk[{i}] == W_ERR) && sb_wa[{i}] == {sk} -> sb_ts[{i}] : 0)"
                 for i in range(self.nskb)
             )
-            out.append(r("rmem_matches_charged", f"s_rmem[{sk}] != {charged}"))
+            # and the skb a task has unlinked with its uncharge not yet written (invariants._uncharging)
+            pending = f"(t_rfh[{sk}] -> sb_ts[t_rfs[{sk}]] : 0)"
+            out.append(r("rmem_matches_charged", f"s_rmem[{sk}] != {pending} + {charged}"))
             out.append(r("forward_alloc_nonnegative", f"s_fwd[{sk}] < 0"))
         # page_conservation: every socket holds whole pages; the protocol count equals their sum
         out.append("h_a = 0; h_b = 0;\n")
@@ -509,7 +559,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             data = " + ".join(
                 f"(sb_wk[{i}] == W_RCV && sb_wa[{i}] == {sk} -> sb_ts[{i}] : 0)" for i in range(self.nskb)
             )
-            out.append(f"h_c = s_fwd[{sk}] + {data};\n")
+            out.append(f"h_c = s_fwd[{sk}] + (t_rfh[{sk}] -> sb_ts[t_rfs[{sk}]] : 0) + {data};\n")
             out.append(f"if :: h_c % {page} != 0 -> h_b = 1 :: else -> h_a = h_a + h_c / {page} fi;\n")
         counted = "g_mem + " + " + ".join(f"c_pcpu[{c}]" for c in range(self.ncpu))
         out.append(r("page_conservation", f"h_b || {counted} != h_a"))
@@ -518,7 +568,9 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             bad = f"c_pcpu[{c}] != 0" if rsv == 0 else f"!(-{rsv} < c_pcpu[{c}] && c_pcpu[{c}] < {rsv})"
             out.append(r("pcpu_within_reserve", bad))
             out.append(r("offline_cpu_has_no_queued_ipi", f"!c_online[{c}] && c_ipiq[{c}] != 0"))
-            out.append(r("at_most_one_ipi_in_flight", f"c_ipiq[{c}] > 1 || (c_ipiq[{c}] && !c_sched[{c}])"))
+            # only kernels with the guard (97e719a82b43) hold the flag while the IPI is queued
+            held = f" || (c_ipiq[{c}] && !c_sched[{c}])" if self.c.ipi_guard else ""
+            out.append(r("at_most_one_ipi_in_flight", f"c_ipiq[{c}] > 1{held}"))
         for i in range(self.nskb):
             out.append(r("freed_at_most_once", f"sb_nfree[{i}] > 1"))
             out.append(r("no_touch_after_handoff", f"sb_stray[{i}] != 0"))
@@ -551,7 +603,10 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 )
                 if self.c.hotplug_flush:
                     out.append(r("dead_cpu_slots_emptied", f"!c_online[{c}] && !c_dead[{c}] && sl_n[{sl}] != 0"))
-        # deferred_skbs_freed_or_allowed: waiting_reasons() per skb on a slot
+        # deferred_skbs_freed_or_allowed: waiting_reasons() per skb on a slot; without the guard, a
+        # kick whose IPI failed on the CPU offline is lost (as long as every NET_RX run flushes)
+        cfg = self.c
+        lost = _b(not cfg.ipi_guard and (cfg.flush_before_poll or cfg.idle_run_flushes))
         for i in range(self.nskb):
             where = f"sb_wa[{i}]"
             below = f"(sb_dhas[{i}] && sb_dcount[{i}] - 1 < sb_dmax[{i}] / 2)"
@@ -560,6 +615,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 f" || (c_online[{where}] && c_sched[{where}] && !c_ipiq[{where}] && !c_rxpend[{where}])"
                 f" || (!c_online[{where}] && {'0' if self.c.hotplug_flush else '1'})"
                 f" || (!c_online[{where}] && !c_dead[{where}])"
+                f" || (c_online[{where}] && c_unserved[{where}] && !c_ipiq[{where}] && !c_rxpend[{where}] && {lost})"
             )
             out.append(r("deferred_skbs_freed_or_allowed", f"sb_wk[{i}] == W_DEFER && !({allowed})"))
         # kicks_match_crossings: a slot epoch kicked iff a push of that epoch reached the kick point
@@ -570,6 +626,8 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
     def kicks_match(self) -> str:
         r = self.report
         out = []
+        # fix-F8: a push past the kick point of the maximum it read crosses too
+        at = ">=" if self.c.kick_once_per_epoch else "=="
         for c in range(self.ncpu):
             for node in range(self.nnode):
                 sl = f"SL({c}, {node})"
@@ -577,7 +635,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 out.append(
                     f"h_i = 0; h_b = 0; do :: h_i < nskb -> "
                     f"if :: sb_dhas[h_i] && sb_acpu[h_i] == {c} && sb_dnode[h_i] == {node} && "
-                    f"sb_dcount[h_i] == sb_dmax[h_i] / 2 + 1 -> "
+                    f"sb_dcount[h_i] {at} sb_dmax[h_i] / 2 + 1 -> "
                     f"h_k = 0; h_ok = 0; do :: h_k < sl_nk[{sl}] -> "
                     f"if :: sl_kep[{sl} * NSKB + h_k] == sb_depoch[h_i] -> h_ok = 1 :: else -> skip fi; h_k++ "
                     f":: else -> break od; if :: !h_ok -> h_b = 1 :: else -> skip fi "
@@ -587,7 +645,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 out.append(
                     f"h_k = 0; do :: h_k < sl_nk[{sl}] -> h_ok = 0; h_i = 0; do :: h_i < nskb -> "
                     f"if :: sb_dhas[h_i] && sb_acpu[h_i] == {c} && sb_dnode[h_i] == {node} && "
-                    f"sb_dcount[h_i] == sb_dmax[h_i] / 2 + 1 && sb_depoch[h_i] == sl_kep[{sl} * NSKB + h_k] -> "
+                    f"sb_dcount[h_i] {at} sb_dmax[h_i] / 2 + 1 && sb_depoch[h_i] == sl_kep[{sl} * NSKB + h_k] -> "
                     f"h_ok = 1 :: else -> skip fi; h_i++ :: else -> break od; "
                     f"if :: !h_ok -> h_b = 1 :: else -> skip fi; h_k++ :: else -> break od;\n"
                 )
@@ -619,15 +677,26 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             f"c_online[{pcpu}] && !f_has[{pcpu}] && rx_len[{cur}] >= 0 && rx_ovl[{cur}] >= 0 && rx_ts[{cur}] > 0 && "
             f"rx_ovl[{cur}] < rx_len[{cur}] + rx_fin[{cur}]"
         )
-        arrives = f"h_cpu = {pcpu}; net_rx_action(h_cpu, {sk}, -1);\n"
+        # arrival_flushes_first: built in this step iff the CPU's slots were all empty
+        slots = " || ".join(f"sl_n[SL(h_cpu, {node})] > 0" for node in range(self.nnode))
+        arrives = f"h_cpu = {pcpu}; h_w = ({slots}); h_v = nskb; net_rx_action(h_cpu, {sk}, -1);\n"
+        arrives += r("arrival_flushes_first", "h_w == (nskb > h_v)")
         eq_guard = f"{has_rx} && rx_eq[{cur}] && !s_destroyed[{sk}] && c_online[{pcpu}]"
-        eq = (
-            f"h_j = {cur}; h_cpu = rx_cpu[h_j];\n"
-            f"alloc_skb({sk}, h_cpu, rx_ts[h_j], 0, 0, rx_fin[h_j], rx_zc[h_j], rx_fc[h_j], K_RX, h_cpu);\n"
+        queued = (
             f"touch(h_skb, K_RX, h_cpu); sb_sk[h_skb] = {sk}; sb_dtor[h_skb] = 2;\n"
             f"hand(h_skb, K_RX, h_cpu, W_ERR, {sk}, 0);\n"
             f"s_rx[{sk}] = s_rx[{sk}] + 1; s_rmem[{sk}] = s_rmem[{sk}] + rx_ts[h_j];\n"
-            f"s_eq[{sk} * NSKB + s_eqn[{sk}]] = h_skb; s_eqn[{sk}] = s_eqn[{sk}] + 1;\n"
+            f"s_eq[{sk} * NSKB + s_eqn[{sk}]] = h_skb; s_eqn[{sk}] = s_eqn[{sk}] + 1"
+        )
+        if self.c.errqueue_refuses_closed:  # fix-F1: refused once close() began; the caller frees it
+            queued = (
+                f"if :: s_shut[{sk}] -> kfree_skb(h_skb, K_RX, h_cpu, h_cpu, {H['errqueue_refused']}); "
+                f"s_rx[{sk}] = s_rx[{sk}] + 1\n   :: else -> {queued} fi"
+            )
+        eq = (
+            f"h_j = {cur}; h_cpu = rx_cpu[h_j];\n"
+            f"alloc_skb({sk}, h_cpu, rx_ts[h_j], 0, 0, rx_fin[h_j], rx_zc[h_j], rx_fc[h_j], K_RX, h_cpu);\n"
+            f"{queued};\n"
         )
         op = f"({sk} * MAXOPS + s_ops[{sk}])"
 
@@ -642,7 +711,11 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             f"t_left[{sk}] = op_n[{op}]; t_unread[{sk}] = 0; s_ops[{sk}] = s_ops[{sk}] + 1;\n"
         )
         between = f"t_has[{sk}] && !td_has[{sk}]"
-        copy_guard = f"{between} && !t_close[{sk}] && t_left[{sk}] != 0 && s_rqn[{sk}] > 0 && {self.task_ok(sk)}"
+        # a task between tcp_sock_rfree()'s read and its write (no Config.rmem_atomic) writes next
+        pend = f"t_rfh[{sk}]"
+        copy_guard = (
+            f"{between} && !t_close[{sk}] && ({pend} || (t_left[{sk}] != 0 && s_rqn[{sk}] > 0)) && {self.task_ok(sk)}"
+        )
         eat = self.eat(sk)
         copy = (
             f"h_skb = s_rq[{sk} * NSKB];\n"
@@ -655,13 +728,23 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             f":: else -> skip fi;\n"
             f"      {eat} fi;\n"
         )
-        end_guard = f"{between} && !t_close[{sk}] && !(t_left[{sk}] && s_rqn[{sk}] > 0) && {self.task_ok(sk)}"
+        end_guard = (
+            f"{between} && !t_close[{sk}] && !{pend} && !(t_left[{sk}] && s_rqn[{sk}] > 0) && {self.task_ok(sk)}"
+        )
+        # fix-F1-purge-errqueue: after the receive queue, one more PurgeStep purges the error queue (a
+        # listener's close too); only then the decision
+        errq = self.c.close_purges_errqueue
+        listen_phase = 1 if errq else 2
         close_start = (
             f"t_has[{sk}] = 1; t_close[{sk}] = 1; t_cpu[{sk}] = op_cpu[{op}]; t_left[{sk}] = 0; t_unread[{sk}] = 0;\n"
             f"s_ops[{sk}] = s_ops[{sk}] + 1; s_shut[{sk}] = 1;\n"
-            f"if :: s_st[{sk}] == 4 -> t_phase[{sk}] = 2; s_st[{sk}] = 5 :: else -> t_phase[{sk}] = 1 fi;\n"
+            f"if :: s_st[{sk}] == 4 -> t_phase[{sk}] = {listen_phase}; s_st[{sk}] = 5 "
+            f":: else -> t_phase[{sk}] = 1 fi;\n"
         )
-        purge_guard = f"{between} && t_close[{sk}] && t_phase[{sk}] == 1 && s_rqn[{sk}] > 0 && {self.task_ok(sk)}"
+        queue_left = "1" if errq else f"s_rqn[{sk}] > 0"
+        purge_guard = (
+            f"{between} && t_close[{sk}] && ({pend} || (t_phase[{sk}] == 1 && {queue_left})) && {self.task_ok(sk)}"
+        )
         if self.c.unread_test == "end_seq":
             unread = f"if :: sb_end[h_skb] - sb_fin[h_skb] > s_cseq[{sk}] -> t_unread[{sk}] = 1 :: else -> skip fi;\n"
         else:
@@ -671,7 +754,18 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
         else:
             free = f"unlink_head({sk}); kfree_skb(h_skb, K_TASK, {sk}, t_cpu[{sk}], {H['kfree_skb']});\n"
         purge = f"h_skb = s_rq[{sk} * NSKB];\n{unread}{free}"
-        decide_guard = f"{between} && t_close[{sk}] && !(t_phase[{sk}] == 1 && s_rqn[{sk}] > 0) && {self.task_ok(sk)}"
+        if errq:
+            purge = (
+                f"if :: s_rqn[{sk}] == 0 ->\n"
+                f"h_j = 0; do :: h_j < s_eqn[{sk}] -> h_i = s_eq[{sk} * NSKB + h_j]; "
+                f"hand(h_i, K_TASK, {sk}, W_HTASK, {sk}, 0); "
+                f"kfree_skb(h_i, K_TASK, {sk}, t_cpu[{sk}], {H['close:err_queue']}); "
+                f"s_eq[{sk} * NSKB + h_j] = 0; h_j++ :: else -> break od; s_eqn[{sk}] = 0; t_phase[{sk}] = 2\n"
+                f":: else ->\n{purge} fi;\n"
+            )
+        decide_guard = (
+            f"{between} && t_close[{sk}] && !{pend} && !(t_phase[{sk}] == 1 && {queue_left}) && {self.task_ok(sk)}"
+        )
         decide = (
             f"h_a = s_st[{sk}]; h_b = s_aoc[{sk}]; h_c = s_rst[{sk}]; h_d = s_fin[{sk}];\n"
             f"h_e = (h_a == 1 -> s_rnxt[{sk}] - 1 : s_rnxt[{sk}]);\n"
@@ -719,15 +813,21 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             (arrives_guard, arrives, f"PacketArrives {sk}", False),
             (eq_guard, eq, f"ErrQueueCharge {sk}", False),
             (syscall(0), recv_start, f"RecvStart {sk}", False),
-            (copy_guard, copy, f"RecvCopy {sk}", False),
+            (copy_guard, self.pending_write(sk, copy), f"RecvCopy {sk}", False),
             (end_guard, f"task_none({sk});\n", f"RecvEnd {sk}", False),
             (syscall(1), close_start, f"CloseStart {sk}", False),
-            (purge_guard, purge, f"PurgeStep {sk}", False),
+            (purge_guard, self.pending_write(sk, purge), f"PurgeStep {sk}", False),
             (decide_guard, decide, f"CloseDecide {sk}", False),
         ]
         acts += self.defer_steps("td", sk, f"t_cpu[{sk}]", self.task_ok(sk), "Defer{} " + str(sk), task=True)
         acts.append((destruct_guard, destruct, f"SockDestruct {sk}", True))
         return acts
+
+    def pending_write(self, sk: int, body: str) -> str:
+        """The task's step: the pending write of tcp_sock_rfree() if there is one, else ``body``."""
+        if self.c.rmem_atomic:
+            return body
+        return f"if :: t_rfh[{sk}] ->\n{self.rfree_write(sk)}:: else ->\n{body}fi;\n"
 
     def first_online(self) -> str:
         """h_cpu = the lowest-numbered online CPU."""
@@ -735,13 +835,31 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
 
     def eat(self, sk: int) -> str:
         """close.tcp_eat_recv_skb() of h_skb, the head of sk's queue."""
+        if self.c.rmem_atomic:
+            uncharge = self.uncharge_and_defer(sk)
+        else:  # before f278b6d5bb46: read sk_rmem_alloc now, write it back in the task's next step
+            uncharge = f"t_rfh[{sk}] = 1; t_rfs[{sk}] = h_skb; t_rfv[{sk}] = s_rmem[sb_sk[h_skb]]"
         return (
             f"unlink_head({sk});\n"
             f"if :: sb_dtor[h_skb] != 1 || sb_sk[h_skb] == -1 -> "
             f"kfree_skb(h_skb, K_TASK, {sk}, t_cpu[{sk}], {H['kfree_skb']})\n"
-            f"   :: else -> h_sk = sb_sk[h_skb]; sock_rfree(h_sk, t_cpu[{sk}], sb_ts[h_skb]); "
+            f"   :: else -> {uncharge} fi;\n"
+        )
+
+    def uncharge_and_defer(self, sk: int) -> str:
+        """close._uncharge_and_defer() of h_skb: sock_rfree(), detach it, start the defer attempt."""
+        return (
+            f"h_sk = sb_sk[h_skb]; sock_rfree(h_sk, t_cpu[{sk}], sb_ts[h_skb]); "
             f"touch(h_skb, K_TASK, {sk}); sb_dtor[h_skb] = 0; sb_sk[h_skb] = -1;\n"
-            f"      TD_RESET({sk}); td_has[{sk}] = 1; td_skb[{sk}] = h_skb fi;\n"
+            f"      TD_RESET({sk}); td_has[{sk}] = 1; td_skb[{sk}] = h_skb"
+        )
+
+    def rfree_write(self, sk: int) -> str:
+        """close.rfree_write(): the read value less the truesize becomes sk_rmem_alloc, then the
+        rest of the uncharge and the hand-off."""
+        return (
+            f"h_skb = t_rfs[{sk}]; s_rmem[{sk}] = t_rfv[{sk}]; t_rfh[{sk}] = 0; t_rfs[{sk}] = 0; t_rfv[{sk}] = 0;\n"
+            f"{self.uncharge_and_defer(sk)};\n"
         )
 
     def defer_steps(
@@ -766,11 +884,15 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             f"   :: else -> {p}_pc[{x}] = 1; {p}_cpu[{x}] = h_cpu; {p}_chk[{x}] = c_gen[h_cpu] fi fi fi;\n"
             + r("defer_check_sees_online", "sb_nfree[h_skb] == 0 && (h_cpu == h_e || !h_ok)")
         )
+        c = self.c
         if self.v6:
-            read = (
-                pre + f"{p}_pc[{x}] = 2; {p}_node[{x}] = cpu_node[{here}]; {p}_max[{x}] = g_max; "
-                f"{p}_read[{x}] = {here};\n"
-            )
+            read = f"{p}_pc[{x}] = 2; {p}_node[{x}] = cpu_node[{here}]; {p}_max[{x}] = g_max; {p}_read[{x}] = {here}"
+            if c.defer_test_first:  # fix-F5: the chosen slot's count tested before any increment
+                read = (
+                    f"if :: sl_count[SL({p}_cpu[{x}], cpu_node[{here}])] >= g_max -> {free_now('full')}\n"
+                    f"   :: else -> {read} fi"
+                )
+            read = pre + read + ";\n"
         else:
             read = (
                 pre + f"h_a = sl_count[SL({p}_cpu[{x}], 0)];\n"
@@ -778,24 +900,51 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 f"   :: else -> {p}_pc[{x}] = 3; {p}_max[{x}] = g_max; {p}_read[{x}] = {here}; "
                 f"{p}_seen[{x}] = h_a fi;\n"
             )
+        # fix-F5-increment-below-max: the cmpxchg loop adds nothing when the count would be full
+        add = "" if c.defer_count_below_max else "sl_count[h_j] = h_a; "
+        added = "sl_count[h_j] = h_a; " if c.defer_count_below_max else ""
+        # fix-F8: the increment claims the epoch's kick (the slot's kicked bit) at or above half
+        claim = (
+            f"if :: !sl_kicked[h_j] && h_a - 1 >= {p}_max[{x}] / 2 -> sl_kicked[h_j] = 1; {p}_claimed[{x}] = 1 "
+            f":: else -> skip fi; "
+            if c.kick_once_per_epoch
+            else ""
+        )
         count = (
-            pre + f"h_j = SL({p}_cpu[{x}], {p}_node[{x}]); h_a = sl_count[h_j] + 1; sl_count[h_j] = h_a;\n"
+            pre + f"h_j = SL({p}_cpu[{x}], {p}_node[{x}]); h_a = sl_count[h_j] + 1; {add}\n"
             f"if :: h_a >= {p}_max[{x}] -> {free_now('full')}\n"
-            f"   :: else -> {p}_pc[{x}] = 3; {p}_count[{x}] = h_a; {p}_cnton[{x}] = {here}; "
+            f"   :: else -> {added}{claim}{p}_pc[{x}] = 3; {p}_count[{x}] = h_a; {p}_cnton[{x}] = {here}; "
             f"{p}_cep[{x}] = sl_epoch[h_j] fi;\n"
         )
         if self.v6:
-            kick = f"h_b = ({p}_count[{x}] - 1 == {p}_max[{x}] / 2);\n"
             rec = (
                 f"sb_depoch[h_skb] = {p}_cep[{x}]; sb_dcount[h_skb] = {p}_count[{x}]; "
                 f"sb_dccpu[h_skb] = {p}_cnton[{x}];\n"
             )
         else:
-            kick = f"h_b = (sl_count[h_j] == {p}_max[{x}] / 2);\n"
             rec = (
                 f"sb_depoch[h_skb] = sl_epoch[h_j]; sb_dcount[h_skb] = sl_count[h_j] + 1; "
                 f"sb_dccpu[h_skb] = {here}; sl_count[h_j] = sl_count[h_j] + 1;\n"
             )
+        if self.v6 and c.kick_once_per_epoch:
+            kick = f"h_b = {p}_claimed[{x}];\n"
+        elif self.v6:
+            kick = f"h_b = ({p}_count[{x}] - 1 == {p}_max[{x}] / 2);\n"
+        elif c.kick_once_per_epoch:  # fix-F8 under the lock: the count before this skb
+            kick = (
+                f"h_b = (!sl_kicked[h_j] && sl_count[h_j] >= {p}_max[{x}] / 2); "
+                f"if :: h_b -> sl_kicked[h_j] = 1 :: else -> skip fi;\n"
+            )
+        elif c.v2_kick_count == "before":
+            kick = f"h_b = (sl_count[h_j] == {p}_max[{x}] / 2);\n"
+        else:  # before c09b0cd2cc6c: the count after this skb's increment
+            kick = f"h_b = (sl_count[h_j] + 1 == {p}_max[{x}] / 2);\n"
+        # kick_at_half_capacity: the count before this push (v6: before its increment) at half the max
+        before = f"{p}_count[{x}] - 1" if self.v6 else "sl_count[h_j]"
+        if c.kick_once_per_epoch:
+            kick += r("kick_at_half_capacity", f"h_b && {before} < {p}_max[{x}] / 2")
+        else:
+            kick += r("kick_at_half_capacity", f"h_b != ({before} == {p}_max[{x}] / 2)")
         push = (
             pre + f"h_cpu = {p}_cpu[{x}]; h_j = SL(h_cpu, {p}_node[{x}]);\n{kick}"
             f"touch(h_skb, {kind}, {ident}); sb_dhas[h_skb] = 1; sb_dprod[h_skb] = {p}_read[{x}]; "
@@ -808,18 +957,25 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
         )
         kickstep = (
             f"h_cpu = {p}_cpu[{x}]; h_j = SL(h_cpu, {p}_node[{x}]); h_a = {p}_cep[{x}]; h_c = {p}_max[{x}];\n"
-            f"{done};\n"
             f"h_b = 0; h_k = 0; do :: h_k < sl_nk[h_j] -> if :: sl_kep[h_j * NSKB + h_k] == h_a -> h_b = 1 "
             f":: else -> skip fi; h_k++ :: else -> break od;\n"
             + r("one_kick_per_slot_epoch", "h_b")
             + "sl_kep[h_j * NSKB + sl_nk[h_j]] = h_a; sl_kmax[h_j * NSKB + sl_nk[h_j]] = h_c; "
             "sl_nk[h_j] = sl_nk[h_j] + 1;\n"
-            "kick_purge(h_cpu);\n"
         )
+        if c.ipi_guard:
+            kickstep += f"{done}; kick_purge(h_cpu);\n"
+        else:
+            # before 97e719a82b43: smp_call_function_single_async() tests the descriptor's lock
+            # flag (locked: -EBUSY) and locks and queues it in the next step
+            kickstep += f"c_unserved[h_cpu] = 1; if :: c_ipiq[h_cpu] > 0 -> {done} :: else -> {p}_pc[{x}] = 5 fi;\n"
+        csdstep = f"h_cpu = {p}_cpu[{x}]; {done}; c_ipiq[h_cpu] = c_ipiq[h_cpu] + c_online[h_cpu];\n"
         steps = [("Check", 0, check), ("Read", 1, read)]
         if self.v6:
             steps.append(("Count", 2, count))
         steps += [("Push", 3, push), ("Kick", 4, kickstep)]
+        if not c.ipi_guard:
+            steps.append(("Kick", 5, csdstep))
         out = []
         for name, pc, body in steps:
             if task:
@@ -859,16 +1015,18 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             )
         )
         sl = f"SL({cpu}, f_node[{cpu}])"
+        detach_first = self.v6 and self.c.flush_detach_first  # fix-F6: detach, reset, free
         if self.v6:
             acts.append(
                 (
                     f"f_has[{cpu}] && f_pc[{cpu}] == 0",
-                    f"sl_count[{sl}] = 0; sl_epoch[{sl}] = sl_epoch[{sl}] + 1; f_pc[{cpu}] = 1;\n",
+                    f"sl_count[{sl}] = 0; sl_epoch[{sl}] = sl_epoch[{sl}] + 1; sl_kicked[{sl}] = 0; "
+                    f"f_pc[{cpu}] = {2 if detach_first else 1};\n",
                     f"FlushReset {cpu}",
                     False,
                 )
             )
-        v2reset = "" if self.v6 else "sl_count[h_j] = 0; sl_epoch[h_j] = sl_epoch[h_j] + 1;\n"
+        v2reset = "" if self.v6 else "sl_count[h_j] = 0; sl_epoch[h_j] = sl_epoch[h_j] + 1; sl_kicked[h_j] = 0;\n"
         acts.append(
             (
                 f"f_has[{cpu}] && f_pc[{cpu}] == 1",
@@ -876,7 +1034,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 f"h_k = 0; do :: h_k < sl_n[h_j] -> h_i = sl_list[h_j * NSKB + h_k]; "
                 f"f_batch[{cpu} * NSKB + h_k] = h_i; hand(h_i, K_SOFT, {cpu}, W_HSOFT, {cpu}, 0); "
                 f"sl_list[h_j * NSKB + h_k] = 0; h_k++ :: else -> break od;\n"
-                f"f_bn[{cpu}] = sl_n[h_j]; sl_n[h_j] = 0; f_pc[{cpu}] = 2;\n",
+                f"f_bn[{cpu}] = sl_n[h_j]; sl_n[h_j] = 0; f_pc[{cpu}] = {0 if detach_first else 2};\n",
                 f"FlushDetach {cpu}",
                 False,
             )
@@ -904,7 +1062,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
                 f"hand(h_i, K_HOT, {cpu}, W_HHOT, {cpu}, 0); "
                 f"kfree_skb(h_i, K_HOT, {cpu}, h_cpu, {H['hotplug_flush']}); "
                 f"sl_list[h_j * NSKB + h_k] = 0; h_k++ :: else -> break od; "
-                f"sl_n[h_j] = 0; sl_count[h_j] = 0; sl_epoch[h_j] = sl_epoch[h_j] + 1; h_node++ "
+                f"sl_n[h_j] = 0; sl_count[h_j] = 0; sl_epoch[h_j] = sl_epoch[h_j] + 1; sl_kicked[h_j] = 0; h_node++ "
                 f":: else -> break od;\n"
             )
         acts.append(
@@ -929,10 +1087,14 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
     def env_actions(self) -> list[tuple[str, str, str, bool]]:
         acts: list[tuple[str, str, str, bool]] = []
         full = self.c.preempt == "full"
+        # a task is stopped inside skb_attempt_defer_free() only under full preemption, without fix-F7
+        stoppable = full and not self.c.defer_preempt_off
         if self.s.env.migrations:
             for sk in range(self.nsock):
                 for cpu in range(self.ncpu):
-                    inside = "" if full else f" && !td_has[{sk}]"
+                    inside = "" if stoppable else f" && !td_has[{sk}]"
+                    if stoppable and not self.c.ipi_guard:
+                        inside = f" && !{self.in_csd(sk)}"
                     acts.append(
                         (
                             f"e_mig > 0 && t_has[{sk}]{inside} && t_cpu[{sk}] != {cpu} && c_online[{cpu}]",
@@ -954,8 +1116,12 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             if self.s.env.offlines:
                 others = " || ".join(f"c_online[{o}]" for o in range(self.ncpu) if o != cpu) or "0"
                 blocked = " || ".join(f"(c_online[{o}] && f_has[{o}])" for o in range(self.ncpu))
-                if not full:
-                    blocked += " || pp_has || " + " || ".join(f"td_has[{sk}]" for sk in range(self.nsock))
+                if not self.c.ipi_guard:  # core.in_csd_call(): preemption off, stop_machine() waits
+                    blocked += " || " + " || ".join(self.in_csd(sk) for sk in range(self.nsock))
+                if not stoppable:
+                    blocked += " || " + " || ".join(f"td_has[{sk}]" for sk in range(self.nsock))
+                if not full or self.c.page_pool_cpus_lock:  # fix-F2: the walk holds cpus_read_lock()
+                    blocked += " || pp_has"
                 body = (
                     f"e_off = e_off - 1;\n"
                     f"if :: c_ipiq[{cpu}] -> c_ipiq[{cpu}] = 0; c_rxpend[{cpu}] = 1; c_sched[{cpu}] = 0 "
