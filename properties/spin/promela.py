@@ -71,6 +71,7 @@ REFUSED: frozenset[str] = frozenset(
         "flush_detach_first",
         "flush_resets_empty",
         "kick_once_per_epoch",
+        "flush_subtracts_detached",
     }
 )
 
