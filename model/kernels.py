@@ -223,9 +223,10 @@ FIX_SWITCHES: tuple[Switch, ...] = (
         "fix-F8-kick-once-per-epoch", "skb_attempt_defer_free(): kick at or past half capacity, once per epoch",
         "net/core/skbuff.c: skb_attempt_defer_free() increments defer_count with a cmpxchg loop that also sets a "
         "kicked bit of the same word when the count before it is at or above skb_defer_max >> 1 (not only "
-        "equal) and the bit is clear; the attempt that set it kicks after its push. skb_defer_free_flush() "
-        "clears count and bit together (net/core/dev.c). A write of skb_defer_max mid-epoch can then neither "
-        "add a second kick to the epoch (F8) nor make every push miss the kick point (F10). It needs "
+        "equal) and the bit is clear; the attempt that set it kicks after its push. skb_defer_free_flush()'s "
+        "update of the count (fix-F11's subtraction) clears the bit with it (net/core/dev.c). A write of "
+        "skb_defer_max mid-epoch can then neither add a second kick to the epoch (F8) nor make every push miss "
+        "the kick point (F10). It needs "
         "fix-F11-flush-subtracts-detached: with the flush's reset, an attempt counted after the claim and "
         "pushed after the flush's detach is left on the new list with no kick owed (F11, the dilemma: "
         "tests/test_fixes.py). The cost is a cmpxchg loop instead of atomic_inc_return()",
