@@ -241,8 +241,11 @@ FIX_SWITCHES: tuple[Switch, ...] = (
         "fix-F5-increment-below-max (no fallback counts) the count is then the skbs on the list plus the "
         "attempts counted and not yet pushed, so an attempt counted before the flush and pushed after it "
         "stays counted in the new epoch, below its kick point, instead of being wiped (F11). It needs "
-        "fix-F6-detach-before-reset's order (the kernel table refuses it without: it sets flush_detach_first)",
-        on={"flush_subtracts_detached": True, "flush_detach_first": True}, off={"flush_subtracts_detached": False},
+        "fix-F6-detach-before-reset's order (the kernel table refuses it without: it sets flush_detach_first) "
+        "and excludes fix-F6-flush-resets-empty, whose reset of an empty slot would wipe the attempts it keeps "
+        "counted",
+        on={"flush_subtracts_detached": True, "flush_detach_first": True, "flush_resets_empty": False},
+        off={"flush_subtracts_detached": False},
         fixes=("F11",), needs=("fix-F5-increment-below-max", "fix-F6-detach-before-reset"),
     ),
     Switch(
