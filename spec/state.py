@@ -92,7 +92,7 @@ class Config:
     - ``flush_resets_empty`` (F6 candidate): the flush resets the count of an empty slot too.
     - ``kick_once_per_epoch`` (F8, F10): a push at or above half the maximum it read asks to kick,
       and a per-slot flag, cleared by the flush, lets the first of them kick.
-    - ``flush_subtracts_detached`` (F11, F6): the flush (and dev_cpu_dead()'s) subtracts from the
+    - ``flush_subtracts_detached`` (F11): the flush (and dev_cpu_dead()'s) subtracts from the
       count the skbs it detached instead of setting it to 0 (with ``flush_detach_first``).
     """
 

@@ -141,7 +141,8 @@ def test_each_fix_costs_what_it_adds() -> None:
     """Expected, on the attack scenario: fix-F5 adds one read of the slot per attempt (close time
     up, atomics unchanged), fix-F7 a preemption toggle per attempt (close time up), fix-F1 one
     locked purge of the (empty) error queue per close (one atomic more per close); fix-F6's
-    reordering prices the same atomics; no fix changes the IPIs of this scenario."""
+    reordering prices the same atomics, fix-F11's subtraction one atomic per flushed slot; no fix
+    changes the IPIs of this scenario."""
     base = cost("v7.3")
     f5, f7 = cost("v7.3+fix-F5-test-before-increment"), cost("v7.3+fix-F7-defer-preempt-off")
     f1, f6 = cost("v7.3+fix-F1-errqueue-closed"), cost("v7.3+fix-F6-detach-before-reset")
@@ -151,6 +152,12 @@ def test_each_fix_costs_what_it_adds() -> None:
     assert f1.atomics_per_skb == base.atomics_per_skb + 4 / 160  # 4 closes, 160 unread skbs
     assert f6.atomics_per_skb == base.atomics_per_skb
     assert {c.ipis_per_skb for c in (base, f5, f7, f1, f6)} == {base.ipis_per_skb}
+    # fix-F11: the flush's subtraction is an atomic where the reset was a store, once per flushed
+    # slot (a whole number of them over the 160 unread skbs); close() itself is unchanged.
+    f11 = cost("v7.3+fix-F11-flush-subtracts-detached")
+    extra = (f11.atomics_per_skb - f6.atomics_per_skb) * 160  # type: ignore[operator]
+    assert extra >= 1 and extra == pytest.approx(round(extra)), extra
+    assert f11.ipis_per_skb == base.ipis_per_skb and f11.close_ns_per_skb == base.close_ns_per_skb
 
 
 def test_scenario_and_metrics_take_a_kernel(tmp_path: Path) -> None:
