@@ -6,8 +6,10 @@ model/kernels.py (``v7.3+<fix>``, ``v7.3+fixes``), and the same trace is priced:
 read-modify-writes and IPIs sent per unread skb, and close() time per unread skb (modelled ns of
 the cost profile). What the metrics model prices for the fixes: fix-F5's count read before the
 increment (a read of the slot's line), fix-F7's preemption toggle around each attempt, fix-F1's
-error-queue purge (its lock); fix-F6's reordered flush and fix-F2's cpus_read_lock() (taken by the
-page-pool walk, not on the close path) change nothing the model prices.
+error-queue purge (its lock), fix-F11's subtraction in the flush (an atomic read-modify-write
+where the reset was a plain store, once per flushed slot); fix-F6's reordered flush and fix-F2's
+cpus_read_lock() (taken by the page-pool walk, not on the close path) change nothing the model
+prices, nor does fix-F8's cmpxchg loop (one atomic either way; retries not modelled).
 """
 
 from __future__ import annotations

@@ -224,10 +224,29 @@ FIX_SWITCHES: tuple[Switch, ...] = (
         "net/core/skbuff.c: skb_attempt_defer_free() increments defer_count with a cmpxchg loop that also sets a "
         "kicked bit of the same word when the count before it is at or above skb_defer_max >> 1 (not only "
         "equal) and the bit is clear; the attempt that set it kicks after its push. skb_defer_free_flush()'s "
-        "atomic_set(0) clears count and bit together (net/core/dev.c). A write of skb_defer_max mid-epoch "
-        "can then neither add a second kick to the epoch (F8) nor make every push miss the kick point (F10); "
-        "the cost is a cmpxchg loop instead of atomic_inc_return()",
-        on={"kick_once_per_epoch": True}, off={"kick_once_per_epoch": False}, tried=("F8", "F10"),
+        "update of the count (fix-F11's subtraction) clears the bit with it (net/core/dev.c). A write of "
+        "skb_defer_max mid-epoch can then neither add a second kick to the epoch (F8) nor make every push miss "
+        "the kick point (F10). It needs "
+        "fix-F11-flush-subtracts-detached: with the flush's reset, an attempt counted after the claim and "
+        "pushed after the flush's detach is left on the new list with no kick owed (F11, the dilemma: "
+        "tests/test_fixes.py). The cost is a cmpxchg loop instead of atomic_inc_return()",
+        on={"kick_once_per_epoch": True}, off={"kick_once_per_epoch": False}, fixes=("F8", "F10"),
+        needs=("fix-F11-flush-subtracts-detached", "fix-F5-increment-below-max", "fix-F6-detach-before-reset"),
+    ),
+    Switch(
+        "fix-F11-flush-subtracts-detached", "skb_defer_free_flush(): subtract the skbs detached instead of resetting",
+        "net/core/dev.c: skb_defer_free_flush() detaches the list with llist_del_all() first, counts the skbs "
+        "as it frees them, then takes that number off defer_count (one atomic update, which also clears "
+        "fix-F8's kicked bit) instead of atomic_set(0); dev_cpu_dead()'s flush does the same. With "
+        "fix-F5-increment-below-max (no fallback counts) the count is then the skbs on the list plus the "
+        "attempts counted and not yet pushed, so an attempt counted before the flush and pushed after it "
+        "stays counted in the new epoch, below its kick point, instead of being wiped (F11). It needs "
+        "fix-F6-detach-before-reset's order (the kernel table refuses it without: it sets flush_detach_first) "
+        "and excludes fix-F6-flush-resets-empty, whose reset of an empty slot would wipe the attempts it keeps "
+        "counted",
+        on={"flush_subtracts_detached": True, "flush_detach_first": True, "flush_resets_empty": False},
+        off={"flush_subtracts_detached": False},
+        fixes=("F11",), needs=("fix-F5-increment-below-max", "fix-F6-detach-before-reset"),
     ),
     Switch(
         "fix-F6-flush-resets-empty", "skb_defer_free_flush(): reset an empty slot's count too (does not fix F6)",
@@ -350,6 +369,7 @@ KERNELS: dict[str, Kernel] = {
 CHOSEN_FIXES: tuple[str, ...] = (
     "fix-F5-increment-below-max", "fix-F7-defer-preempt-off", "fix-F2-page-pool-cpus-read-lock",
     "fix-F1-purge-errqueue", "fix-F1-errqueue-closed", "fix-F6-detach-before-reset",
+    "fix-F11-flush-subtracts-detached", "fix-F8-kick-once-per-epoch",
 )  # fmt: skip
 _V73 = KERNELS["v7.3"].has
 KERNELS["v7.3+fixes"] = _k("v7.3+fixes", _V73 | set(CHOSEN_FIXES),

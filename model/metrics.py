@@ -374,7 +374,9 @@ def _step_lines(w: _Walk, pre: State, a: A.Action, post: State) -> None:
         slot0 = pre.cpus[a.cpu].defer_slots[ctx_f.node]
         if isinstance(a, A.FlushReset):
             w.read(line)  # llist_empty()
-            if post.cpus[a.cpu].defer_slots[ctx_f.node] is not slot0:
+            if post.cpus[a.cpu].defer_slots[ctx_f.node] is not slot0 and pre.config.flush_subtracts_detached:
+                w.rmw(line)  # fix-F11: atomic_long_sub() of the detached skbs (a cmpxchg loop with fix-F8)
+            elif post.cpus[a.cpu].defer_slots[ctx_f.node] is not slot0:
                 w.write(line)  # atomic_set(defer_count, 0)
         elif v6:
             w.rmw(line)  # llist_del_all(): xchg

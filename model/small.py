@@ -359,6 +359,12 @@ SMALL: dict[str, Small] = {
             lambda **kw: small(cpus=2, nodes=1, skbs=6, defer_max=6, **kw),
         ),
         Small(
+            "sysctl-skip",
+            "five skbs closed with skb_defer_max 10 (kick at count 6) and one write of 6 (kick at count 4): pushes "
+            "counted 1-4 read 10 and the fifth reads 6, so no push is at its own kick point and none kicks (F10)",
+            lambda **kw: small(cpus=2, nodes=1, skbs=5, defer_max=10, sysctl=6, **kw),
+        ),
+        Small(
             "larger-skbs",
             "the acceptance configuration with two more unread skbs (5, skb_defer_max 4: fallbacks too)",
             lambda **kw: small(cpus=2, nodes=2, skbs=5, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True, **kw),

@@ -283,12 +283,14 @@ DETAILS: dict[str, Details] = {
         ),
         impact=(
             "Skbs past the kick point wait for unrelated NET_RX on the owning CPU, which FACTS §12 allows only "
-            "below it; until the next push that hits a kick point. Needs two writes inside one epoch."
+            "below it; until the next push that hits a kick point. Needs writes inside one epoch: two in the "
+            "pinned defer-v2 trace; on defer-v6 one that moves the kick point below the count already reached "
+            "suffices."
         ),
         conditions=(
-            "every kernel and preemption model in principle; the pinned trace is defer-v2 (on defer-v6 the "
-            "writes must move the kick point past a count and back below the next without a fallback, "
-            "6 and 10 for example)"
+            "every kernel and preemption model; the pinned trace is defer-v2; on defer-v6 the explorer meets it "
+            "with one write of skb_defer_max from 10 to 6 after four pushes (`--config sysctl-skip`: counts 1-4 "
+            "read 10, kick point 6; count 5 reads 6, kick point 4)"
         ),
     ),
 }  # fmt: skip

@@ -87,10 +87,11 @@ F10 deferred_skbs_freed_or_allowed after writes of skb_defer_max mid-epoch: the 
    read 4 (kick point 2) and the push whose count before it is 2 read 3 (kick point 1). The
    slot then holds skbs past the kick point of their own maximum and no kick is owed: they wait
    for unrelated NET_RX on the owning CPU, which FACTS §12 allows only below the kick point. On
-   defer-v6 the same needs a write that moves the kick point past a count and back below the next
-   one without a fallback (6 and 10, for example). Every kernel and preemption model. Signature:
-   each skb waiting without an allowed reason is on an online CPU with no kick owed, and its
-   slot epoch's pushes read different maxima, none at its own kick point, with no kick made.
+   defer-v6 one write that moves the kick point below the count already reached is enough: 10 -> 6
+   after four pushes (kick points 6, then 4; the fifth push counts 5; model/small.py sysctl-skip).
+   Every kernel and preemption model. Signature: each skb waiting without an allowed reason is
+   on an online CPU with no kick owed, and its slot epoch's pushes read different maxima, none at
+   its own kick point, with no kick made.
 F11 deferred_skbs_freed_or_allowed without any sysctl write, at skb_defer_max 6 or more: an
    attempt counts after its slot epoch's kick (count max/2 + 2, still below the maximum) before
    the flush's reset, and pushes after the flush's detach. Its skb lands on the new list, past the

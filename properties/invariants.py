@@ -657,7 +657,9 @@ def waiting_reasons(s: State) -> dict[int, str | None]:
     - on an online CPU with no kick owed, an skb whose producer's count stayed below the kick
       point: no IPI is due, and it waits for the next NET_RX run there, an arriving packet or
       other traffic (FACTS §12; an skb at or above the kick point was pushed before a kick, and
-      the flush that kick caused should have taken it);
+      the flush that kick caused should have taken it). Its count is its place in the slot's
+      count: the increment's result, or, on a kernel whose flush subtracts what it detached
+      (fix-F11), where the remaining count has it after that flush (``DeferRecord.position``);
     - on an online CPU whose IPI guard is stuck set with no IPI queued (finding F2, reported by
       kick_leads_to_flush), or, without the guard, kicked with no IPI on its way (its IPI failed
       on the CPU offline: F2 on a kernel before 97e719a82b43);
@@ -672,7 +674,7 @@ def waiting_reasons(s: State) -> dict[int, str | None]:
         for slot in c.defer_slots:
             for i in slot.defer_list:
                 rec = s.skbs[i].deferred
-                below = rec is not None and rec.count - 1 < rec.defer_max // 2
+                below = rec is not None and rec.position - 1 < rec.defer_max // 2
                 if c.online and not c.kick_unserved and not c.net_rx_pending and below:
                     out[i] = "below the kick point; no NET_RX run on its CPU since (packet, TX completion, IPI)"
                 elif c.online and c.defer_ipi_scheduled and not c.ipi_queued and not c.net_rx_pending:

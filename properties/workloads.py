@@ -12,8 +12,6 @@ from model.machines import BOUNDS, MACHINES
 from model.scenarios import socket
 from spec import Config, Env, Incoming, State, UserOp, boot
 
-# The Config fields of the candidate fixes (model/kernels.py FIX_SWITCHES).
-FIX_FIELDS: tuple[str, ...] = tuple(sorted({f for s in kernels.FIX_SWITCHES for f in s.on}))
 # Truesizes around a page, so charges and reclaims cross page boundaries with few skbs.
 TRUESIZES = (768, 2304, 4096)
 # A receive sequence start far from the wrap, and one that wraps within a few segments.
@@ -93,6 +91,21 @@ def packets(draw: st.DrawFn, ncpus: int, focus: Focus) -> list[Incoming]:
 
 
 @st.composite
+def _fixes(draw: st.DrawFn) -> dict[str, object]:
+    """The Config fields of the candidate fixes (model/kernels.py FIX_SWITCHES), each switch drawn on
+    or off and taken with the fixes it needs; one whose fields contradict those already taken (a
+    combination the kernel table refuses) stays off. Every other fix field keeps its default."""
+    fields: dict[str, object] = {}
+    for switch in kernels.FIX_SWITCHES:
+        if not draw(st.booleans()):
+            continue
+        wanted = {k: v for sid in (*switch.needs, switch.id) for k, v in kernels.SWITCHES[sid].on.items()}
+        if all(fields.get(k, v) == v for k, v in wanted.items()):
+            fields.update(wanted)
+    return fields
+
+
+@st.composite
 def _pre_fix(draw: st.DrawFn, config: Config) -> dict[str, object]:
     """The fields of the historical fixes, each drawn with or without its fix where the rest of
     the configuration allows it (boot() refuses the page-pool kick without the IPI guard, the TX
@@ -132,7 +145,7 @@ def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
     if focus.history:
         config = attrs.evolve(config, **draw(_pre_fix(config)))  # type: ignore[arg-type]
     if focus.fixes:
-        config = attrs.evolve(config, **{f: draw(st.booleans()) for f in FIX_FIELDS})  # type: ignore[arg-type]
+        config = attrs.evolve(config, **draw(_fixes()))  # type: ignore[arg-type]
     if focus.kernel is not None:
         config = attrs.evolve(config, **kernels.kernel(focus.kernel).switches())  # type: ignore[arg-type]
     socks = []

@@ -51,10 +51,14 @@ can: producers that all pass it at count 0 under skb_defer_max 1 each add one).
 ``Config.kick_once_per_epoch`` (fix-F8): the increment claims the epoch's kick when the count
 before it is at or above half the maximum read (not only at it) and no attempt of the epoch has
 claimed it: the slot's ``kicked`` bit, in the same word as the count (one cmpxchg; under defer-v2,
-the lock), which every reset of the count (the flush, dev_cpu_dead()) clears with it. The attempt
+the lock), which every reset of the count (the flush, dev_cpu_dead()) clears with it, as does the
+subtraction that replaces the reset with fix-F11 (spec/flush.py). The attempt
 that claimed it kicks after its push. (A first version tested and set the bit at the kick step;
 the explorer found a kick of an epoch made after the flush's reset, which claimed the next epoch's
 bit: the claim must go with the count.)
+``Config.flush_subtracts_detached`` (fix-F11, spec/flush.py) changes nothing here: the kick is still
+decided on the count the increment returned (the attempt's local); only the ghost ``place`` of a
+counted attempt, where the slot's count has it, moves down when a flush subtracts what it detached.
 ``Config.defer_preempt_off`` (fix-F7): the whole attempt runs with preemption disabled, so a task
 is never stopped inside it (spec/hotplug.py, spec/system.py: Migrate), as under PREEMPT_NONE.
 
@@ -96,6 +100,18 @@ def running_cpu(state: View, who: Context) -> int:
     """The CPU the attempt runs on now (a task may have migrated)."""
     kind, ident = who
     return core.task_of(state, ident).cpu if kind == "task" else ident
+
+
+def attempts(state: View) -> list[tuple[Context, DeferCtx]]:
+    """Every attempt in progress: the sockets' tasks', then the CPUs' NAPI polls'."""
+    out: list[tuple[Context, DeferCtx]] = []
+    for sock in state.sockets:
+        if sock.owner is not None and sock.owner.defer is not None:
+            out.append((("task", sock.id), sock.owner.defer))
+    for c in state.cpus:
+        if c.softirq is not None and c.softirq.defer is not None:
+            out.append((("softirq", c.id), c.softirq.defer))
+    return out
 
 
 def set_attempt(state: Draft, who: Context, ctx: DeferCtx | None) -> Draft:
@@ -245,6 +261,7 @@ def defer_push(state: Draft, who: Context) -> Draft:
         counted_cpu=ctx.counted_on if v6 else running_cpu(state, who),
         checked_gen=ctx.checked_gen,
         pushed_gen=state.cpus[ctx.cpu].hotplug_gen,
+        place=ctx.place,
     )
     state = core.touch(state, ctx.skb, who, deferred=record)
     state = core.hand(state, ctx.skb, who, ("defer_list", ctx.cpu, ctx.node))

@@ -34,6 +34,18 @@ the list until the next flush, instead of over-estimating an empty one). ``Confi
 anyway (folded into the empty test's step: the patch would reset before the test, and a producer
 landing between the two is the reset window the spec has already).
 
+``Config.flush_subtracts_detached`` (fix-F11-flush-subtracts-detached, with the detach first): the
+reset step becomes an atomic subtraction of the number of skbs the flush detached (the kernel
+counts them while freeing them; the free is private to this CPU, so the subtraction is taken
+before it), in one update that also clears fix-F8's kicked bit. With fix-F5-increment-below-max
+(no fallback counts), the count then stays the number of skbs on the list plus the attempts
+counted and not yet pushed: an attempt counted before the detach and pushed after it (the F11
+straggler) stays counted. The ghost follows the count: ``epoch`` still advances (a new kick
+point is owed from here), and every attempt the count still holds (counted and not pushed, or
+pushed after the detach) has its ``place`` moved down by the detached skbs counted before it,
+which is where the remaining count has it. Its kick is still decided on the count its increment
+returned. dev_cpu_dead()'s flush (spec/hotplug.py) subtracts the same way.
+
 Simplifications, each a step folded into its neighbour because it commutes with every other
 CPU's step:
 - the empty test of a slot is made by the step that reaches the slot (the run's start, or the
@@ -54,6 +66,7 @@ RaiseNetRx.
 
 from __future__ import annotations
 
+import bisect
 from typing import Literal
 
 from spec import core, defer, receive, skbuff
@@ -228,9 +241,36 @@ def apply_flush_reset(state: Draft, a: FlushReset) -> Draft:
     ctx = state.cpus[a.cpu].softirq
     assert ctx is not None
     slot = core.slot(state, a.cpu, ctx.node)
-    state = core.set_slot(state, a.cpu, ctx.node, defer_count=0, epoch=slot.epoch + 1, kicked=False)
+    if state.config.flush_subtracts_detached:  # fix-F11: subtract what was detached
+        state = subtract_detached(state, a.cpu, ctx.node, ctx.batch)
+    else:
+        state = core.set_slot(state, a.cpu, ctx.node, defer_count=0, epoch=slot.epoch + 1, kicked=False)
     after = "free" if state.config.flush_detach_first else "detach"  # fix-F6: the list is already detached
     return core.set_cpu(state, a.cpu, softirq=core.evolve(ctx, pc=after))
+
+
+def subtract_detached(state: Draft, cpu: int, node: int, detached: tuple[int, ...]) -> Draft:
+    """fix-F11: one atomic update of slot (cpu, node)'s count word takes away the ``detached``
+    skbs and clears fix-F8's kicked bit (a cmpxchg loop; net/core/dev.c: skb_defer_free_flush(),
+    v6.18, patched). Ghost: a new epoch, and each attempt the count still holds keeps its order
+    in the count, moved down by the detached skbs counted before it."""
+    gone = sorted(rec.position for i in detached if (rec := state.skbs[i].deferred) is not None)
+
+    def moved(position: int) -> int:
+        return position - bisect.bisect_left(gone, position)
+
+    slot = core.slot(state, cpu, node)
+    state = core.set_slot(state, cpu, node, defer_count=slot.defer_count - len(detached), epoch=slot.epoch + 1,
+                          kicked=False)  # fmt: skip
+    for i in slot.defer_list:  # pushed after the detach
+        rec = state.skbs[i].deferred
+        assert rec is not None
+        state.skbs[i] = core.evolve(state.skbs[i], deferred=core.evolve(rec, place=moved(rec.position)))
+    for who, att in defer.attempts(state):
+        if att.pc == "push" and (att.cpu, att.node) == (cpu, node):  # counted, not yet pushed
+            at = att.place if att.place >= 0 else att.count
+            state = defer.set_attempt(state, who, core.evolve(att, place=moved(at)))
+    return state
 
 
 def guard_flush_detach(state: State, a: FlushDetach) -> str | None:

@@ -23,7 +23,8 @@ its kick: under PREEMPT_NONE and VOLUNTARY process context is not preempted ther
 Candidate fixes: with ``Config.defer_preempt_off`` (fix-F7) a producer's attempt is never
 preempted, so no CPU goes down inside it on any model; with ``Config.page_pool_cpus_lock``
 (fix-F2) page_pool_release_retry() holds cpus_read_lock() over its walk, so no CPU goes down
-while the walk is under way.
+while the walk is under way. With ``Config.flush_subtracts_detached`` (fix-F11) dev_cpu_dead()
+subtracts from each count the skbs it detached, as skb_defer_free_flush() then does (spec/flush.py).
 
 Simplifications: the whole take-down is one step; the surviving CPU that runs dev_cpu_dead()
 and takes the tasks is the lowest-numbered online one. Between two steps of a task outside
@@ -34,7 +35,7 @@ task would have to reach a scheduling point first.
 
 from __future__ import annotations
 
-from spec import core, skbuff
+from spec import core, flush, skbuff
 from spec.actions import CpuOffline, CpuOnline, DevCpuDead
 from spec.core import Draft, View
 from spec.state import State
@@ -100,7 +101,12 @@ def apply_dev_cpu_dead(state: Draft, a: DevCpuDead) -> Draft:
     on = survivor(state, a.cpu)
     ctx = ("hotplug", a.cpu)
     for node, slot in enumerate(state.cpus[a.cpu].defer_slots):
-        state = core.set_slot(state, a.cpu, node, defer_list=(), defer_count=0, epoch=slot.epoch + 1, kicked=False)
+        if state.config.flush_subtracts_detached and state.config.defer == "defer-v6":  # fix-F11, as the flush
+            state = core.set_slot(state, a.cpu, node, defer_list=())
+            state = flush.subtract_detached(state, a.cpu, node, slot.defer_list)
+        else:
+            state = core.set_slot(state, a.cpu, node, defer_list=(), defer_count=0, epoch=slot.epoch + 1,
+                                  kicked=False)  # fmt: skip
         for skb_id in slot.defer_list:
             state = core.hand(state, skb_id, ctx, ("held", "hotplug", a.cpu))
             state = skbuff.kfree_skb(state, skb_id, ctx, on, "hotplug_flush")

@@ -92,6 +92,8 @@ class Config:
     - ``flush_resets_empty`` (F6 candidate): the flush resets the count of an empty slot too.
     - ``kick_once_per_epoch`` (F8, F10): a push at or above half the maximum it read asks to kick,
       and a per-slot flag, cleared by the flush, lets the first of them kick.
+    - ``flush_subtracts_detached`` (F11): the flush (and dev_cpu_dead()'s) subtracts from the
+      count the skbs it detached instead of setting it to 0 (with ``flush_detach_first``).
     """
 
     close_path: CloseVariant = "close-new"
@@ -121,6 +123,7 @@ class Config:
     flush_detach_first: bool = False
     flush_resets_empty: bool = False
     kick_once_per_epoch: bool = False
+    flush_subtracts_detached: bool = False
 
 
 @attrs.frozen(slots=False, cache_hash=True)
@@ -167,7 +170,9 @@ class DeferRecord:
     (once, for both its tests), the count the v2 pre-check read (-1 under v6), and the CPU the
     producer ran on at the increment (v6; v2: at the lock), which differs from the first after a
     migration between the reads and the increment; and the target CPU's ``hotplug_gen`` at the
-    online check and at the push (-1: not known)."""
+    online check and at the push (-1: not known). ``place`` is ghost too, set only by a flush that
+    subtracts what it detached (``Config.flush_subtracts_detached``): where the slot's count then
+    has this skb (-1: where its increment put it, ``count``)."""
 
     producer_cpu: int
     node: int
@@ -178,6 +183,13 @@ class DeferRecord:
     counted_cpu: int = -1
     checked_gen: int = -1
     pushed_gen: int = -1
+    place: int = -1
+
+    @property
+    def position(self) -> int:
+        """The skb's place in its slot's count: the increment's result, unless a subtracting flush
+        has since moved it down (fix-F11-flush-subtracts-detached)."""
+        return self.place if self.place >= 0 else self.count
 
 
 @attrs.frozen(slots=False, cache_hash=True)
@@ -227,6 +239,7 @@ class DeferCtx:
     defer_max: int = 0
     seen_count: int = -1
     claimed: bool = False  # fix-F8: the count step claimed this epoch's kick
+    place: int = -1  # ghost, fix-F11: the place a subtracting flush left this counted attempt (-1: ``count``)
 
 
 @attrs.frozen(slots=False, cache_hash=True)

@@ -5,9 +5,11 @@ finding; and a kernel that has a fix fails ``check`` when the finding it fixes s
 
 from __future__ import annotations
 
+from collections import deque
 from functools import cache
 from pathlib import Path
 
+import attrs
 import pytest
 
 from model.fix_costs import cost
@@ -16,6 +18,8 @@ from model.kernels import CHOSEN_FIXES, FIX_SWITCHES, KERNELS, SWITCHES
 from model.small import SMALL
 from properties import checkrun
 from properties.explorer import ExploreResult, explore
+from spec import State, successors
+from spec.defer import attempts
 from tests.test_replay import tcpclose
 
 
@@ -60,12 +64,63 @@ def test_each_fix_removes_what_it_claims_and_a_failed_candidate_is_shown(switch:
 def test_the_kernel_with_every_chosen_fix_meets_no_finding() -> None:
     fixed = EVIDENCE["v7.3+fixes"]
     assert set(CHOSEN_FIXES) == set(fixed.switches)
-    # F8 and F10 have no fix (their dilemma: model/fixes.py), nor F11.
-    assert fixed.still == ["F8", "F11"] and fixed.introduces == []
-    assert set(fixed.removes) == {"F1", "F2", "F3", "F5", "F6", "F7"}
-    assert {"acceptance", "larger-skbs", "larger-cpus"} <= {r.config for r in fixed.runs}
+    assert fixed.still == [] and fixed.introduces == []
+    assert set(fixed.removes) == {"F1", "F2", "F3", "F5", "F6", "F7", "F8", "F10", "F11"}
+    assert {"acceptance", "larger-skbs", "larger-cpus", "sysctl-mid-epoch", "sysctl-skip", "straggler"} <= {
+        r.config for r in fixed.runs
+    }
     # Every finding a chosen fix claims is one of the kernel's fixes.
     assert {f for s in CHOSEN_FIXES for f in SWITCHES[s].fixes} <= set(KERNELS["v7.3+fixes"].fixes)
+
+
+def test_the_kick_claim_with_the_reset_is_the_dilemma() -> None:
+    """fix-F8's claim on a flush that still resets the count (v7.3 with only kick_once_per_epoch):
+    the second kick of sysctl-mid-epoch is gone, and the attempt counted after the claim and pushed
+    after the flush's detach waits on the new list with no kick owed: F11. Hence its kernel carries
+    fix-F11-flush-subtracts-detached."""
+    initial = SMALL["sysctl-mid-epoch"].build(kernel="v7.3")
+    claim_only = attrs.evolve(initial, config=attrs.evolve(initial.config, kick_once_per_epoch=True))
+    result = explore(claim_only)
+    assert result.complete and result.violation is None, result.summary()
+    assert (_met(result), result.distinct_states) == (("F11",), 361), result.summary()
+
+
+def _counted_places(s: State) -> dict[tuple[int, int], list[int]]:
+    """Per slot, the ghost places of everything its count holds: skbs on its list, skbs a flush
+    detached and has not yet subtracted, attempts counted and not yet pushed."""
+    out: dict[tuple[int, int], list[int]] = {}
+    for c in s.cpus:
+        for node, sl in enumerate(c.defer_slots):
+            held = list(sl.defer_list)
+            if c.softirq is not None and c.softirq.pc == "reset" and c.softirq.node == node:
+                held += c.softirq.batch
+            out[(c.id, node)] = [rec.position for i in held if (rec := s.skbs[i].deferred) is not None]
+    for _, att in attempts(s):
+        if att.pc == "push":
+            out[(att.cpu, att.node)].append(att.place if att.place >= 0 else att.count)
+    return out
+
+
+@pytest.mark.parametrize("config", ["straggler", "sysctl-skip", "larger-skbs"])
+def test_the_ghost_places_are_where_the_subtracted_count_has_them(config: str) -> None:
+    """On v7.3+fixes (fix-F11 with fix-F5: no fallback counts), in every reachable state, the
+    places the ghost gives what each slot's count holds are exactly 1 .. defer_count: the flush's
+    re-basing of attempts in flight (which waiting_reasons judges) says what the kernel's count
+    says. And the re-basing happens: some skb waits at a place its flush moved."""
+    initial = SMALL[config].build(kernel="v7.3+fixes")
+    seen, queue, moved = {initial}, deque([initial]), 0
+    while queue:
+        s = queue.popleft()
+        places = _counted_places(s)
+        for c in s.cpus:
+            for node, sl in enumerate(c.defer_slots):
+                assert sorted(places[(c.id, node)]) == list(range(1, sl.defer_count + 1)), (c.id, node, s)
+        moved += any(skb.deferred is not None and skb.deferred.place >= 0 for skb in s.skbs)
+        for _, t in successors(s):
+            if t not in seen:
+                seen.add(t)
+                queue.append(t)
+    assert moved > 0
 
 
 def test_check_fails_when_a_fixed_finding_shows() -> None:
@@ -86,7 +141,8 @@ def test_each_fix_costs_what_it_adds() -> None:
     """Expected, on the attack scenario: fix-F5 adds one read of the slot per attempt (close time
     up, atomics unchanged), fix-F7 a preemption toggle per attempt (close time up), fix-F1 one
     locked purge of the (empty) error queue per close (one atomic more per close); fix-F6's
-    reordering prices the same atomics; no fix changes the IPIs of this scenario."""
+    reordering prices the same atomics, fix-F11's subtraction one atomic per flushed slot; no fix
+    changes the IPIs of this scenario."""
     base = cost("v7.3")
     f5, f7 = cost("v7.3+fix-F5-test-before-increment"), cost("v7.3+fix-F7-defer-preempt-off")
     f1, f6 = cost("v7.3+fix-F1-errqueue-closed"), cost("v7.3+fix-F6-detach-before-reset")
@@ -96,6 +152,12 @@ def test_each_fix_costs_what_it_adds() -> None:
     assert f1.atomics_per_skb == base.atomics_per_skb + 4 / 160  # 4 closes, 160 unread skbs
     assert f6.atomics_per_skb == base.atomics_per_skb
     assert {c.ipis_per_skb for c in (base, f5, f7, f1, f6)} == {base.ipis_per_skb}
+    # fix-F11: the flush's subtraction is an atomic where the reset was a store, once per flushed
+    # slot (a whole number of them over the 160 unread skbs); close() itself is unchanged.
+    f11 = cost("v7.3+fix-F11-flush-subtracts-detached")
+    extra = (f11.atomics_per_skb - f6.atomics_per_skb) * 160  # type: ignore[operator]
+    assert extra >= 1 and extra == pytest.approx(round(extra)), extra
+    assert f11.ipis_per_skb == base.ipis_per_skb and f11.close_ns_per_skb == base.close_ns_per_skb
 
 
 def test_scenario_and_metrics_take_a_kernel(tmp_path: Path) -> None:

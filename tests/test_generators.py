@@ -109,6 +109,7 @@ SMALL_SETS: dict[str, list[str]] = {
     "Config.flush_resets_empty": ["kernel=v7.3+fix-F6-flush-resets-empty"],
     "Config.kick_once_per_epoch": ["kernel=v7.3+fix-F8-kick-once-per-epoch"],
     "Config.defer_count_below_max": ["kernel=v7.3+fixes"],
+    "Config.flush_subtracts_detached": ["kernel=v7.3+fixes"],
 }  # fmt: skip
 
 

@@ -1,7 +1,7 @@
-"""SPIN past one core: pan's multi-core search, and swarm verification (properties/spin/engine.py: emit_swarm, read_trails; explore
---engine spin --emit-swarm / --trails): a swarm's members run the emitted script with their own
-seeds, and the trails they leave are judged by the spec as a search's are. Skipped without spin
-and gcc."""
+"""SPIN past one core: pan's multi-core search, and swarm verification
+(properties/spin/engine.py: emit_swarm, read_trails; explore --engine spin --emit-swarm and
+--trails): a swarm's members run the emitted script with their own seeds, and the trails they
+leave are judged by the spec as a search's are. Skipped without spin and gcc."""
 
 from __future__ import annotations
 
