@@ -33,8 +33,10 @@ from spec import (
 # by vacuity: a finding the machine no longer reaches means its generators lost the window).
 # Findings F4, F6 and F10 are not required of any machine: see the README ("what the machines find").
 REQUIRED: dict[str, tuple[str, ...]] = {
+    # (the mid-epoch write is the sysctl machine's aim; the close machine met it only by chance:
+    # on v7.3+fixes, whose fallbacks no longer count, 0 to 18 times per 300 examples by seed)
     "close": ("kick sent", "full slot fell back", "cross-CPU free", "RST sent", "skb_defer_max changed",
-              "skb_defer_max written mid-epoch", "page pool kicked a CPU", "TX completion deferred"),
+              "page pool kicked a CPU", "TX completion deferred"),
     "hotplug": ("kick sent", "cross-CPU free", "RST sent", "CPU offline with a non-empty slot",
                 "error-queue charge during a purge", "socket destroyed with error-queue skbs", "known F1", "known F9"),
     "race": ("kick sent", "full slot fell back", "flush raced a producer", "cross-CPU free", "RST sent",

@@ -254,6 +254,8 @@ def boot(
     if config.napi_consume_defers and not config.flush_before_poll:
         raise SpecError("napi_consume_skb() deferring (e20dfbad8aab, v6.19) needs the flush before each poll "
                         "(909876500251, v5.19)")
+    if config.napi_consume_defers and not config.ipi_guard:
+        raise SpecError("napi_consume_skb() deferring (e20dfbad8aab, v6.19) needs the IPI guard (97e719a82b43, v5.19)")
     if config.page_pool_kick and not config.ipi_guard:
         raise SpecError("the page pool's kick (6.18.y) needs the IPI guard (97e719a82b43, v5.19)")
     if config.defer == "defer-v6" and config.v2_kick_count != "before":

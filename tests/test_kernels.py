@@ -213,3 +213,21 @@ def test_what_a_kernel_cannot_reach_is_not_required() -> None:
     assert coverage.unreachable_on(None) == frozenset()
     assert coverage.unreachable_on("v6.18") == {"page pool kicked a CPU", "PagePoolRetry", "TX completion deferred",
                                                 "NapiConsumeSkb"} | coverage.unreachable_on("v7.3")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("switches", "message"),
+    [
+        ({"tx": ((0, 1),), "ipi_guard": False}, "napi_consume_skb.*needs the IPI guard"),
+        ({"tx": ((0, 1),), "flush_before_poll": False}, "needs the flush before each poll"),
+        ({"page_pool": True, "ipi_guard": False}, "page pool's kick.*needs the IPI guard"),
+        ({"v2_kick_count": "after"}, "defer-v2 kernel's"),
+    ],
+)
+def test_switches_no_kernel_combines_are_refused_at_boot(switches: dict[str, object], message: str) -> None:
+    """Switches of commits years apart that no kernel has together (a later producer without an
+    earlier fix it relies on) are refused in one line, never run: the spec's steps assume them."""
+    from model.small import small
+
+    with pytest.raises(SpecError, match=message):
+        small(skbs=1, **switches)  # type: ignore[arg-type]
