@@ -108,10 +108,11 @@ def _fixes(draw: st.DrawFn) -> dict[str, object]:
 @st.composite
 def _pre_fix(draw: st.DrawFn, config: Config) -> dict[str, object]:
     """The fields of the historical fixes, each drawn with or without its fix where the rest of
-    the configuration allows it (boot() refuses the page-pool kick without the IPI guard, the TX
-    producer without the flush before each poll, and a defer-v2 kick count on defer-v6)."""
+    the configuration allows it (boot() refuses the page-pool kick and the TX producer without the
+    IPI guard, the TX producer without the flush before each poll, and a defer-v2 kick count on
+    defer-v6)."""
     out: dict[str, object] = {"rmem_atomic": draw(st.booleans()), "idle_run_flushes": draw(st.booleans())}
-    if not config.page_pool_kick:
+    if not (config.page_pool_kick or config.napi_consume_defers):
         out["ipi_guard"] = draw(st.booleans())
     if not config.napi_consume_defers:
         out["flush_before_poll"] = draw(st.booleans())
