@@ -240,7 +240,7 @@ CloseMachine = machine("CloseMachine", Focus(unread_test=None))
 HotplugMachine = machine("HotplugMachine", Focus(hotplug=True, errqueue=True, zcopy_check=None))
 # The attack's shape: every skb built on CPU 0, two sockets closed on CPU 1 and CPU 2 (on the
 # other node of 3cpu-2node), so that two producers and the owner's flush meet in the reset window.
-RaceMachine = machine("RaceMachine", Focus(machine="3cpu-2node", rx_cpu=0, close_cpus=(1, 2), min_skbs=2))
+RaceMachine = machine("RaceMachine", Focus(machine="3cpu-2node", rx_cpu=0, close_cpus=(1, 2), min_skbs=2, reader=True))
 # The attack's shape with CPU 0 going offline only inside a producer's check-to-push window, at the
 # smallest kicking maximum, under full preemption (findings F2, F3, F7).
 OfflineMachine = machine(

@@ -38,6 +38,9 @@ class Focus:
     sysctl_writes: int | None = None  # how many times skb_defer_max may be written
     slow: tuple[str, ...] = ()  # kinds of step always slow in this machine's examples (properties/machines.py)
     min_skbs: int = 0  # the fewest skbs per socket (the attack's shape needs a few to cross the kick point)
+    # Each socket reads at least once, on its close CPU, before it closes: under close-old
+    # (before b13592d20b21) recvmsg() is the only task that defers, so a race needs a reader.
+    reader: bool = False
     preempt: str | None = None  # Config.preempt; None: drawn
     # Config.zcopy_check: True pins the stable kernels' test; None draws it (without it, a
     # zero-copy skb is deferred: finding F9).
@@ -152,11 +155,15 @@ def initial_states(draw: st.DrawFn, focus: Focus = Focus()) -> State:
     socks = []
     nsocks = draw(st.integers(1, BOUNDS.max_sockets)) if focus.close_cpus is None else len(focus.close_cpus)
     for sk in range(nsocks):
-        ops = [
-            UserOp("recv", draw(st.integers(0, ncpus - 1)), draw(st.sampled_from((1, 1000, 1448, 3000))))
-            for _ in range(draw(st.integers(0, 2)))
-        ]
         close_cpu = draw(st.integers(0, ncpus - 1)) if focus.close_cpus is None else focus.close_cpus[sk]
+        ops = [
+            UserOp(
+                "recv",
+                close_cpu if focus.reader and i == 0 else draw(st.integers(0, ncpus - 1)),
+                draw(st.sampled_from((1, 1000, 1448, 3000))),
+            )
+            for i in range(draw(st.integers(1 if focus.reader else 0, 2)))
+        ]
         ops.append(UserOp("close", close_cpu))
         linger = draw(st.booleans()) and draw(st.booleans())
         # Mostly connected; sometimes a listener (no data, no purge) or reset by the peer (CLOSE).

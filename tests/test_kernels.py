@@ -186,6 +186,16 @@ def test_check_kernel_on_the_wedge_machine(kernel: str, seen: set[str], unseen: 
     assert seen <= set(report.findings_seen) and not unseen & set(report.findings_seen), report.findings_seen
 
 
+def test_race_machine_meets_its_race_on_a_close_old_kernel() -> None:
+    """Expected: under close-old (v5.19) only recvmsg() defers, and the race machine's readers
+    (``Focus.reader``) still bring a producer into a flush's window: ``check --kernel v5.19
+    --machine race`` is green by reaching every required event, and shows F4 (the summed unread
+    test) with no violation."""
+    report = checkrun.run_all(profile="ci", machines=["race"], kernel="v5.19")
+    assert report.ok, report.verdict_line()
+    assert "F4" in report.findings_seen and report.to_json()["violations"] == []
+
+
 def test_check_meets_the_max_1_bug_on_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The engines of HISTORY: ``check --kernel before-c09b0cd2cc6c`` under the ci profile, on the
     first machine the table names (the close machine, about 10 s), fails with the bug's invariant
