@@ -58,13 +58,13 @@ ENGINE_CONFIGS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 SPIN_ONLY: dict[str, dict[str, Any]] = {
     "2 CPUs, 2 sockets x 3 skbs": {"cpus": 2, "sockets": 2, "skbs": 3, "defer_max": 4},
-    # a candidate fix at scale (v7.3+fixes carries fix-F11, which the Promela does not render yet)
-    "2 CPUs, 2 sockets x 3 skbs, v7.3+fix-F7": {
+    # the kernel with every finding's fix, at scale
+    "2 CPUs, 2 sockets x 3 skbs, v7.3+fixes": {
         "cpus": 2,
         "sockets": 2,
         "skbs": 3,
         "defer_max": 4,
-        "kernel": "v7.3+fix-F7-defer-preempt-off",
+        "kernel": "v7.3+fixes",
     },
 }
 

@@ -22,7 +22,8 @@ after a violation of ``freed_at_most_once`` or ``no_touch_after_handoff``.
 
 Drift. ``KNOWN`` lists every Config field this renderer follows: today every one, the history
 kernels' switches and the candidate fixes included, with the state they add (the slot's
-``kicked`` bit and an attempt's ``claimed`` of fix-F8, a task's pending ``rfree`` write without
+``kicked`` bit and an attempt's ``claimed`` of fix-F8, the ghost ``place`` of an attempt and of a
+pushed skb under fix-F11's subtracting flush, a task's pending ``rfree`` write without
 ``rmem_atomic``, the "csd" step of a kick without ``ipi_guard``). ``REFUSED`` would hold a field
 it renders only at its default (none now); tests/test_spin.py fails when Config gains a field in
 neither. ``render`` raises SpecError for a field it refuses at a non-default value, and for a
@@ -69,11 +70,11 @@ KNOWN: frozenset[str] = frozenset(
         "idle_run_flushes",
         "rmem_atomic",
         "ipi_guard",
+        "flush_subtracts_detached",
     }
 )
-# Fields the Promela renders only at their default (the explorer alone follows the rest): fix-F11's
-# subtracting flush, whose ghost re-bases the places of the attempts the count still holds.
-REFUSED: frozenset[str] = frozenset({"flush_subtracts_detached"})
+# Fields the Promela renders only at their default (the explorer alone follows the rest).
+REFUSED: frozenset[str] = frozenset()
 
 # Invariants of properties/invariants.py the Promela checks (the others: see INVARIANTS_LEFT_OUT).
 INVARIANTS: tuple[str, ...] = (
@@ -326,7 +327,7 @@ class _Gen:
         d("byte sb_nfree[NSKB];\nbyte sb_fcpu[NSKB];\nbyte sb_fhow[NSKB];\nbyte sb_stray[NSKB];")
         d("bit sb_dhas[NSKB];\nbyte sb_dprod[NSKB];\nbyte sb_dnode[NSKB];\nbyte sb_depoch[NSKB];")
         d("byte sb_dcount[NSKB];\nbyte sb_dmax[NSKB];")
-        for f in ("dseen", "dccpu", "dchk", "dpush"):
+        for f in ("dseen", "dccpu", "dchk", "dpush", "dplace"):
             d(f"short sb_{f}[NSKB] = {_arr([-1] * nskb)};")
         # scratch (hidden: never part of a state)
         # scratch: every step sets these back to 0 at its end, so they never tell two states apart
@@ -350,7 +351,7 @@ class _Gen:
         d = self.emit
         d(f"bit {p}_has[{size}];\nbyte {p}_skb[{size}];\nbyte {p}_pc[{size}];\nbyte {p}_node[{size}];")
         d(f"byte {p}_count[{size}];\nbyte {p}_max[{size}];\nbit {p}_claimed[{size}];")
-        for f in ("cpu", "read", "cnton", "cep", "chk", "seen"):
+        for f in ("cpu", "read", "cnton", "cep", "chk", "seen", "place"):
             d(f"short {p}_{f}[{size}] = {_arr([-1] * n)};")
 
     # -- the primitives of spec/core.py, skbuff.py, accounting.py --------------------------------
@@ -361,12 +362,12 @@ class _Gen:
 inline TD_RESET(x) {
   td_has[x] = 0; td_skb[x] = 0; td_pc[x] = 0; td_node[x] = 0; td_count[x] = 0; td_max[x] = 0;
   td_cpu[x] = -1; td_read[x] = -1; td_cnton[x] = -1; td_cep[x] = -1; td_chk[x] = -1; td_seen[x] = -1;
-  td_claimed[x] = 0
+  td_claimed[x] = 0; td_place[x] = -1
 }
 inline CD_RESET(x) {
   cd_has[x] = 0; cd_skb[x] = 0; cd_pc[x] = 0; cd_node[x] = 0; cd_count[x] = 0; cd_max[x] = 0;
   cd_cpu[x] = -1; cd_read[x] = -1; cd_cnton[x] = -1; cd_cep[x] = -1; cd_chk[x] = -1; cd_seen[x] = -1;
-  cd_claimed[x] = 0
+  cd_claimed[x] = 0; cd_place[x] = -1
 }
 
 inline task_none(sk) {   /* owner = None */
@@ -459,6 +460,8 @@ inline unlink_head(sk) {
   s_rq[sk * NSKB + NSKB - 1] = 0; s_rqn[sk] = s_rqn[sk] - 1;
   hand(h_i, K_TASK, sk, W_HTASK, sk, 0)
 }
+/* DeferRecord.position: where the slot's count has skb i */
+#define POS(i) (sb_dplace[i] >= 0 -> sb_dplace[i] : sb_dcount[i])
 /* defer.kick_defer_list_purge() */
 inline kick_purge(cpu) {
   c_unserved[cpu] = 1;
@@ -537,6 +540,43 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
 """
         )
 
+    def subtractors(self) -> None:
+        """flush.subtract_detached() (fix-F11), once per array the detached skbs are read from: the
+        flush's batch (``subtract_flush``) and dev_cpu_dead()'s slot list (``subtract_dead``)."""
+        if not (self.v6 and self.c.flush_subtracts_detached):
+            return
+        for name, arr in (("flush", "f_batch"), ("dead", "sl_list")):
+            self.emit(
+                f"""
+/* h_g = position h_f less the n detached skbs {arr}[base..] counted below it */
+inline moved_{name}(base, n) {{
+  h_g = h_f; h_v = 0;
+  do :: h_v < n -> if :: POS({arr}[base + h_v]) < h_f -> h_g-- :: else -> skip fi; h_v++ :: else -> break od
+}}
+/* slot sl of (cpu, node) loses the n detached skbs {arr}[base..]; the first ``pushed`` skbs of its
+   list (pushed after the detach) and the attempts counted on it, not yet pushed, keep their order */
+inline subtract_{name}(cpu, node, sl, base, n, pushed) {{
+  sl_count[sl] = sl_count[sl] - n; sl_epoch[sl] = sl_epoch[sl] + 1; sl_kicked[sl] = 0;
+  h_w = 0;
+  do :: h_w < pushed -> h_f = POS(sl_list[sl * NSKB + h_w]); moved_{name}(base, n);
+        sb_dplace[sl_list[sl * NSKB + h_w]] = h_g; h_w++
+     :: else -> break od;
+  h_w = 0;
+  do :: h_w < NSOCK ->
+        if :: td_has[h_w] && td_pc[h_w] == 3 && td_cpu[h_w] == cpu && td_node[h_w] == node ->
+              h_f = (td_place[h_w] >= 0 -> td_place[h_w] : td_count[h_w]); moved_{name}(base, n); td_place[h_w] = h_g
+           :: else -> skip fi; h_w++
+     :: else -> break od;
+  h_w = 0;
+  do :: h_w < NCPU ->
+        if :: cd_has[h_w] && cd_pc[h_w] == 3 && cd_cpu[h_w] == cpu && cd_node[h_w] == node ->
+              h_f = (cd_place[h_w] >= 0 -> cd_place[h_w] : cd_count[h_w]); moved_{name}(base, n); cd_place[h_w] = h_g
+           :: else -> skip fi; h_w++
+     :: else -> break od
+}}
+"""
+            )
+
     # -- invariants ---------------------------------------------------------------------------------
 
     def state_checks(self) -> str:
@@ -609,7 +649,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
         lost = _b(not cfg.ipi_guard and (cfg.flush_before_poll or cfg.idle_run_flushes))
         for i in range(self.nskb):
             where = f"sb_wa[{i}]"
-            below = f"(sb_dhas[{i}] && sb_dcount[{i}] - 1 < sb_dmax[{i}] / 2)"
+            below = f"(sb_dhas[{i}] && POS({i}) - 1 < sb_dmax[{i}] / 2)"
             allowed = (
                 f"(c_online[{where}] && !c_unserved[{where}] && !c_rxpend[{where}] && {below})"
                 f" || (c_online[{where}] && c_sched[{where}] && !c_ipiq[{where}] && !c_rxpend[{where}])"
@@ -949,7 +989,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             pre + f"h_cpu = {p}_cpu[{x}]; h_j = SL(h_cpu, {p}_node[{x}]);\n{kick}"
             f"touch(h_skb, {kind}, {ident}); sb_dhas[h_skb] = 1; sb_dprod[h_skb] = {p}_read[{x}]; "
             f"sb_dnode[h_skb] = {p}_node[{x}]; sb_dmax[h_skb] = {p}_max[{x}]; sb_dseen[h_skb] = {p}_seen[{x}]; "
-            f"sb_dchk[h_skb] = {p}_chk[{x}]; sb_dpush[h_skb] = c_gen[h_cpu];\n{rec}"
+            f"sb_dchk[h_skb] = {p}_chk[{x}]; sb_dpush[h_skb] = c_gen[h_cpu]; sb_dplace[h_skb] = {p}_place[{x}];\n{rec}"
             f"sl_list[h_j * NSKB + sl_n[h_j]] = h_skb; sl_n[h_j] = sl_n[h_j] + 1;\n"
             f"hand(h_skb, {kind}, {ident}, W_DEFER, h_cpu, {p}_node[{x}]);\n"
             + r("no_push_to_offline_cpu", "!c_online[h_cpu]")
@@ -1017,11 +1057,16 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
         sl = f"SL({cpu}, f_node[{cpu}])"
         detach_first = self.v6 and self.c.flush_detach_first  # fix-F6: detach, reset, free
         if self.v6:
+            reset = f"sl_count[{sl}] = 0; sl_epoch[{sl}] = sl_epoch[{sl}] + 1; sl_kicked[{sl}] = 0; "
+            if self.c.flush_subtracts_detached:  # fix-F11: subtract what was detached
+                reset = (
+                    f"h_j = {sl}; subtract_flush({cpu}, f_node[{cpu}], h_j, {cpu} * NSKB, f_bn[{cpu}], "
+                    f"sl_n[h_j]); h_j = 0;\n"
+                )
             acts.append(
                 (
                     f"f_has[{cpu}] && f_pc[{cpu}] == 0",
-                    f"sl_count[{sl}] = 0; sl_epoch[{sl}] = sl_epoch[{sl}] + 1; sl_kicked[{sl}] = 0; "
-                    f"f_pc[{cpu}] = {2 if detach_first else 1};\n",
+                    f"{reset}f_pc[{cpu}] = {2 if detach_first else 1};\n",
                     f"FlushReset {cpu}",
                     False,
                 )
@@ -1054,15 +1099,23 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             acts += self.defer_steps("cd", cpu, str(cpu), "", f"NapiConsumeSkb {cpu}", task=False)
         flush = ""
         if self.c.hotplug_flush:
+            # fix-F11: dev_cpu_dead() subtracts what it takes, as the flush does
+            subtract = self.v6 and self.c.flush_subtracts_detached
+            count = (
+                f"subtract_dead({cpu}, h_node, h_j, h_j * NSKB, sl_n[h_j], 0); "
+                if subtract
+                else ""
+            )
+            reset = "" if subtract else "sl_count[h_j] = 0; sl_epoch[h_j] = sl_epoch[h_j] + 1; sl_kicked[h_j] = 0; "
             flush = (
                 f"h_cpu = 0; do :: h_cpu < NCPU && (!c_online[h_cpu] || h_cpu == {cpu}) -> h_cpu++ "
                 f":: else -> break od;\n"
-                f"h_node = 0; do :: h_node < NNODE -> h_j = SL({cpu}, h_node); "
+                f"h_node = 0; do :: h_node < NNODE -> h_j = SL({cpu}, h_node); {count}"
                 f"h_k = 0; do :: h_k < sl_n[h_j] -> h_i = sl_list[h_j * NSKB + h_k]; "
                 f"hand(h_i, K_HOT, {cpu}, W_HHOT, {cpu}, 0); "
                 f"kfree_skb(h_i, K_HOT, {cpu}, h_cpu, {H['hotplug_flush']}); "
                 f"sl_list[h_j * NSKB + h_k] = 0; h_k++ :: else -> break od; "
-                f"sl_n[h_j] = 0; sl_count[h_j] = 0; sl_epoch[h_j] = sl_epoch[h_j] + 1; sl_kicked[h_j] = 0; h_node++ "
+                f"sl_n[h_j] = 0; {reset}h_node++ "
                 f":: else -> break od;\n"
             )
         acts.append(
@@ -1168,6 +1221,7 @@ inline net_rx_action(cpu, rxsk, txcpu) {{
             ids = [self.label_id(label) for label in self.script]
             self.emit(f"byte pos = 0;\nbyte script[{max(1, len(ids))}] = {_arr(ids or [0])};")
         self.primitives()
+        self.subtractors()
         self.receive_and_flush()
         self.emit(self.state_checks())
         self.emit(self.quiescent_checks())
