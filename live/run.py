@@ -282,8 +282,9 @@ COVERAGE: dict[str, Callable[[Examined], bool]] = {
     "a read ate skbs": lambda e: any(s.kind == "read" for s in e.workload.steps),
     "skb_defer_max written": lambda e: any(s.kind == "sysctl" for s in e.workload.steps),
     "a CPU went offline": lambda e: any(s.kind == "offline" for s in e.workload.steps),
-    "the spec wedges a slot": lambda e: e.allowed is not None
-    and any(True in e.allowed.wedged(c) for c in range(len(e.allowed.outcomes["late"].ipis))),
+    "the spec wedges a slot": lambda e: (
+        e.allowed is not None and any(True in e.allowed.wedged(c) for c in range(len(e.allowed.outcomes["late"].ipis)))
+    ),
     "a wedge was seen": lambda e: any(o.wedged(c) for o in e.observations for c in range(o.cpus)),
 }
 
@@ -417,11 +418,15 @@ def blame(name: str, e: Examined) -> str:
     the spec is wrong where it does not model that, unless the kernel breaks FACTS."""
     match name:
         case "no_deferral_where_forbidden":
-            return ("the kernel, against FACTS §7 (skb_defer_max 0 and 1 disable deferral, and the count only "
-                    "reaches the maximum as the spec says), unless traffic from another process deferred to us")
+            return (
+                "the kernel, against FACTS §7 (skb_defer_max 0 and 1 disable deferral, and the count only "
+                "reaches the maximum as the spec says), unless traffic from another process deferred to us"
+            )
         case "defer_ipis" | "deferred_skbs":
-            return ("the spec: this kernel kicks or defers outside every schedule the spec allows for the same "
-                    "calls and NET_RX runs (seen twice); the spec's rules of FACTS §7-§9 miss something here")
+            return (
+                "the spec: this kernel kicks or defers outside every schedule the spec allows for the same "
+                "calls and NET_RX runs (seen twice); the spec's rules of FACTS §7-§9 miss something here"
+            )
         case "wedged_slots":
             return "the spec: the kernel's slot count after the run is not the one the spec's rules leave (F5)"
         case "spec_replay":
@@ -429,9 +434,11 @@ def blame(name: str, e: Examined) -> str:
         case "sk_rmem_alloc":
             return "the kernel, against FACTS §12 (sk_rmem_alloc is the truesize sum of the charged skbs)"
         case _:
-            return ("the spec or FACTS §2-§3: the kernel's sk_forward_alloc is not the remainder of the pages the "
-                    "spec's reservation rule leaves (a segment coalesced into the previous skb is charged only "
-                    "its truesize difference: check that each write arrived as one skb)")
+            return (
+                "the spec or FACTS §2-§3: the kernel's sk_forward_alloc is not the remainder of the pages the "
+                "spec's reservation rule leaves (a segment coalesced into the previous skb is charged only "
+                "its truesize difference: check that each write arrived as one skb)"
+            )
 
 
 def write_divergence(e: Examined, name: str, out_dir: Path | None) -> list[Path]:
@@ -455,4 +462,3 @@ def write_divergence(e: Examined, name: str, out_dir: Path | None) -> list[Path]
     out.mkdir(parents=True, exist_ok=True)
     log.write_text(json.dumps(body, indent=1) + "\n")
     return [log, *files]
-

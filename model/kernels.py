@@ -375,8 +375,13 @@ _V73 = KERNELS["v7.3"].has
 KERNELS["v7.3+fixes"] = _k("v7.3+fixes", _V73 | set(CHOSEN_FIXES),
                            "v7.3 with every chosen candidate fix: " + ", ".join(CHOSEN_FIXES), 128, 128)  # fmt: skip
 for _fix in FIX_SWITCHES:
-    KERNELS[f"v7.3+{_fix.id}"] = _k(f"v7.3+{_fix.id}", _V73 | {_fix.id, *_fix.needs},
-                                    f"v7.3 with {_fix.id}" + "".join(f" and {n}" for n in _fix.needs), 128, 128)
+    KERNELS[f"v7.3+{_fix.id}"] = _k(
+        f"v7.3+{_fix.id}",
+        _V73 | {_fix.id, *_fix.needs},
+        f"v7.3 with {_fix.id}" + "".join(f" and {n}" for n in _fix.needs),
+        128,
+        128,
+    )
 
 
 @attrs.frozen

@@ -319,6 +319,8 @@ PANELS = (
     ),
 )
 AXIS = {"skbs": "N (unread skbs per socket)", "sockets": "K (sockets)", "defer_max": "skb_defer_max"}
+
+
 # close-old: a dashed line and hollow squares; close-new: a solid line and filled dots. Each
 # later case is drawn smaller, so that series which coincide (a case on top of another, or
 # close-new on close-old) stay visible inside one another.

@@ -378,8 +378,19 @@ SMALL: dict[str, Small] = {
             "larger-env",
             "the acceptance configuration with every other environment event: an error-queue skb, one "
             "page-pool release walk and one unrelated NET_RX (about 284,000 states on v7.3+fixes, 45 s)",
-            lambda **kw: small(cpus=2, nodes=2, skbs=3, defer_max=4, hotplug=True, sysctl=2, hotplug_flush=True,
-                               errqueue=True, page_pool=True, netrx_raises=1, **kw),
+            lambda **kw: small(
+                cpus=2,
+                nodes=2,
+                skbs=3,
+                defer_max=4,
+                hotplug=True,
+                sysctl=2,
+                hotplug_flush=True,
+                errqueue=True,
+                page_pool=True,
+                netrx_raises=1,
+                **kw,
+            ),
         ),
         Small(
             "zcopy",

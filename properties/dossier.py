@@ -515,7 +515,7 @@ def markdown(d: Dossier) -> str:
     initial, actions = d.trace
     acts = list(actions)
     states = replay(initial, acts)
-    promise = f"`{d.invariant}`: {d.invariant_doc}" + (f" (the user's promise: \"{d.promise}\")" if d.promise else "")
+    promise = f"`{d.invariant}`: {d.invariant_doc}" + (f' (the user\'s promise: "{d.promise}")' if d.promise else "")
     fixes = ", ".join(f"`{f.switch}`" for f in d.fixes if f.claimed) or "none modelled yet"
     tried = [f for f in d.fixes if not f.claimed]
     if tried:
@@ -547,7 +547,7 @@ def markdown(d: Dossier) -> str:
         "Each named kernel of `tcpclose kernels`, with the finding's traces replayed under the kernel's "
         "switches (the trace's other choices, such as the preemption model, kept), each step the kernel "
         "cannot take skipped (a defer-v2 producer has no separate count step, a close-old purge does not "
-        "defer). \"Not by these traces\" is no proof of absence: another interleaving may still show it.",
+        'defer). "Not by these traces" is no proof of absence: another interleaving may still show it.',
         "",
         "| kernel | shows it | trace |",
         "|---|---|---|",

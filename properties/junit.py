@@ -33,11 +33,13 @@ def junit_xml(report: Report) -> str:
         failed = [m for m in report.machines if m.violation is not None and m.violation.invariant == inv.name]
         failure = None
         if failed:
-            failure = kernel_words("; ".join(
-                f"violated by machine {m.name}: {str(m.violation).splitlines()[0]}; "
-                f"replay with: tcpclose replay {m.trace_file}"
-                for m in failed
-            ))
+            failure = kernel_words(
+                "; ".join(
+                    f"violated by machine {m.name}: {str(m.violation).splitlines()[0]}; "
+                    f"replay with: tcpclose replay {m.trace_file}"
+                    for m in failed
+                )
+            )
         inv_cases.append((f"invariants.{inv.concern}", inv.name, failure))
     _suite(root, "invariants", inv_cases)
     _suite(

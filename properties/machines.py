@@ -245,8 +245,16 @@ RaceMachine = machine("RaceMachine", Focus(machine="3cpu-2node", rx_cpu=0, close
 # smallest kicking maximum, under full preemption (findings F2, F3, F7).
 OfflineMachine = machine(
     "OfflineMachine",
-    Focus(machine="2cpu-1node", rx_cpu=0, close_cpus=(1,), hotplug=True, defer_max=3, aimed=True, min_skbs=2,
-          preempt="full"),
+    Focus(
+        machine="2cpu-1node",
+        rx_cpu=0,
+        close_cpus=(1,),
+        hotplug=True,
+        defer_max=3,
+        aimed=True,
+        min_skbs=2,
+        preempt="full",
+    ),
 )
 # The attack's shape (close-new, defer-v6) with two writes of skb_defer_max, only while an epoch is open, between 3 and
 # 4, whose kick points differ (3 kicks at count 2, 4 at count 3), and the defer IPI always late,

@@ -252,8 +252,9 @@ def boot(
     if not 0 < config.napi_cache_bulk <= config.napi_cache_size:
         raise SpecError("the NAPI cache bulk must be between 1 and the cache size")
     if config.napi_consume_defers and not config.flush_before_poll:
-        raise SpecError("napi_consume_skb() deferring (e20dfbad8aab, v6.19) needs the flush before each poll "
-                        "(909876500251, v5.19)")
+        raise SpecError(
+            "napi_consume_skb() deferring (e20dfbad8aab, v6.19) needs the flush before each poll (909876500251, v5.19)"
+        )
     if config.napi_consume_defers and not config.ipi_guard:
         raise SpecError("napi_consume_skb() deferring (e20dfbad8aab, v6.19) needs the IPI guard (97e719a82b43, v5.19)")
     if config.page_pool_kick and not config.ipi_guard:

@@ -135,7 +135,9 @@ def main() -> None:
 @click.option("--seed", type=Bounded(SEED), default=None, help="Random seed (ci is derandomized otherwise).")
 @click.option("--max-examples", type=Bounded(MAX_EXAMPLES), default=None, help="Examples per machine.")
 @click.option(
-    "--machine", "machines", multiple=True,
+    "--machine",
+    "machines",
+    multiple=True,
     help="Only this state machine (repeatable): close, hotplug, race, offline, sysctl, wedge, fixed.",
 )
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -150,8 +152,13 @@ def main() -> None:
 @click.option("--kernel", default=None, metavar="NAME",
               help="Every machine draws only this kernel's switches (tcpclose kernels); default: all.")  # fmt: skip
 def check(
-    profile: str | None, seed: int | None, max_examples: int | None, machines: tuple[str, ...],
-    json_file: Path | None, junit_file: Path | None, kernel: str | None,
+    profile: str | None,
+    seed: int | None,
+    max_examples: int | None,
+    machines: tuple[str, ...],
+    json_file: Path | None,
+    junit_file: Path | None,
+    kernel: str | None,
 ) -> None:
     """Run every state machine and the known-finding traces, then print what holds.
 
@@ -189,17 +196,39 @@ def check(
 
 
 @main.command()
-@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="How long each worker fuzzes, from its start (it finishes the round it is in).")
-@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="all cores",
-              help="Worker processes on this machine.")
-@click.option("--db", metavar="URL", default=None,
-              help="Example database the workers share: redis://HOST:PORT[/N] for a Redis server (several "
-                   "machines), or a directory (default: Hypothesis's .hypothesis/examples).")
-@click.option("--machine", "machines", multiple=True,
-              help="Only these machines (close, hotplug, race, offline, sysctl, wedge, fixed; repeatable).")
-@click.option("--mutant", default=None, metavar="NAME",
-              help="Fuzz a deliberately broken spec (properties/mutants.py), to see a failure found and shared.")
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="How long each worker fuzzes, from its start (it finishes the round it is in).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default="all cores",
+    help="Worker processes on this machine.",
+)
+@click.option(
+    "--db",
+    metavar="URL",
+    default=None,
+    help="Example database the workers share: redis://HOST:PORT[/N] for a Redis server (several "
+    "machines), or a directory (default: Hypothesis's .hypothesis/examples).",
+)
+@click.option(
+    "--machine",
+    "machines",
+    multiple=True,
+    help="Only these machines (close, hotplug, race, offline, sysctl, wedge, fixed; repeatable).",
+)
+@click.option(
+    "--mutant",
+    default=None,
+    metavar="NAME",
+    help="Fuzz a deliberately broken spec (properties/mutants.py), to see a failure found and shared.",
+)
 def fuzz(minutes: float, workers: int, db: str | None, machines: tuple[str, ...], mutant: str | None) -> None:
     """A fuzzing campaign over every state machine: random examples in WORKERS processes that share
     one Hypothesis example database, replaying what it holds first (failing, then covering examples).
@@ -434,8 +463,12 @@ def default_max_memory_mib() -> int:
               help="any other parameter of model/small.py's small(), e.g. --set recv=1448 --set unread_test=len_sum "
               "(repeatable)")  # fmt: skip
 @click.option("--mutant", default=None, help="explore with a mutant of properties/mutants.py applied (a planted bug)")
-@click.option("--kernel", default=None, metavar="NAME",
-              help="the configuration runs this kernel's switches (tcpclose kernels), over the variant options")
+@click.option(
+    "--kernel",
+    default=None,
+    metavar="NAME",
+    help="the configuration runs this kernel's switches (tcpclose kernels), over the variant options",
+)
 @click.option("--max-states", type=Bounded(MAX_STATES), default=1_000_000, show_default=True,
               help="stop (exit 3) after this many distinct states")  # fmt: skip
 @click.option("--max-memory", type=Bounded(MAX_MEMORY_MIB), default=None,
@@ -445,8 +478,13 @@ def default_max_memory_mib() -> int:
               help="stop (exit 3) after this many steps from the initial state [default: no bound]")  # fmt: skip
 @click.option("--max-seconds", type=Bounded(MAX_SECONDS, float), default=600.0, show_default=True,
               help="stop (exit 3) after this long")  # fmt: skip
-@click.option("--engine", type=click.Choice(["python", "spin"]), default="python", show_default=True,
-              help="python: properties/explorer.py; spin: the Promela of properties/spin/ checked by SPIN's pan")
+@click.option(
+    "--engine",
+    type=click.Choice(["python", "spin"]),
+    default="python",
+    show_default=True,
+    help="python: properties/explorer.py; spin: the Promela of properties/spin/ checked by SPIN's pan",
+)
 @click.option("--workers", type=Bounded(SPIN_WORKERS), default=1, show_default=True,
               help="--engine spin: pan's multi-core search on this many cores")  # fmt: skip
 @click.option("--bitstate", is_flag=True, help="--engine spin: one bit per state (partial search, coverage estimate)")
@@ -454,10 +492,20 @@ def default_max_memory_mib() -> int:
 @click.option("--depth-first", is_flag=True, help="--engine spin: depth first instead of breadth first")
 @click.option("--max-violations", type=Bounded(SPIN_VIOLATIONS), default=1, show_default=True,
               help="--engine spin: trails written per invariant")  # fmt: skip
-@click.option("--emit-swarm", type=click.Path(file_okay=False, path_type=Path), default=None, metavar="DIR",
-              help="--engine spin: write the model and a member script for swarm verification to DIR, and stop")
-@click.option("--trails", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, metavar="DIR",
-              help="--engine spin: judge the trails a swarm left under DIR (same configuration), and stop")
+@click.option(
+    "--emit-swarm",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="--engine spin: write the model and a member script for swarm verification to DIR, and stop",
+)
+@click.option(
+    "--trails",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="--engine spin: judge the trails a swarm left under DIR (same configuration), and stop",
+)
 @click.pass_context
 def explore(
     ctx: click.Context, config_name: str | None, cpus: int, nodes: int, sockets: int, skbs: int, defer_max: int,
@@ -749,11 +797,20 @@ def findings(ids: tuple[str, ...], as_json: bool, markdown_dir: Path | None) -> 
     show_default=True,
     help="cost profile (model/costs.py): the nanoseconds each primitive costs on one kind of machine",
 )
-@click.option("--kernel", default=None, metavar="NAME",
-              help="the named kernel (tcpclose kernels) both close paths run on [default: the scenario's, v6.18]")
+@click.option(
+    "--kernel",
+    default=None,
+    metavar="NAME",
+    help="the named kernel (tcpclose kernels) both close paths run on [default: the scenario's, v6.18]",
+)
 @renamed("--profile", "--costs", "the cost profile; --profile is check's Hypothesis profile")
 def metrics(
-    scenario_name: str, sweep: str | None, out_dir: Path | None, as_csv: bool, as_json: bool, cost_profile: str,
+    scenario_name: str,
+    sweep: str | None,
+    out_dir: Path | None,
+    as_csv: bool,
+    as_json: bool,
+    cost_profile: str,
     kernel: str | None,
 ) -> None:
     """Contention and latency, close-old vs close-new, computed from the spec's own trace:

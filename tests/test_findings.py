@@ -43,8 +43,19 @@ from spec.state import DeferVariant, Preempt
 # purge step and check of the second, CPU 0 down and dead, its read, count and push); F8 at the
 # second kick (step 22); F9 at the push of the zero-copy skb (step 7); F2, F3, F5, F6, F10 and F11
 # at quiescence after the last step.
-EXPECTED_STEP = {"F1": 3, "F2": 18, "F3": 16, "F4": 19, "F5": 19, "F6": 26, "F7": 15, "F8": 22, "F9": 7, "F10": 19,
-                 "F11": 38}
+EXPECTED_STEP = {
+    "F1": 3,
+    "F2": 18,
+    "F3": 16,
+    "F4": 19,
+    "F5": 19,
+    "F6": 26,
+    "F7": 15,
+    "F8": 22,
+    "F9": 7,
+    "F10": 19,
+    "F11": 38,
+}
 # The findings each trace shows, in order: F2's and F3's races go through F7's push first.
 EXPECTED_SEEN = {"F2": ("F7", "F2"), "F3": ("F7", "F3")}
 

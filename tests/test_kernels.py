@@ -215,7 +215,10 @@ def test_what_a_kernel_cannot_reach_is_not_required() -> None:
     without the candidate fixes is not asked for their steps; with them, no CPU goes down inside an
     attempt and no error-queue skb is left at destruction; without --kernel nothing is exempt."""
     assert coverage.unreachable_on("v6.17") == frozenset(coverage.NEEDS_SWITCH) - {
-        "CPU offline in a producer's window", "pushed to an offline CPU", "socket destroyed with error-queue skbs"}
+        "CPU offline in a producer's window",
+        "pushed to an offline CPU",
+        "socket destroyed with error-queue skbs",
+    }
     assert coverage.unreachable_on("v7.3+fixes") == {"CPU offline in a producer's window", "pushed to an offline CPU",
                                                      "socket destroyed with error-queue skbs"}  # fmt: skip
     assert coverage.unreachable_on("v7.3") == {"fell back without counting", "error queue purged by close()",

@@ -1101,11 +1101,7 @@ inline subtract_{name}(cpu, node, sl, base, n, pushed) {{
         if self.c.hotplug_flush:
             # fix-F11: dev_cpu_dead() subtracts what it takes, as the flush does
             subtract = self.v6 and self.c.flush_subtracts_detached
-            count = (
-                f"subtract_dead({cpu}, h_node, h_j, h_j * NSKB, sl_n[h_j], 0); "
-                if subtract
-                else ""
-            )
+            count = f"subtract_dead({cpu}, h_node, h_j, h_j * NSKB, sl_n[h_j], 0); " if subtract else ""
             reset = "" if subtract else "sl_count[h_j] = 0; sl_epoch[h_j] = sl_epoch[h_j] + 1; sl_kicked[h_j] = 0; "
             flush = (
                 f"h_cpu = 0; do :: h_cpu < NCPU && (!c_online[h_cpu] || h_cpu == {cpu}) -> h_cpu++ "
